@@ -1,0 +1,70 @@
+//! Audit events: one structured log line per login, failure, logout, revocation, expiry and
+//! lockout, under the `audit` target. Never a password or a token.
+
+use crate::error::FailureReason;
+use crate::session::Session;
+
+pub const TARGET: &str = "audit";
+
+pub fn login(session: &Session) {
+    tracing::info!(
+        target: TARGET,
+        event = "login",
+        dialect = %session.dialect,
+        org = %session.org_name,
+        user = %session.user_name,
+        session_id = %session.id,
+        source = %session.identity_source,
+        remote = session.remote_addr.as_deref().unwrap_or("-"),
+        correlation_id = %session.correlation_id,
+    );
+}
+
+pub struct FailedLogin<'a> {
+    pub dialect: &'a str,
+    pub org: &'a str,
+    pub user: &'a str,
+    pub remote: Option<&'a str>,
+    pub correlation_id: &'a str,
+}
+
+pub fn login_failed(attempt: &FailedLogin<'_>, reason: FailureReason) {
+    tracing::warn!(
+        target: TARGET,
+        event = "login_failed",
+        dialect = %attempt.dialect,
+        org = %attempt.org,
+        user = %attempt.user,
+        reason = reason.as_str(),
+        remote = attempt.remote.unwrap_or("-"),
+        correlation_id = %attempt.correlation_id,
+    );
+}
+
+pub fn lockout(attempt: &FailedLogin<'_>, locked_for_seconds: u64) {
+    tracing::warn!(
+        target: TARGET,
+        event = "lockout",
+        dialect = %attempt.dialect,
+        org = %attempt.org,
+        user = %attempt.user,
+        locked_for_seconds,
+        remote = attempt.remote.unwrap_or("-"),
+        correlation_id = %attempt.correlation_id,
+    );
+}
+
+/// A session ended: `logout` by its holder, `revocation` by an administrator, `expiry` by time,
+/// `eviction` by the per-user cap.
+pub fn session_ended(event: &'static str, session: &Session, correlation_id: &str) {
+    tracing::info!(
+        target: TARGET,
+        event,
+        dialect = %session.dialect,
+        org = %session.org_name,
+        user = %session.user_name,
+        session_id = %session.id,
+        state = session.state.as_str(),
+        correlation_id = %correlation_id,
+    );
+}

@@ -1,0 +1,73 @@
+//! Policy knobs of the core. The server fills these from its configuration file.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Session lifetimes of one dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DialectPolicy {
+    /// A session unused this long is over; every use slides it.
+    pub idle_timeout: Duration,
+    /// A session is over this long after login, however busy.
+    pub lifetime: Duration,
+}
+
+impl DialectPolicy {
+    pub const fn minutes(idle: u64, lifetime_hours: u64) -> Self {
+        DialectPolicy {
+            idle_timeout: Duration::from_secs(idle * 60),
+            lifetime: Duration::from_secs(lifetime_hours * 3600),
+        }
+    }
+}
+
+/// Lock an account after `max_failures` consecutive failures within `window`, for `lock_for`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    pub max_failures: u32,
+    pub window: Duration,
+    pub lock_for: Duration,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy { max_failures: 5, window: Duration::from_secs(15 * 60), lock_for: Duration::from_secs(15 * 60) }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub dialects: HashMap<String, DialectPolicy>,
+    /// Used for a dialect that has no entry of its own.
+    pub default_dialect: DialectPolicy,
+    pub lockout: LockoutPolicy,
+    /// Live sessions a user may hold; logging in beyond it ends the oldest.
+    pub max_sessions_per_user: u32,
+    /// How long a validated session is trusted from memory before it is re-read from the store,
+    /// which is how revocations made by another process (the CLI, another node) reach this one.
+    pub revalidate_after: Duration,
+    /// Password hashes computed at once; each Argon2id run holds 19 MiB.
+    pub max_concurrent_hashes: usize,
+    /// Ended sessions are kept this long for listing and audit, then deleted.
+    pub ended_session_retention: Duration,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            dialects: HashMap::new(),
+            default_dialect: DialectPolicy::minutes(30, 24),
+            lockout: LockoutPolicy::default(),
+            max_sessions_per_user: 32,
+            revalidate_after: Duration::from_secs(1),
+            max_concurrent_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            ended_session_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl CoreConfig {
+    pub fn policy_for(&self, dialect: &str) -> DialectPolicy {
+        self.dialects.get(dialect).copied().unwrap_or(self.default_dialect)
+    }
+}

@@ -1,0 +1,112 @@
+//! The directory: organisations, roles and users.
+
+use uuid::Uuid;
+
+use crate::clock::Timestamp;
+
+/// The provider organisation every installation has.
+pub const SYSTEM_ORG: &str = "System";
+/// The role the bootstrap administrator holds.
+pub const SYSTEM_ADMINISTRATOR: &str = "System Administrator";
+/// Identity source of accounts whose password hash Tollgate keeps itself.
+pub const LOCAL_SOURCE: &str = "local";
+
+/// Roles every store starts with: Cloud Director's predefined ones.
+pub const PREDEFINED_ROLES: &[&str] = &[
+    SYSTEM_ADMINISTRATOR,
+    "Organization Administrator",
+    "Catalog Author",
+    "vApp Author",
+    "vApp User",
+    "Console Access Only",
+    "Defer to Identity Provider",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    pub id: Uuid,
+    pub name: String,
+    pub full_name: String,
+    pub created_at: Timestamp,
+}
+
+impl Org {
+    pub fn is_system(&self) -> bool {
+        self.name.eq_ignore_ascii_case(SYSTEM_ORG)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub org_name: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub enabled: bool,
+    /// The account refuses logins until then (lockout).
+    pub locked_until: Option<Timestamp>,
+    pub failed_logins: u32,
+    pub identity_source: String,
+    /// Argon2id PHC string; `None` for accounts another identity source verifies.
+    pub password_hash: Option<String>,
+    pub created_at: Timestamp,
+    pub last_login_at: Option<Timestamp>,
+}
+
+impl User {
+    pub fn is_locked(&self, now: Timestamp) -> bool {
+        self.locked_until.is_some_and(|until| until > now)
+    }
+
+    pub fn role_names(&self) -> Vec<String> {
+        self.roles.iter().map(|r| r.name.clone()).collect()
+    }
+}
+
+/// What it takes to create a user.
+#[derive(Debug, Clone)]
+pub struct UserSpec {
+    pub org: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub identity_source: String,
+    pub password_hash: Option<String>,
+}
+
+/// Names as the CLI and the dialects accept them: printable, bounded, no surrounding space.
+pub fn validate_name(kind: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("{kind} name must not be empty"));
+    }
+    if name.chars().count() > 128 {
+        return Err(format!("{kind} name is longer than 128 characters"));
+    }
+    if name.trim() != name {
+        return Err(format!("{kind} name must not start or end with white space"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!("{kind} name must not contain control characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_bounded_and_printable() {
+        assert!(validate_name("user", "alice@example.com").is_ok());
+        assert!(validate_name("user", "").is_err());
+        assert!(validate_name("user", " alice").is_err());
+        assert!(validate_name("user", "al\nice").is_err());
+        assert!(validate_name("user", &"a".repeat(129)).is_err());
+    }
+}

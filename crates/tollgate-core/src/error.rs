@@ -1,0 +1,77 @@
+use crate::session::SessionState;
+
+/// Why a login was refused. Dialects that promise one answer for all of these (most do)
+/// must not let the reason leak; it is for the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    UnknownOrg,
+    UnknownUser,
+    WrongPassword,
+    Locked,
+    Disabled,
+    /// The account exists but belongs to an identity source this login path does not serve.
+    WrongSource,
+}
+
+impl FailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::UnknownOrg => "unknown_org",
+            FailureReason::UnknownUser => "unknown_user",
+            FailureReason::WrongPassword => "wrong_password",
+            FailureReason::Locked => "locked",
+            FailureReason::Disabled => "disabled",
+            FailureReason::WrongSource => "wrong_source",
+        }
+    }
+}
+
+/// A refused login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid credentials")]
+pub struct AuthFailure {
+    pub reason: FailureReason,
+}
+
+/// Why a presented token does not name a live session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SessionRejection {
+    /// No session has this token (or it belongs to another dialect).
+    #[error("unknown session token")]
+    Unknown,
+    /// The session existed but is over.
+    #[error("session ended: {}", .0.as_str())]
+    Ended(SessionState),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error(transparent)]
+    Auth(#[from] AuthFailure),
+    #[error(transparent)]
+    Session(#[from] SessionRejection),
+    /// No administrator has been bootstrapped yet.
+    #[error("the server has not been initialised")]
+    NotInitialised,
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("store unavailable: {0}")]
+    Store(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<crate::store::StoreError> for CoreError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::NotFound(what) => CoreError::NotFound(what),
+            StoreError::Conflict(what) => CoreError::Conflict(what),
+            StoreError::Backend(what) => CoreError::Store(what),
+        }
+    }
+}

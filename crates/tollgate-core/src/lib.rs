@@ -1,0 +1,25 @@
+//! The identity and session core of Tollgate.
+//!
+//! Everything a wire dialect needs — logging in against the directory, validating and ending
+//! sessions, lockout and session caps, audit events — lives here, free of HTTP. Dialects parse
+//! their requests into calls on [`Core`] and render what comes back.
+
+pub mod audit;
+mod cache;
+pub mod clock;
+pub mod config;
+pub mod directory;
+mod error;
+pub mod password;
+mod service;
+pub mod session;
+pub mod store;
+pub mod token;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use config::{CoreConfig, DialectPolicy, LockoutPolicy};
+pub use directory::{Org, Role, User, UserSpec};
+pub use error::{AuthFailure, CoreError, FailureReason, SessionRejection};
+pub use service::{BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, TokenKind};
+pub use session::{Session, SessionState};
+pub use store::{SessionFilter, Store, StoreError};

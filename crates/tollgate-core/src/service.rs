@@ -1,0 +1,520 @@
+//! [`Core`]: the one object every dialect, the CLI and the native API talk to.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::audit::{self, FailedLogin};
+use crate::cache::{Entry, SessionCache};
+use crate::clock::{Clock, Timestamp};
+use crate::config::CoreConfig;
+use crate::directory::{LOCAL_SOURCE, Org, Role, SYSTEM_ADMINISTRATOR, SYSTEM_ORG, User, UserSpec, validate_name};
+use crate::error::{AuthFailure, CoreError, FailureReason, SessionRejection};
+use crate::password::{MAX_PASSWORD_BYTES, PasswordHasher};
+use crate::session::{Session, SessionState};
+use crate::store::{SessionFilter, Store};
+use crate::token::{self, TokenDigest};
+
+const BOOTSTRAPPED_KEY: &str = "bootstrapped_at";
+const INSTALLATION_ID_KEY: &str = "installation_id";
+/// The administrator `bootstrap` creates.
+pub const BOOTSTRAP_ADMIN: &str = "administrator";
+
+/// The shape of a token a dialect hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// 32 hex characters (128 bits).
+    Hex128,
+    /// 43 base64url characters (256 bits).
+    Base64Url256,
+}
+
+impl TokenKind {
+    fn generate(self) -> String {
+        match self {
+            TokenKind::Hex128 => token::hex128(),
+            TokenKind::Base64Url256 => token::base64url256(),
+        }
+    }
+}
+
+pub struct LoginRequest<'a> {
+    pub dialect: &'a str,
+    pub org: &'a str,
+    pub username: &'a str,
+    pub password: &'a str,
+    pub remote_addr: Option<String>,
+    pub correlation_id: &'a str,
+    /// One token of each kind is issued, all naming the new session.
+    pub tokens: &'a [TokenKind],
+    pub read_only: bool,
+}
+
+pub struct LoginOutcome {
+    pub session: LiveSession,
+    /// In the order of [`LoginRequest::tokens`].
+    pub tokens: Vec<String>,
+}
+
+/// A session a token was just validated for.
+#[derive(Clone, Debug)]
+pub struct LiveSession(Arc<Entry>);
+
+impl LiveSession {
+    pub fn session(&self) -> &Session {
+        &self.0.session
+    }
+
+    /// When the session ends unless it is used again.
+    pub fn ends_at(&self) -> Timestamp {
+        self.0.session.ends_at(self.0.last_seen())
+    }
+}
+
+impl std::ops::Deref for LiveSession {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.0.session
+    }
+}
+
+pub struct Core {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: CoreConfig,
+    hasher: PasswordHasher,
+    cache: SessionCache,
+    /// Once true it stays true; until then each login asks the store.
+    initialised: AtomicBool,
+}
+
+impl Core {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: CoreConfig) -> Self {
+        let hasher = PasswordHasher::new(config.max_concurrent_hashes);
+        Core { store, clock, config, hasher, cache: SessionCache::default(), initialised: AtomicBool::new(false) }
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    // ---- installation ---------------------------------------------------------------------
+
+    pub async fn is_initialised(&self) -> Result<bool, CoreError> {
+        if self.initialised.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let done = self.store.meta(BOOTSTRAPPED_KEY).await?.is_some();
+        if done {
+            self.initialised.store(true, Ordering::Release);
+        }
+        Ok(done)
+    }
+
+    /// A stable id for this installation (Cloud Director's site id).
+    pub async fn installation_id(&self) -> Result<Uuid, CoreError> {
+        let stored = self.store.init_meta(INSTALLATION_ID_KEY, &Uuid::new_v4().to_string()).await?;
+        Uuid::parse_str(&stored).map_err(|e| CoreError::Internal(format!("bad installation id: {e}")))
+    }
+
+    /// Creates the `System` org and its `administrator`. Returns the password when it had to
+    /// generate one. Fails with `Conflict` when the installation is already bootstrapped.
+    pub async fn bootstrap(&self, password: Option<String>) -> Result<Option<String>, CoreError> {
+        if self.is_initialised().await? {
+            return Err(CoreError::Conflict("the server is already bootstrapped".into()));
+        }
+        let now = self.now();
+        let system = match self.store.org_by_name(SYSTEM_ORG).await? {
+            Some(org) => org,
+            None => self.store.create_org(SYSTEM_ORG, "System Organization", now).await?,
+        };
+        let (password, generated) = match password {
+            Some(p) => (p, None),
+            None => {
+                let p = token::base64url256()[..24].to_owned();
+                (p.clone(), Some(p))
+            }
+        };
+        check_new_password(&password)?;
+        match self.store.user_by_name(system.id, BOOTSTRAP_ADMIN).await? {
+            Some(admin) => {
+                let hash = self.hasher.hash(&password).await?;
+                self.store.set_password_hash(admin.id, &hash).await?;
+            }
+            None => {
+                self.add_user(
+                    UserSpec {
+                        org: system.name.clone(),
+                        name: BOOTSTRAP_ADMIN.into(),
+                        roles: vec![SYSTEM_ADMINISTRATOR.into()],
+                        identity_source: LOCAL_SOURCE.into(),
+                        password_hash: None,
+                    },
+                    Some(&password),
+                )
+                .await?;
+            }
+        }
+        self.store.init_meta(BOOTSTRAPPED_KEY, &now.millis().to_string()).await?;
+        self.initialised.store(true, Ordering::Release);
+        tracing::info!(target: audit::TARGET, event = "bootstrap", org = SYSTEM_ORG, user = BOOTSTRAP_ADMIN);
+        Ok(generated)
+    }
+
+    // ---- directory ------------------------------------------------------------------------
+
+    pub async fn add_org(&self, name: &str, full_name: Option<&str>) -> Result<Org, CoreError> {
+        validate_name("org", name).map_err(CoreError::Invalid)?;
+        if name.contains('@') || name.contains('/') {
+            return Err(CoreError::Invalid("org name must not contain '@' or '/'".into()));
+        }
+        if self.store.org_by_name(name).await?.is_some() {
+            return Err(CoreError::Conflict(format!("org {name:?} already exists")));
+        }
+        Ok(self.store.create_org(name, full_name.unwrap_or(name), self.now()).await?)
+    }
+
+    pub async fn org(&self, name: &str) -> Result<Org, CoreError> {
+        self.store.org_by_name(name).await?.ok_or_else(|| CoreError::NotFound(format!("org {name:?}")))
+    }
+
+    pub async fn org_by_id(&self, id: Uuid) -> Result<Option<Org>, CoreError> {
+        Ok(self.store.org_by_id(id).await?)
+    }
+
+    pub async fn orgs(&self) -> Result<Vec<Org>, CoreError> {
+        Ok(self.store.list_orgs().await?)
+    }
+
+    pub async fn roles(&self) -> Result<Vec<Role>, CoreError> {
+        Ok(self.store.list_roles().await?)
+    }
+
+    /// Creates a user; a local account gets `password` hashed with Argon2id.
+    pub async fn add_user(&self, mut spec: UserSpec, password: Option<&str>) -> Result<User, CoreError> {
+        validate_name("user", &spec.name).map_err(CoreError::Invalid)?;
+        if spec.roles.is_empty() {
+            return Err(CoreError::Invalid("a user needs at least one role".into()));
+        }
+        if let Some(password) = password {
+            check_new_password(password)?;
+            spec.password_hash = Some(self.hasher.hash(password).await?);
+        } else if spec.identity_source == LOCAL_SOURCE && spec.password_hash.is_none() {
+            return Err(CoreError::Invalid("a local user needs a password".into()));
+        }
+        Ok(self.store.create_user(&spec, self.now()).await?)
+    }
+
+    pub async fn user(&self, org: &str, name: &str) -> Result<User, CoreError> {
+        let org = self.org(org).await?;
+        self.store
+            .user_by_name(org.id, name)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("user {name:?} in org {:?}", org.name)))
+    }
+
+    pub async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, CoreError> {
+        Ok(self.store.user_by_id(id).await?)
+    }
+
+    pub async fn users(&self, org: Option<&str>) -> Result<Vec<User>, CoreError> {
+        let org_id = match org {
+            Some(name) => Some(self.org(name).await?.id),
+            None => None,
+        };
+        Ok(self.store.list_users(org_id).await?)
+    }
+
+    pub async fn set_password(&self, org: &str, name: &str, password: &str) -> Result<(), CoreError> {
+        check_new_password(password)?;
+        let user = self.user(org, name).await?;
+        let hash = self.hasher.hash(password).await?;
+        Ok(self.store.set_password_hash(user.id, &hash).await?)
+    }
+
+    /// Disabling a user also ends their sessions.
+    pub async fn set_enabled(&self, org: &str, name: &str, enabled: bool) -> Result<(), CoreError> {
+        let user = self.user(org, name).await?;
+        self.store.set_enabled(user.id, enabled).await?;
+        if !enabled {
+            self.end_user_sessions(user.id, "cli").await?;
+        }
+        Ok(())
+    }
+
+    pub async fn unlock(&self, org: &str, name: &str) -> Result<(), CoreError> {
+        let user = self.user(org, name).await?;
+        self.store.unlock_user(user.id).await?;
+        tracing::info!(target: audit::TARGET, event = "unlock", org = %user.org_name, user = %user.name);
+        Ok(())
+    }
+
+    // ---- login ----------------------------------------------------------------------------
+
+    /// Checks credentials against the directory and opens a session. Every refusal takes the
+    /// time of one password verification, whatever its reason.
+    pub async fn login(&self, request: LoginRequest<'_>) -> Result<LoginOutcome, CoreError> {
+        if !self.is_initialised().await? {
+            return Err(CoreError::NotInitialised);
+        }
+        let attempt = FailedLogin {
+            dialect: request.dialect,
+            org: request.org,
+            user: request.username,
+            remote: request.remote_addr.as_deref(),
+            correlation_id: request.correlation_id,
+        };
+        let fail = |reason: FailureReason| {
+            audit::login_failed(&attempt, reason);
+            CoreError::Auth(AuthFailure { reason })
+        };
+        if request.password.len() > MAX_PASSWORD_BYTES {
+            return Err(fail(FailureReason::WrongPassword));
+        }
+
+        let org = self.store.org_by_name(request.org).await?;
+        let user = match &org {
+            Some(org) => self.store.user_by_name(org.id, request.username).await?,
+            None => None,
+        };
+        let Some(user) = user else {
+            self.hasher.verify_dummy(request.password).await?;
+            let reason = if org.is_none() { FailureReason::UnknownOrg } else { FailureReason::UnknownUser };
+            return Err(fail(reason));
+        };
+        if user.identity_source != LOCAL_SOURCE {
+            self.hasher.verify_dummy(request.password).await?;
+            return Err(fail(FailureReason::WrongSource));
+        }
+
+        let matched = self.hasher.verify(user.password_hash.as_deref(), request.password).await?;
+        let now = self.now();
+        if user.is_locked(now) {
+            return Err(fail(FailureReason::Locked));
+        }
+        if !matched {
+            let policy = self.config.lockout;
+            if let Some(until) = self.store.record_login_failure(user.id, now, &policy).await? {
+                audit::lockout(&attempt, until.since(now).as_secs());
+            }
+            return Err(fail(FailureReason::WrongPassword));
+        }
+        if !user.enabled {
+            return Err(fail(FailureReason::Disabled));
+        }
+        self.store.record_login_success(user.id, now).await?;
+        self.open_session(&user, &request, now).await
+    }
+
+    async fn open_session(
+        &self,
+        user: &User,
+        request: &LoginRequest<'_>,
+        now: Timestamp,
+    ) -> Result<LoginOutcome, CoreError> {
+        let policy = self.config.policy_for(request.dialect);
+        let session = Session {
+            id: Uuid::new_v4(),
+            user_id: user.id,
+            user_name: user.name.clone(),
+            org_id: user.org_id,
+            org_name: user.org_name.clone(),
+            roles: user.role_names(),
+            dialect: request.dialect.to_owned(),
+            identity_source: user.identity_source.clone(),
+            remote_addr: request.remote_addr.clone(),
+            correlation_id: request.correlation_id.to_owned(),
+            created_at: now,
+            last_seen_at: now,
+            idle_timeout: policy.idle_timeout,
+            expires_at: now.plus(policy.lifetime),
+            state: SessionState::LoggedIn,
+            ended_at: None,
+            read_only: request.read_only,
+        };
+        let tokens: Vec<String> = request.tokens.iter().map(|kind| kind.generate()).collect();
+        let digests: Vec<TokenDigest> = tokens.iter().map(|t| TokenDigest::of(t)).collect();
+        let evicted = self.store.insert_session(&session, &digests, self.config.max_sessions_per_user).await?;
+        for old in &evicted {
+            self.cache.end(old.id);
+            audit::session_ended("eviction", old, request.correlation_id);
+        }
+        audit::login(&session);
+        let entry = self.cache.insert(session, &digests, now);
+        Ok(LoginOutcome { session: LiveSession(entry), tokens })
+    }
+
+    // ---- validation -----------------------------------------------------------------------
+
+    /// The live session `token` names, if it was issued by `dialect`. Slides the idle timeout.
+    pub async fn authenticate(&self, dialect: &str, token: &str) -> Result<LiveSession, CoreError> {
+        self.authenticate_any(&[dialect], token, true).await
+    }
+
+    /// Like [`Core::authenticate`] for a token of any of `dialects`; `slide` false looks without
+    /// counting as a use (introspection).
+    pub async fn authenticate_any(
+        &self,
+        dialects: &[&str],
+        token: &str,
+        slide: bool,
+    ) -> Result<LiveSession, CoreError> {
+        let digest = TokenDigest::of(token);
+        let now = self.now();
+        let entry = match self.cache.get(&digest) {
+            Some(entry) if !entry.is_ended() && now.since(entry.verified_at()) < self.config.revalidate_after => entry,
+            _ => self.reload(&digest, now).await?,
+        };
+        let session = &entry.session;
+        if !dialects.is_empty() && !dialects.contains(&session.dialect.as_str()) {
+            return Err(SessionRejection::Unknown.into());
+        }
+        match session.state_at(now, entry.last_seen()) {
+            SessionState::LoggedIn => {}
+            ended => {
+                if let Some(ended) = self.store.end_session(session.id, ended, now).await? {
+                    audit::session_ended("expiry", &ended, &session.correlation_id);
+                }
+                self.cache.end(session.id);
+                return Err(SessionRejection::Ended(ended).into());
+            }
+        }
+        if slide {
+            entry.seen(now);
+            let granularity = (session.idle_timeout / 4).min(Duration::from_secs(60));
+            if let Some(seen) = entry.claim_touch(granularity.as_millis() as i64) {
+                let store = self.store.clone();
+                let id = session.id;
+                // Off the request path: a lost touch only makes the session end a little early.
+                tokio::spawn(async move {
+                    if let Err(e) = store.touch_sessions(&[(id, seen)]).await {
+                        tracing::warn!(error = %e, "could not record session activity");
+                    }
+                });
+            }
+        }
+        Ok(LiveSession(entry))
+    }
+
+    async fn reload(&self, digest: &TokenDigest, now: Timestamp) -> Result<Arc<Entry>, CoreError> {
+        match self.store.session_by_digest(digest).await? {
+            None => {
+                self.cache.forget_digest(digest);
+                Err(SessionRejection::Unknown.into())
+            }
+            Some(session) if session.state != SessionState::LoggedIn => {
+                self.cache.end(session.id);
+                self.cache.forget_digest(digest);
+                Err(SessionRejection::Ended(session.state).into())
+            }
+            Some(session) => Ok(self.cache.insert(session, std::slice::from_ref(digest), now)),
+        }
+    }
+
+    // ---- ending sessions ------------------------------------------------------------------
+
+    /// The holder ends their own session.
+    pub async fn logout(&self, session: &LiveSession, correlation_id: &str) -> Result<(), CoreError> {
+        self.end_session(session.id, SessionState::LoggedOut, "logout", correlation_id).await.map(|_| ())
+    }
+
+    /// Ends one session by id; `Ok(None)` when it was not live.
+    pub async fn end_session(
+        &self,
+        id: Uuid,
+        state: SessionState,
+        event: &'static str,
+        correlation_id: &str,
+    ) -> Result<Option<Session>, CoreError> {
+        let ended = self.store.end_session(id, state, self.now()).await?;
+        self.cache.end(id);
+        if let Some(ended) = &ended {
+            audit::session_ended(event, ended, correlation_id);
+        }
+        Ok(ended)
+    }
+
+    /// An administrator revokes one session.
+    pub async fn revoke_session(&self, id: Uuid, correlation_id: &str) -> Result<Session, CoreError> {
+        self.end_session(id, SessionState::Terminated, "revocation", correlation_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("live session {id}")))
+    }
+
+    /// An administrator revokes all of a user's sessions; returns how many were live.
+    pub async fn revoke_user_sessions(&self, org: &str, name: &str, correlation_id: &str) -> Result<usize, CoreError> {
+        let user = self.user(org, name).await?;
+        self.end_user_sessions(user.id, correlation_id).await
+    }
+
+    async fn end_user_sessions(&self, user_id: Uuid, correlation_id: &str) -> Result<usize, CoreError> {
+        let ended = self.store.end_user_sessions(user_id, SessionState::Terminated, self.now()).await?;
+        for session in &ended {
+            self.cache.end(session.id);
+            audit::session_ended("revocation", session, correlation_id);
+        }
+        Ok(ended.len())
+    }
+
+    pub async fn session_by_id(&self, id: Uuid) -> Result<Option<Session>, CoreError> {
+        Ok(self.store.session_by_id(id).await?)
+    }
+
+    pub async fn sessions(
+        &self,
+        org: Option<&str>,
+        user: Option<&str>,
+        live_only: bool,
+    ) -> Result<Vec<Session>, CoreError> {
+        let mut filter = SessionFilter { live_only, ..SessionFilter::default() };
+        match (org, user) {
+            (Some(org), Some(user)) => filter.user_id = Some(self.user(org, user).await?.id),
+            (Some(org), None) => filter.org_id = Some(self.org(org).await?.id),
+            (None, Some(_)) => return Err(CoreError::Invalid("--user needs --org".into())),
+            (None, None) => {}
+        }
+        Ok(self.store.list_sessions(&filter).await?)
+    }
+
+    // ---- housekeeping ---------------------------------------------------------------------
+
+    /// Writes pending activity, ends sessions that timed out, drops what memory no longer
+    /// needs and deletes long-ended sessions. The server runs this periodically.
+    pub async fn sweep(&self) -> Result<(), CoreError> {
+        let now = self.now();
+        let pending: Vec<(Uuid, Timestamp)> =
+            self.cache.unflushed().iter().map(|e| (e.session.id, e.last_seen())).collect();
+        if !pending.is_empty() {
+            self.store.touch_sessions(&pending).await?;
+        }
+        for session in self.store.expire_sessions(now).await? {
+            self.cache.end(session.id);
+            audit::session_ended("expiry", &session, &session.correlation_id);
+        }
+        self.cache.prune(Timestamp(now.millis() - 5 * 60 * 1000));
+        let cutoff = Timestamp(now.millis() - self.config.ended_session_retention.as_millis() as i64);
+        self.store.purge_ended_sessions(cutoff).await?;
+        Ok(())
+    }
+
+    /// Sessions held in memory (for metrics and tests).
+    pub fn cached_sessions(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+fn check_new_password(password: &str) -> Result<(), CoreError> {
+    if password.is_empty() {
+        return Err(CoreError::Invalid("the password must not be empty".into()));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(CoreError::Invalid(format!("the password is longer than {MAX_PASSWORD_BYTES} bytes")));
+    }
+    Ok(())
+}

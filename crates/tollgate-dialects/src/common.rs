@@ -1,0 +1,176 @@
+//! Request parsing every dialect shares: credentials, tokens, client address, correlation
+//! ids, limits and absolute URLs.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, header};
+use base64::Engine;
+use uuid::Uuid;
+
+use crate::AppState;
+
+/// Longest token we bother to hash; longer ones cannot be ours.
+pub const MAX_TOKEN_LEN: usize = 512;
+/// Longest user name accepted in any credential.
+pub const MAX_USERNAME_LEN: usize = 256;
+/// Sum of all header names and values we accept before answering "too large".
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Largest request body any dialect reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest client-supplied correlation id we echo and log.
+const MAX_CORRELATION_LEN: usize = 128;
+
+/// The client's IP address, when the listener knows it.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string());
+        Ok(ClientAddr(addr))
+    }
+}
+
+/// True when the request's headers exceed [`MAX_HEADER_BYTES`] in total.
+pub fn headers_too_large(headers: &HeaderMap) -> bool {
+    headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum::<usize>() > MAX_HEADER_BYTES
+}
+
+/// The client's correlation id from `name` when it is sane, else a fresh one.
+pub fn correlation_id(headers: &HeaderMap, name: &HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= MAX_CORRELATION_LEN && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| Uuid::new_v4().to_string())
+}
+
+/// Why an `Authorization` header could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizationProblem {
+    Missing,
+    /// Not UTF-8, wrong scheme, bad base64, no colon, or too long.
+    Malformed,
+}
+
+/// `Authorization: Basic base64(user:password)`, decoded.
+pub fn basic_credentials(headers: &HeaderMap) -> Result<(String, String), AuthorizationProblem> {
+    let value = headers.get(header::AUTHORIZATION).ok_or(AuthorizationProblem::Missing)?;
+    let value = value.to_str().map_err(|_| AuthorizationProblem::Malformed)?;
+    let encoded = strip_scheme(value, "basic").ok_or(AuthorizationProblem::Malformed)?;
+    if encoded.len() > 4 * MAX_TOKEN_LEN {
+        return Err(AuthorizationProblem::Malformed);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| AuthorizationProblem::Malformed)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| AuthorizationProblem::Malformed)?;
+    let (user, password) = decoded.split_once(':').ok_or(AuthorizationProblem::Malformed)?;
+    if user.is_empty() || user.len() > MAX_USERNAME_LEN {
+        return Err(AuthorizationProblem::Malformed);
+    }
+    Ok((user.to_owned(), password.to_owned()))
+}
+
+/// The token of `Authorization: Bearer …` (scheme case-insensitive), if that is what was sent.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    strip_scheme(value, "bearer").map(str::trim).filter(|t| usable_token(t))
+}
+
+/// The value of a header carrying a bare token.
+pub fn token_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name)?.to_str().ok().map(str::trim).filter(|t| usable_token(t))
+}
+
+fn usable_token(token: &str) -> bool {
+    !token.is_empty() && token.len() <= MAX_TOKEN_LEN
+}
+
+fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (given, rest) = value.trim_start().split_once(' ')?;
+    given.eq_ignore_ascii_case(scheme).then_some(rest)
+}
+
+/// The absolute URL prefix clients reach us at: the configured public URL, else the host the
+/// request was sent to (`Host`, or the HTTP/2 authority) on this listener's scheme.
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(url) = &state.public_url {
+            return Ok(BaseUrl(url.trim_end_matches('/').to_owned()));
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .filter(|h| {
+                !h.is_empty() && h.len() <= 255 && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+            })
+            .unwrap_or("localhost");
+        Ok(BaseUrl(format!("{}://{host}", state.scheme)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_auth(value: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_bytes(value).unwrap());
+        headers
+    }
+
+    fn basic(raw: &str) -> HeaderMap {
+        with_auth(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)).as_bytes())
+    }
+
+    #[test]
+    fn basic_splits_on_the_first_colon() {
+        assert_eq!(basic_credentials(&basic("a@b:p:w")), Ok(("a@b".into(), "p:w".into())));
+    }
+
+    #[test]
+    fn basic_problems_are_told_apart() {
+        assert_eq!(basic_credentials(&HeaderMap::new()), Err(AuthorizationProblem::Missing));
+        assert_eq!(basic_credentials(&with_auth(b"Basic !!!")), Err(AuthorizationProblem::Malformed));
+        assert_eq!(basic_credentials(&with_auth(b"Bearer abc")), Err(AuthorizationProblem::Malformed));
+        assert_eq!(basic_credentials(&basic("no-colon")), Err(AuthorizationProblem::Malformed));
+        assert_eq!(basic_credentials(&with_auth(b"Basic \xff\xfe")), Err(AuthorizationProblem::Malformed));
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token(&with_auth(b"bearer tok")), Some("tok"));
+        assert_eq!(bearer_token(&with_auth(b"BEARER tok")), Some("tok"));
+        assert_eq!(bearer_token(&with_auth(b"Basic tok")), None);
+        assert_eq!(bearer_token(&with_auth(format!("Bearer {}", "x".repeat(600)).as_bytes())), None);
+    }
+
+    #[test]
+    fn correlation_id_is_echoed_only_when_sane() {
+        let name = HeaderName::from_static("x-request-id");
+        let mut headers = HeaderMap::new();
+        headers.insert(&name, HeaderValue::from_static("abc-123"));
+        assert_eq!(correlation_id(&headers, &name), "abc-123");
+        headers.insert(&name, HeaderValue::from_static("has space"));
+        assert_ne!(correlation_id(&headers, &name), "has space");
+    }
+}

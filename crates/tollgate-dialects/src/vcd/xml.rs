@@ -1,0 +1,186 @@
+//! Cloud Director's XML documents. Every child element sits in its parent's default
+//! namespace: pyvcloud cannot see un-namespaced `Link`s.
+
+use std::fmt::Write;
+
+use quick_xml::escape::escape;
+use tollgate_core::Org;
+use uuid::Uuid;
+
+use super::{ORG_TYPE, SUPPORTED_VERSIONS};
+
+const NS_VCLOUD: &str = "http://www.vmware.com/vcloud/v1.5";
+const NS_VERSIONS: &str = "http://www.vmware.com/vcloud/versions";
+const PROLOG: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
+pub fn error(major: u16, minor: &str, message: &str) -> String {
+    format!(
+        "{PROLOG}<Error xmlns=\"{NS_VCLOUD}\" majorErrorCode=\"{major}\" minorErrorCode=\"{}\" message=\"{}\"/>\n",
+        escape(minor),
+        escape(message)
+    )
+}
+
+pub fn supported_versions(base: &str) -> String {
+    let mut out = format!("{PROLOG}<SupportedVersions xmlns=\"{NS_VERSIONS}\">\n");
+    for version in SUPPORTED_VERSIONS {
+        let major: u32 = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+        let cloudapi = major >= 36;
+        let _ = write!(out, "  <VersionInfo deprecated=\"false\"><Version>{version}</Version>");
+        if cloudapi {
+            let _ = write!(
+                out,
+                "<LoginUrl>{0}/cloudapi/1.0.0/sessions</LoginUrl><ProviderLoginUrl>{0}/cloudapi/1.0.0/sessions/provider</ProviderLoginUrl>",
+                escape(base)
+            );
+        } else {
+            let _ = write!(out, "<LoginUrl>{}/api/sessions</LoginUrl>", escape(base));
+        }
+        out.push_str("</VersionInfo>\n");
+    }
+    out.push_str("</SupportedVersions>\n");
+    out
+}
+
+/// What a `Session` document says about the logged-in user.
+pub struct SessionView<'a> {
+    pub base: &'a str,
+    pub user: &'a str,
+    pub user_id: Uuid,
+    pub org: &'a Org,
+    pub roles: &'a [String],
+    pub site_id: Uuid,
+    pub site_name: &'a str,
+}
+
+pub fn session(view: &SessionView<'_>) -> String {
+    let base = escape(view.base);
+    let org_name = escape(&view.org.name);
+    let org_id = view.org.id;
+    let location = format!("{org_id}@{}", view.site_id);
+    let mut out = format!(
+        "{PROLOG}<Session xmlns=\"{NS_VCLOUD}\" user=\"{}\" org=\"{org_name}\" roles=\"{}\" userId=\"urn:vcloud:user:{}\" \
+         locationId=\"{location}\" href=\"{base}/api/session\" type=\"application/vnd.vmware.vcloud.session+xml\">\n",
+        escape(view.user),
+        escape(view.roles.join(",")),
+        view.user_id,
+    );
+    let mut link = |rel: &str, href: &str, ty: Option<&str>, name: Option<&str>| {
+        let _ = write!(out, "  <Link rel=\"{rel}\" href=\"{base}{href}\"");
+        if let Some(name) = name {
+            let _ = write!(out, " name=\"{}\"", escape(name));
+        }
+        if let Some(ty) = ty {
+            let _ = write!(out, " type=\"{ty}\"");
+        }
+        out.push_str("/>\n");
+    };
+    // Exactly one link per (rel, type): pyvcloud refuses a session with two.
+    link("down", "/api/org/", Some("application/vnd.vmware.vcloud.orgList+xml"), None);
+    link("remove", "/api/session", None, None);
+    link("down", &format!("/api/org/{org_id}"), Some(ORG_TYPE), Some(&view.org.name));
+    link("down", "/api/query", Some("application/vnd.vmware.vcloud.query.queryList+xml"), None);
+    link("entityResolver", "/api/entity/", Some("application/vnd.vmware.vcloud.entity+xml"), None);
+    link("down:extensibility", "/api/extensibility", Some("application/vnd.vmware.vcloud.apiextensibility+xml"), None);
+    link("openapi", "/cloudapi", Some("application/json"), None);
+    if view.org.is_system() {
+        link("down", "/api/admin/", Some("application/vnd.vmware.admin.vcloud+xml"), None);
+        link("down", "/api/admin/extension", Some("application/vnd.vmware.admin.vmwExtension+xml"), None);
+    }
+    let _ = write!(
+        out,
+        "  <AuthorizedLocations><Location><LocationId>{location}</LocationId><SiteName>{}</SiteName>\
+         <OrgName>{org_name}</OrgName><RestApiEndpoint>{base}</RestApiEndpoint><UIEndpoint>{base}</UIEndpoint>\
+         <AuthContext>{org_name}</AuthContext></Location></AuthorizedLocations>\n</Session>\n",
+        escape(view.site_name),
+    );
+    out
+}
+
+pub fn org_list(base: &str, orgs: &[Org]) -> String {
+    let base = escape(base);
+    let mut out = format!(
+        "{PROLOG}<OrgList xmlns=\"{NS_VCLOUD}\" href=\"{base}/api/org/\" type=\"application/vnd.vmware.vcloud.orgList+xml\">\n"
+    );
+    for org in orgs {
+        let _ = writeln!(
+            out,
+            "  <Org href=\"{base}/api/org/{}\" name=\"{}\" type=\"{ORG_TYPE}\"/>",
+            org.id,
+            escape(&org.name)
+        );
+    }
+    out.push_str("</OrgList>\n");
+    out
+}
+
+pub fn org(base: &str, org: &Org) -> String {
+    let base_esc = escape(base);
+    let mut out = format!(
+        "{PROLOG}<Org xmlns=\"{NS_VCLOUD}\" name=\"{}\" id=\"urn:vcloud:org:{}\" href=\"{base_esc}/api/org/{}\" type=\"{ORG_TYPE}\">\n",
+        escape(&org.name),
+        org.id,
+        org.id
+    );
+    if !org.is_system() {
+        // vcd-cli follows this to find the org's VDCs.
+        let query = format!("{base}/api/query?type=vdc&filter=orgName=={}", percent_encode(&org.name));
+        let _ = writeln!(
+            out,
+            "  <Link rel=\"down\" href=\"{}\" type=\"application/vnd.vmware.vcloud.query.records+xml\"/>",
+            escape(&query)
+        );
+    }
+    let _ = write!(out, "  <Description/>\n  <FullName>{}</FullName>\n</Org>\n", escape(&org.full_name));
+    out
+}
+
+/// An empty page of query results: Tollgate keeps no VDCs, vApps or the like.
+pub fn empty_query(base: &str, query_string: &str, kind: &str) -> String {
+    let href = format!("{base}/api/query?{query_string}");
+    format!(
+        "{PROLOG}<QueryResultRecords xmlns=\"{NS_VCLOUD}\" total=\"0\" pageSize=\"25\" page=\"1\" name=\"{}\" href=\"{}\" \
+         type=\"application/vnd.vmware.vcloud.query.records+xml\"/>\n",
+        escape(kind),
+        escape(&href)
+    )
+}
+
+pub fn admin(base: &str, product: &str) -> String {
+    format!(
+        "{PROLOG}<VCloud xmlns=\"{NS_VCLOUD}\" name=\"vCloud\" href=\"{}/api/admin/\" type=\"application/vnd.vmware.admin.vcloud+xml\">\n\
+         \x20 <Description>{}</Description>\n</VCloud>\n",
+        escape(base),
+        escape(product)
+    )
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encodes_reserved_characters() {
+        assert_eq!(percent_encode("org 1&x"), "org%201%26x");
+        assert_eq!(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
+    }
+
+    #[test]
+    fn error_escapes_its_message() {
+        let xml = error(400, "BAD_REQUEST", "a \"quoted\" <thing>");
+        assert!(xml.contains("message=\"a &quot;quoted&quot; &lt;thing&gt;\""), "{xml}");
+    }
+}

@@ -1,0 +1,74 @@
+//! Schema migrations, applied in order and recorded in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE orgs (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL COLLATE NOCASE UNIQUE,
+    full_name  TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE roles (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL COLLATE NOCASE UNIQUE
+);
+CREATE TABLE users (
+    id               TEXT PRIMARY KEY,
+    org_id           TEXT NOT NULL REFERENCES orgs (id),
+    name             TEXT NOT NULL COLLATE NOCASE,
+    password_hash    TEXT,
+    identity_source  TEXT NOT NULL,
+    enabled          INTEGER NOT NULL,
+    failed_logins    INTEGER NOT NULL DEFAULT 0,
+    first_failure_at INTEGER,
+    locked_until     INTEGER,
+    created_at       INTEGER NOT NULL,
+    last_login_at    INTEGER,
+    UNIQUE (org_id, name)
+);
+CREATE TABLE user_roles (
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role_id TEXT NOT NULL REFERENCES roles (id),
+    PRIMARY KEY (user_id, role_id)
+);
+CREATE TABLE sessions (
+    id              TEXT PRIMARY KEY,
+    user_id         TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    org_id          TEXT NOT NULL REFERENCES orgs (id),
+    roles           TEXT NOT NULL,
+    dialect         TEXT NOT NULL,
+    identity_source TEXT NOT NULL,
+    remote_addr     TEXT,
+    correlation_id  TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    last_seen_at    INTEGER NOT NULL,
+    idle_timeout_ms INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    state           TEXT NOT NULL,
+    ended_at        INTEGER,
+    read_only       INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions (user_id, state, created_at);
+CREATE INDEX sessions_by_state ON sessions (state, expires_at);
+-- Only digests of tokens are stored; a session may have several (vCD issues two).
+CREATE TABLE session_tokens (
+    digest     BLOB PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX session_tokens_by_session ON session_tokens (session_id);
+"#];
+
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+    }
+    tx.commit()
+}

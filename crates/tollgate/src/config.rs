@@ -1,0 +1,210 @@
+//! Configuration: built-in defaults, then a TOML file (`--config`), then `TOLLGATE_*`
+//! environment variables (nested keys joined with `__`), then command-line flags.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use tollgate_core::{CoreConfig, DialectPolicy, LockoutPolicy};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Holds the SQLite store and the generated TLS certificate.
+    pub data_dir: PathBuf,
+    /// Address of the listener that serves every dialect.
+    pub listen: SocketAddr,
+    /// Serve plain HTTP instead of HTTPS (for loopback and tests).
+    pub http: bool,
+    pub tls: TlsConfig,
+    /// Prefix of the absolute URLs handed to clients (`href`, `LoginUrl`); by default derived
+    /// from each request's `Host`.
+    pub public_url: Option<String>,
+    /// What Cloud Director clients see as the site name.
+    pub site_name: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    pub limits: Limits,
+    pub sessions: SessionsConfig,
+    pub lockout: LockoutConfig,
+    /// Per dialect (`vcd`, `native`): session lifetimes.
+    pub dialects: HashMap<String, DialectConfig>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain; without it a self-signed one is generated in the data directory.
+    pub cert: Option<PathBuf>,
+    /// PEM private key matching `cert`.
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Longest time a request may take, headers and body included.
+    pub request_timeout_seconds: u64,
+    /// Longest time a client may take to send its request headers.
+    pub header_read_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    pub max_per_user: u32,
+    /// How long a validated session is trusted from memory before the store is asked again
+    /// (the delay before a revocation by the CLI or another node takes effect here).
+    pub revalidate_after_ms: u64,
+    /// How often timed-out sessions are ended and activity is written back.
+    pub sweep_interval_seconds: u64,
+    /// How long ended sessions are kept for listing.
+    pub retention_hours: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockoutConfig {
+    /// Consecutive failures that lock an account; 0 disables lockout.
+    pub max_failures: u32,
+    pub window_seconds: u64,
+    pub lock_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialectConfig {
+    pub idle_timeout_seconds: u64,
+    pub lifetime_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut dialects = HashMap::new();
+        dialects.insert("vcd".into(), DialectConfig { idle_timeout_seconds: 30 * 60, lifetime_seconds: 24 * 3600 });
+        dialects.insert("native".into(), DialectConfig { idle_timeout_seconds: 30 * 60, lifetime_seconds: 24 * 3600 });
+        Config {
+            data_dir: PathBuf::from("./tollgate-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            http: false,
+            tls: TlsConfig::default(),
+            public_url: None,
+            site_name: "Tollgate".into(),
+            log_format: LogFormat::Text,
+            limits: Limits::default(),
+            sessions: SessionsConfig::default(),
+            lockout: LockoutConfig::default(),
+            dialects,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { request_timeout_seconds: 30, header_read_timeout_seconds: 10 }
+    }
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            max_per_user: 32,
+            revalidate_after_ms: 1000,
+            sweep_interval_seconds: 15,
+            retention_hours: 7 * 24,
+        }
+    }
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        let policy = LockoutPolicy::default();
+        LockoutConfig {
+            max_failures: policy.max_failures,
+            window_seconds: policy.window.as_secs(),
+            lock_seconds: policy.lock_for.as_secs(),
+        }
+    }
+}
+
+/// Environment variables that are not configuration keys.
+const NOT_CONFIG: &[&str] = &["ADMIN_PASSWORD", "CONFIG", "LOG", "BIN"];
+
+impl Config {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "configuration file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        let env = Env::prefixed("TOLLGATE_")
+            .ignore(NOT_CONFIG)
+            .map(|key| if key == "data" { "data_dir".into() } else { key.into() })
+            .split("__");
+        let config: Config = figment.merge(env).extract().context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        for (name, dialect) in &self.dialects {
+            anyhow::ensure!(
+                tollgate_dialects::Dialect::parse(name).is_some(),
+                "unknown dialect {name:?} in [dialects]"
+            );
+            anyhow::ensure!(dialect.idle_timeout_seconds > 0, "dialects.{name}.idle_timeout_seconds must be positive");
+            anyhow::ensure!(dialect.lifetime_seconds > 0, "dialects.{name}.lifetime_seconds must be positive");
+        }
+        anyhow::ensure!(self.sessions.max_per_user > 0, "sessions.max_per_user must be positive");
+        anyhow::ensure!(self.tls.cert.is_some() == self.tls.key.is_some(), "tls.cert and tls.key go together");
+        if let Some(url) = &self.public_url {
+            anyhow::ensure!(
+                url.starts_with("https://") || url.starts_with("http://"),
+                "public_url must start with https:// or http://"
+            );
+        }
+        Ok(())
+    }
+
+    pub fn core(&self) -> CoreConfig {
+        let dialects = self
+            .dialects
+            .iter()
+            .map(|(name, d)| {
+                let policy = DialectPolicy {
+                    idle_timeout: Duration::from_secs(d.idle_timeout_seconds),
+                    lifetime: Duration::from_secs(d.lifetime_seconds),
+                };
+                (name.clone(), policy)
+            })
+            .collect();
+        CoreConfig {
+            dialects,
+            lockout: LockoutPolicy {
+                max_failures: self.lockout.max_failures,
+                window: Duration::from_secs(self.lockout.window_seconds),
+                lock_for: Duration::from_secs(self.lockout.lock_seconds),
+            },
+            max_sessions_per_user: self.sessions.max_per_user,
+            revalidate_after: Duration::from_millis(self.sessions.revalidate_after_ms),
+            ended_session_retention: Duration::from_secs(self.sessions.retention_hours * 3600),
+            ..CoreConfig::default()
+        }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("tollgate.db")
+    }
+}

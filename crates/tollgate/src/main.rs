@@ -1,0 +1,96 @@
+//! `tollgate`: the session and authentication server and its operator CLI.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod admin;
+mod config;
+mod serve;
+mod tls;
+
+#[derive(Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "A session and authentication server that speaks the login APIs of VMware Cloud Director and friends."
+)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "TOLLGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory holding the embedded store and the generated TLS certificate
+    /// [default: ./tollgate-data].
+    #[arg(long, global = true, env = "TOLLGATE_DATA")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Create the System org and its administrator (password from TOLLGATE_ADMIN_PASSWORD,
+    /// --password-stdin, or generated and printed once).
+    Bootstrap {
+        /// Read the administrator's password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Manage organisations.
+    #[command(subcommand)]
+    Org(admin::OrgCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(admin::UserCommand),
+    /// List and revoke sessions.
+    #[command(subcommand)]
+    Session(admin::SessionCommand),
+    /// List the roles users can be given.
+    Roles,
+}
+
+/// `--org ORG` and the user name, shared by the user commands.
+#[derive(Args, Debug)]
+pub struct UserRef {
+    /// The user's name.
+    pub user: String,
+    /// The user's organisation.
+    #[arg(long)]
+    pub org: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = config::Config::load(cli.config.as_deref())?;
+    if let Some(data) = cli.data {
+        config.data_dir = data;
+    }
+    match cli.command {
+        Command::Serve(args) => serve::run(config, args).await,
+        Command::Bootstrap { password_stdin } => admin::bootstrap(&config, password_stdin).await,
+        Command::Org(command) => admin::org(&config, command).await,
+        Command::User(command) => admin::user(&config, command).await,
+        Command::Session(command) => admin::session(&config, command).await,
+        Command::Roles => admin::roles(&config).await,
+    }
+}
