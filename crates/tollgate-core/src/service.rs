@@ -58,6 +58,13 @@ pub struct LoginOutcome {
     pub tokens: Vec<String>,
 }
 
+impl std::fmt::Debug for LoginOutcome {
+    // Tokens never reach a log, not even through a debug print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginOutcome").field("session", &self.session.id).field("tokens", &"<redacted>").finish()
+    }
+}
+
 /// A session a token was just validated for.
 #[derive(Clone, Debug)]
 pub struct LiveSession(Arc<Entry>);

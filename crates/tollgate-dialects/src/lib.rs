@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use tollgate_core::Core;
 use uuid::Uuid;
 
@@ -77,5 +78,5 @@ pub fn router(state: AppState, dialects: &[Dialect]) -> Router {
             Dialect::Native => native::router(),
         });
     }
-    app.with_state(state)
+    app.layer(DefaultBodyLimit::max(common::MAX_BODY_BYTES)).with_state(state)
 }

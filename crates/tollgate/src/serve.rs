@@ -6,11 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use clap::Args;
 use hyper_util::rt::TokioTimer;
 use tollgate_core::Core;
-use tollgate_dialects::common::MAX_BODY_BYTES;
 use tollgate_dialects::{AppState, Dialect, Shared, Site};
 use tower_http::timeout::TimeoutLayer;
 
@@ -54,12 +52,10 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         public_url: config.public_url.clone(),
         scheme: if config.http { "http" } else { "https" },
     });
-    let app = tollgate_dialects::router(state, Dialect::ALL).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
-        TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(config.limits.request_timeout_seconds),
-        ),
-    );
+    let app = tollgate_dialects::router(state, Dialect::ALL).layer(TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(config.limits.request_timeout_seconds),
+    ));
 
     tokio::spawn(sweep(core.clone(), Duration::from_secs(config.sessions.sweep_interval_seconds.max(1))));
 

@@ -1,0 +1,126 @@
+//! The native `/v1` JSON API.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use support::{Reply, TestServer, basic, server, uninitialised};
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+async fn login(server: &TestServer, body: &str) -> Reply {
+    server.send(Method::POST, "/v1/sessions", &[JSON], body).await
+}
+
+async fn alice_token(server: &TestServer) -> String {
+    let reply = login(server, r#"{"org":"org1","username":"alice","password":"alice-pw"}"#).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.json()["token"].as_str().unwrap().to_owned()
+}
+
+fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.content_type(), "application/json");
+    assert_eq!(reply.json()["error"], code);
+    assert!(reply.json()["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+#[tokio::test]
+async fn login_returns_a_token_and_the_session() {
+    let server = server().await;
+    let reply = login(&server, r#"{"org":"org1","username":"alice","password":"alice-pw"}"#).await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    let body = reply.json();
+    assert_eq!(body["token"].as_str().unwrap().len(), 43);
+    assert_eq!(body["session"]["user"], "alice");
+    assert_eq!(body["session"]["org"], "org1");
+    assert_eq!(body["session"]["dialect"], "native");
+    assert_eq!(body["session"]["idle_timeout_seconds"], 1800);
+}
+
+#[tokio::test]
+async fn the_org_defaults_to_system() {
+    let server = server().await;
+    let reply = login(&server, r#"{"username":"administrator","password":"admin-pw"}"#).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.json()["session"]["org"], "System");
+}
+
+#[tokio::test]
+async fn bad_credentials_are_401() {
+    let server = server().await;
+    let reply = login(&server, r#"{"org":"org1","username":"alice","password":"nope"}"#).await;
+    assert_error(&reply, StatusCode::UNAUTHORIZED, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_415_or_413() {
+    let server = server().await;
+    for body in [
+        "not json",
+        r#"{"org":"org1","username":"alice"}"#,
+        r#"{"username":1,"password":"x"}"#,
+        r#"{"username":"a","password":"b","extra":1}"#,
+    ] {
+        assert_error(&login(&server, body).await, StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    assert_error(
+        &login(&server, r#"{"username":"","password":"x"}"#).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    );
+    let reply = server.send(Method::POST, "/v1/sessions", &[("content-type", "text/plain")], "{}").await;
+    assert_error(&reply, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let huge = format!(r#"{{"username":"a","password":"{}"}}"#, "x".repeat(100 * 1024));
+    assert_error(&login(&server, &huge).await, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+}
+
+#[tokio::test]
+async fn current_session_and_logout() {
+    let server = server().await;
+    let token = alice_token(&server).await;
+    let auth = format!("Bearer {token}");
+    let reply = server.get("/v1/sessions/current", &[("authorization", &auth)]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["user"], "alice");
+    let reply = server.send(Method::DELETE, "/v1/sessions/current", &[("authorization", &auth)], "").await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert_error(
+        &server.get("/v1/sessions/current", &[("authorization", &auth)]).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    );
+    assert_error(&server.get("/v1/sessions/current", &[]).await, StatusCode::UNAUTHORIZED, "invalid_token");
+}
+
+#[tokio::test]
+async fn introspection_reports_any_dialects_live_tokens() {
+    let server = server().await;
+    let token = alice_token(&server).await;
+    let introspect = |token: String| {
+        let server = &server;
+        async move {
+            server.send(Method::POST, "/v1/introspect", &[JSON], &serde_json::json!({"token": token}).to_string()).await
+        }
+    };
+    let reply = introspect(token.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["active"], true);
+    assert_eq!(reply.json()["user"], "alice");
+    assert!(reply.json()["ends_at"].as_str().unwrap().ends_with('Z'));
+
+    let vcd = server.send(Method::POST, "/api/sessions", &[("authorization", &basic("alice@org1:alice-pw"))], "").await;
+    let vcd_token = vcd.header("x-vcloud-authorization").to_owned();
+    let reply = introspect(vcd_token).await;
+    assert_eq!(reply.json()["active"], true);
+    assert_eq!(reply.json()["dialect"], "vcd");
+
+    assert_eq!(introspect("unknown".into()).await.json(), serde_json::json!({"active": false}));
+    assert_eq!(introspect(String::new()).await.json(), serde_json::json!({"active": false}));
+}
+
+#[tokio::test]
+async fn before_bootstrap_login_is_503() {
+    let server = uninitialised().await;
+    let reply = login(&server, r#"{"username":"administrator","password":"x"}"#).await;
+    assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "not_initialised");
+}

@@ -1,0 +1,359 @@
+//! The core's rules, exercised over the real embedded store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate_core::directory::LOCAL_SOURCE;
+use tollgate_core::{
+    Core, CoreConfig, CoreError, DialectPolicy, FailureReason, LoginRequest, ManualClock, SessionRejection,
+    SessionState, Timestamp, TokenKind, UserSpec,
+};
+use tollgate_store_sqlite::SqliteStore;
+
+const START: Timestamp = Timestamp(1_700_000_000_000);
+
+struct Fixture {
+    core: Core,
+    clock: Arc<ManualClock>,
+    store: Arc<SqliteStore>,
+}
+
+fn config() -> CoreConfig {
+    let mut config = CoreConfig::default();
+    config.dialects.insert(
+        "vcd".into(),
+        DialectPolicy { idle_timeout: Duration::from_secs(60), lifetime: Duration::from_secs(600) },
+    );
+    config.max_sessions_per_user = 3;
+    config
+}
+
+async fn fixture_with(store: Arc<SqliteStore>, config: CoreConfig) -> Fixture {
+    let clock = Arc::new(ManualClock::new(START));
+    let core = Core::new(store.clone(), clock.clone(), config);
+    Fixture { core, clock, store }
+}
+
+async fn fixture() -> Fixture {
+    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config()).await;
+    f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
+    f.core.add_org("org1", None).await.unwrap();
+    let spec = UserSpec {
+        org: "org1".into(),
+        name: "alice".into(),
+        roles: vec!["vApp User".into()],
+        identity_source: LOCAL_SOURCE.into(),
+        password_hash: None,
+    };
+    f.core.add_user(spec, Some("pw")).await.unwrap();
+    f
+}
+
+fn request<'a>(org: &'a str, user: &'a str, password: &'a str) -> LoginRequest<'a> {
+    LoginRequest {
+        dialect: "vcd",
+        org,
+        username: user,
+        password,
+        remote_addr: Some("127.0.0.1".into()),
+        correlation_id: "test",
+        tokens: &[TokenKind::Hex128, TokenKind::Base64Url256],
+        read_only: false,
+    }
+}
+
+fn failure(result: Result<impl Sized, CoreError>) -> FailureReason {
+    match result {
+        Err(CoreError::Auth(failure)) => failure.reason,
+        Err(other) => panic!("expected an auth failure, got {other:?}"),
+        Ok(_) => panic!("expected an auth failure, got a session"),
+    }
+}
+
+fn rejection(result: Result<impl Sized, CoreError>) -> SessionRejection {
+    match result {
+        Err(CoreError::Session(rejection)) => rejection,
+        Err(other) => panic!("expected a session rejection, got {other:?}"),
+        Ok(_) => panic!("expected a session rejection, got a session"),
+    }
+}
+
+#[tokio::test]
+async fn login_issues_tokens_that_validate_and_name_one_session() {
+    let f = fixture().await;
+    let outcome = f.core.login(request("org1", "alice", "pw")).await.unwrap();
+    assert_eq!(outcome.tokens.len(), 2);
+    assert_eq!(outcome.tokens[0].len(), 32);
+    assert!(outcome.tokens[1].len() > 32);
+    for token in &outcome.tokens {
+        let session = f.core.authenticate("vcd", token).await.unwrap();
+        assert_eq!(session.id, outcome.session.id);
+        assert_eq!(session.user_name, "alice");
+        assert_eq!(session.org_name, "org1");
+        assert_eq!(session.roles, vec!["vApp User".to_owned()]);
+    }
+}
+
+#[tokio::test]
+async fn org_and_user_names_are_case_insensitive() {
+    let f = fixture().await;
+    assert!(f.core.login(request("ORG1", "Alice", "pw")).await.is_ok());
+    assert!(f.core.login(request("system", "administrator", "admin-pw")).await.is_ok());
+}
+
+#[tokio::test]
+async fn every_refusal_is_the_same_error_with_its_reason_kept_for_audit() {
+    let f = fixture().await;
+    assert_eq!(failure(f.core.login(request("nope", "alice", "pw")).await), FailureReason::UnknownOrg);
+    assert_eq!(failure(f.core.login(request("org1", "bob", "pw")).await), FailureReason::UnknownUser);
+    assert_eq!(failure(f.core.login(request("org1", "alice", "wrong")).await), FailureReason::WrongPassword);
+    f.core.set_enabled("org1", "alice", false).await.unwrap();
+    assert_eq!(failure(f.core.login(request("org1", "alice", "pw")).await), FailureReason::Disabled);
+}
+
+#[tokio::test]
+async fn tokens_are_stored_only_as_digests() {
+    let f = fixture().await;
+    let outcome = f.core.login(request("org1", "alice", "pw")).await.unwrap();
+    let file = tempfile_path();
+    drop(f);
+    // The in-memory store cannot be inspected from outside; repeat on a file.
+    let store = Arc::new(SqliteStore::open(&file).unwrap());
+    let f = fixture_with(store, config()).await;
+    f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
+    let outcome2 = f.core.login(request("System", "administrator", "admin-pw")).await.unwrap();
+    drop(f);
+    let bytes = std::fs::read(&file).unwrap();
+    let wal = std::fs::read(file.with_extension("db-wal")).unwrap_or_default();
+    for token in outcome.tokens.iter().chain(&outcome2.tokens) {
+        let needle = token.as_bytes();
+        assert!(!contains(&bytes, needle) && !contains(&wal, needle), "a token was stored in clear");
+    }
+    assert!(!contains(&bytes, b"admin-pw") && !contains(&wal, b"admin-pw"), "a password was stored in clear");
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+}
+
+fn tempfile_path() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tollgate-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("tollgate.db")
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn lockout_after_consecutive_failures_until_unlocked() {
+    let f = fixture().await;
+    for _ in 0..5 {
+        assert_eq!(failure(f.core.login(request("org1", "alice", "wrong")).await), FailureReason::WrongPassword);
+    }
+    // Locked now: even the right password is refused, with the same error.
+    assert_eq!(failure(f.core.login(request("org1", "alice", "pw")).await), FailureReason::Locked);
+    f.core.unlock("org1", "alice").await.unwrap();
+    assert!(f.core.login(request("org1", "alice", "pw")).await.is_ok());
+}
+
+#[tokio::test]
+async fn lockout_ends_by_itself_and_failures_outside_the_window_do_not_add_up() {
+    let f = fixture().await;
+    for _ in 0..4 {
+        f.core.login(request("org1", "alice", "wrong")).await.unwrap_err();
+    }
+    f.clock.advance(Duration::from_secs(16 * 60));
+    // The window has passed: this failure starts a new count.
+    f.core.login(request("org1", "alice", "wrong")).await.unwrap_err();
+    assert!(f.core.login(request("org1", "alice", "pw")).await.is_ok());
+
+    for _ in 0..5 {
+        f.core.login(request("org1", "alice", "wrong")).await.unwrap_err();
+    }
+    assert_eq!(failure(f.core.login(request("org1", "alice", "pw")).await), FailureReason::Locked);
+    f.clock.advance(Duration::from_secs(15 * 60));
+    assert!(f.core.login(request("org1", "alice", "pw")).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_success_resets_the_failure_count() {
+    let f = fixture().await;
+    for _ in 0..4 {
+        f.core.login(request("org1", "alice", "wrong")).await.unwrap_err();
+    }
+    f.core.login(request("org1", "alice", "pw")).await.unwrap();
+    for _ in 0..4 {
+        f.core.login(request("org1", "alice", "wrong")).await.unwrap_err();
+    }
+    assert!(f.core.login(request("org1", "alice", "pw")).await.is_ok());
+}
+
+#[tokio::test]
+async fn idle_timeout_slides_with_use() {
+    let f = fixture().await;
+    let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    for _ in 0..5 {
+        f.clock.advance(Duration::from_secs(50));
+        f.core.authenticate("vcd", &token).await.unwrap();
+    }
+    f.clock.advance(Duration::from_secs(61));
+    assert_eq!(rejection(f.core.authenticate("vcd", &token).await), SessionRejection::Ended(SessionState::TimedOut));
+    // And it stays ended, recorded in the store.
+    assert_eq!(rejection(f.core.authenticate("vcd", &token).await), SessionRejection::Ended(SessionState::TimedOut));
+}
+
+#[tokio::test]
+async fn absolute_expiry_ends_even_a_busy_session() {
+    let f = fixture().await;
+    let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    for _ in 0..10 {
+        f.clock.advance(Duration::from_secs(55));
+        f.core.authenticate("vcd", &token).await.unwrap();
+    }
+    f.clock.advance(Duration::from_secs(55));
+    assert_eq!(rejection(f.core.authenticate("vcd", &token).await), SessionRejection::Ended(SessionState::Expired));
+}
+
+#[tokio::test]
+async fn logout_ends_every_token_of_the_session() {
+    let f = fixture().await;
+    let outcome = f.core.login(request("org1", "alice", "pw")).await.unwrap();
+    let session = f.core.authenticate("vcd", &outcome.tokens[1]).await.unwrap();
+    f.core.logout(&session, "test").await.unwrap();
+    for token in &outcome.tokens {
+        assert_eq!(
+            rejection(f.core.authenticate("vcd", token).await),
+            SessionRejection::Ended(SessionState::LoggedOut)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_is_valid_only_for_its_dialect() {
+    let f = fixture().await;
+    let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    assert_eq!(rejection(f.core.authenticate("bluecat", &token).await), SessionRejection::Unknown);
+    assert!(f.core.authenticate("vcd", &token).await.is_ok());
+    assert_eq!(rejection(f.core.authenticate("vcd", "no-such-token").await), SessionRejection::Unknown);
+}
+
+#[tokio::test]
+async fn the_oldest_sessions_are_evicted_beyond_the_cap() {
+    let f = fixture().await;
+    let mut tokens = Vec::new();
+    for _ in 0..5 {
+        f.clock.advance(Duration::from_millis(10));
+        tokens.push(f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0));
+    }
+    for (i, token) in tokens.iter().enumerate() {
+        let result = f.core.authenticate("vcd", token).await;
+        if i < 2 {
+            assert_eq!(rejection(result), SessionRejection::Ended(SessionState::Terminated), "session {i}");
+        } else {
+            assert!(result.is_ok(), "session {i} should be live");
+        }
+    }
+    assert_eq!(f.core.sessions(Some("org1"), Some("alice"), true).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn revocation_by_another_process_takes_effect_within_the_revalidation_interval() {
+    let f = fixture().await;
+    let outcome = f.core.login(request("org1", "alice", "pw")).await.unwrap();
+    let token = &outcome.tokens[0];
+    f.core.authenticate("vcd", token).await.unwrap();
+
+    // A second core over the same store stands for the CLI.
+    let cli = Core::new(f.store.clone(), f.clock.clone(), config());
+    cli.revoke_session(outcome.session.id, "cli").await.unwrap();
+
+    // Still trusted from memory for a moment, then re-read and refused.
+    assert!(f.core.authenticate("vcd", token).await.is_ok());
+    f.clock.advance(Duration::from_millis(1001));
+    assert_eq!(rejection(f.core.authenticate("vcd", token).await), SessionRejection::Ended(SessionState::Terminated));
+}
+
+#[tokio::test]
+async fn revoking_all_of_a_users_sessions() {
+    let f = fixture().await;
+    let a = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    let b = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(1);
+    let admin = f.core.login(request("System", "administrator", "admin-pw")).await.unwrap().tokens.remove(0);
+    assert_eq!(f.core.revoke_user_sessions("org1", "alice", "test").await.unwrap(), 2);
+    assert!(f.core.authenticate("vcd", &a).await.is_err());
+    assert!(f.core.authenticate("vcd", &b).await.is_err());
+    assert!(f.core.authenticate("vcd", &admin).await.is_ok());
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_their_sessions() {
+    let f = fixture().await;
+    let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    f.core.set_enabled("org1", "alice", false).await.unwrap();
+    assert!(f.core.authenticate("vcd", &token).await.is_err());
+}
+
+#[tokio::test]
+async fn the_sweep_ends_idle_sessions_in_the_store_and_keeps_busy_ones() {
+    let f = fixture().await;
+    let idle = f.core.login(request("org1", "alice", "pw")).await.unwrap();
+    let busy = f.core.login(request("System", "administrator", "admin-pw")).await.unwrap();
+    // Used only in memory (below the touch granularity), then swept: the sweep must write that
+    // use back before judging.
+    f.clock.advance(Duration::from_secs(10));
+    f.core.authenticate("vcd", &busy.tokens[0]).await.unwrap();
+    f.clock.advance(Duration::from_secs(55));
+    f.core.sweep().await.unwrap();
+    let live = f.core.sessions(None, None, true).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].id, busy.session.id);
+    let all = f.core.sessions(None, None, false).await.unwrap();
+    let ended = all.iter().find(|s| s.id == idle.session.id).unwrap();
+    assert_eq!(ended.state, SessionState::TimedOut);
+}
+
+#[tokio::test]
+async fn before_bootstrap_logins_are_refused_as_not_initialised() {
+    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config()).await;
+    assert!(matches!(f.core.login(request("System", "administrator", "x")).await, Err(CoreError::NotInitialised)));
+    f.core.bootstrap(Some("pw".into())).await.unwrap();
+    assert!(f.core.login(request("System", "administrator", "pw")).await.is_ok());
+    assert!(matches!(f.core.bootstrap(None).await, Err(CoreError::Conflict(_))));
+}
+
+#[tokio::test]
+async fn bootstrap_can_generate_the_password() {
+    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config()).await;
+    let generated = f.core.bootstrap(None).await.unwrap().expect("a generated password");
+    assert!(generated.len() >= 20);
+    assert!(f.core.login(request("System", "administrator", &generated)).await.is_ok());
+}
+
+#[tokio::test]
+async fn directory_mistakes_are_reported() {
+    let f = fixture().await;
+    assert!(matches!(f.core.add_org("org1", None).await, Err(CoreError::Conflict(_))));
+    assert!(matches!(f.core.add_org("a@b", None).await, Err(CoreError::Invalid(_))));
+    let spec = |org: &str, role: &str| UserSpec {
+        org: org.into(),
+        name: "bob".into(),
+        roles: vec![role.into()],
+        identity_source: LOCAL_SOURCE.into(),
+        password_hash: None,
+    };
+    assert!(matches!(f.core.add_user(spec("nope", "vApp User"), Some("x")).await, Err(CoreError::NotFound(_))));
+    assert!(matches!(f.core.add_user(spec("org1", "No Such Role"), Some("x")).await, Err(CoreError::NotFound(_))));
+    assert!(matches!(f.core.add_user(spec("org1", "vApp User"), Some("")).await, Err(CoreError::Invalid(_))));
+    f.core.add_user(spec("org1", "vApp User"), Some("x")).await.unwrap();
+    assert!(matches!(f.core.add_user(spec("org1", "vApp User"), Some("x")).await, Err(CoreError::Conflict(_))));
+    assert!(matches!(f.core.unlock("org1", "carol").await, Err(CoreError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn introspection_does_not_slide_the_idle_timeout() {
+    let f = fixture().await;
+    let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    f.clock.advance(Duration::from_secs(40));
+    f.core.authenticate_any(&[], &token, false).await.unwrap();
+    f.clock.advance(Duration::from_secs(21));
+    assert!(f.core.authenticate("vcd", &token).await.is_err());
+}
