@@ -139,8 +139,22 @@ impl Default for LockoutConfig {
     }
 }
 
-/// Environment variables that are not configuration keys.
-const NOT_CONFIG: &[&str] = &["ADMIN_PASSWORD", "CONFIG", "LOG", "BIN"];
+/// Top-level keys that `TOLLGATE_*` variables may set; other variables with that prefix
+/// (TOLLGATE_ADMIN_PASSWORD, TOLLGATE_LOG, a test harness's own) are not configuration.
+const ENV_KEYS: &[&str] = &[
+    "data",
+    "data_dir",
+    "listen",
+    "http",
+    "tls",
+    "public_url",
+    "site_name",
+    "log_format",
+    "limits",
+    "sessions",
+    "lockout",
+    "dialects",
+];
 
 impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
@@ -150,7 +164,9 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         let env = Env::prefixed("TOLLGATE_")
-            .ignore(NOT_CONFIG)
+            .filter(|key| {
+                ENV_KEYS.contains(&key.as_str().split("__").next().unwrap_or_default().to_ascii_lowercase().as_str())
+            })
             .map(|key| if key == "data" { "data_dir".into() } else { key.into() })
             .split("__");
         let config: Config = figment.merge(env).extract().context("invalid configuration")?;

@@ -85,6 +85,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(data) = cli.data {
         config.data_dir = data;
     }
+    // The server logs its requests; the other commands only their audit events and problems.
+    let default_filter = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn,audit=info" };
+    init_logging(config.log_format, default_filter);
     match cli.command {
         Command::Serve(args) => serve::run(config, args).await,
         Command::Bootstrap { password_stdin } => admin::bootstrap(&config, password_stdin).await,
@@ -92,5 +95,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => admin::user(&config, command).await,
         Command::Session(command) => admin::session(&config, command).await,
         Command::Roles => admin::roles(&config).await,
+    }
+}
+
+fn init_logging(format: config::LogFormat, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        config::LogFormat::Json => builder.json().init(),
+        config::LogFormat::Text => builder.init(),
     }
 }

@@ -13,7 +13,7 @@ use tollgate_dialects::{AppState, Dialect, Shared, Site};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::admin;
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
 use crate::tls;
 
 #[derive(Args, Debug)]
@@ -38,7 +38,6 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         config.listen = listen;
     }
     config.http |= args.http;
-    init_logging(config.log_format);
     tls::install_crypto_provider();
 
     let core = Arc::new(admin::open_core(&config)?);
@@ -130,14 +129,4 @@ async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>) {
     }
     tracing::info!("shutting down");
     handle.graceful_shutdown(Some(Duration::from_secs(10)));
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
 }

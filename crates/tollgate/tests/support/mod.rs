@@ -1,0 +1,243 @@
+//! Runs the real `tollgate` binary in a temporary data directory on a free loopback port,
+//! and the real Python clients from the venv `scripts/setup-clients.sh` makes.
+
+#![allow(dead_code)] // each test file uses its own part of this
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const ADMIN_PASSWORD: &str = "Admin-Pw-1";
+
+pub struct Server {
+    child: Option<Child>,
+    pub data: tempfile::TempDir,
+    pub url: String,
+    /// Everything the server printed on stdout before it announced its address.
+    pub banner: Vec<String>,
+    options: Options,
+}
+
+#[derive(Clone, Default)]
+pub struct Options {
+    pub http: bool,
+    pub no_bootstrap: bool,
+    /// Leave TOLLGATE_ADMIN_PASSWORD unset, so that one is generated.
+    pub generate_password: bool,
+    pub env: Vec<(String, String)>,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_tollgate")
+}
+
+impl Server {
+    pub fn start(options: Options) -> Server {
+        let data = tempfile::tempdir().expect("temporary data directory");
+        let mut server = Server { child: None, data, url: String::new(), banner: Vec::new(), options };
+        server.launch();
+        server
+    }
+
+    pub fn start_default() -> Server {
+        Server::start(Options::default())
+    }
+
+    fn launch(&mut self) {
+        let mut command = Command::new(binary());
+        command.arg("--data").arg(self.data.path()).args(["serve", "--listen", "127.0.0.1:0"]);
+        if self.options.http {
+            command.arg("--http");
+        }
+        if self.options.no_bootstrap {
+            command.arg("--no-bootstrap");
+        }
+        command.env_remove("TOLLGATE_ADMIN_PASSWORD");
+        if !self.options.generate_password {
+            command.env("TOLLGATE_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        }
+        command.env("TOLLGATE_LOG", "info");
+        for (key, value) in &self.options.env {
+            command.env(key, value);
+        }
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        command.stdout(Stdio::piped()).stderr(log).stdin(Stdio::null());
+        let mut child = command.spawn().expect("start tollgate");
+        let stdout = child.stdout.take().unwrap();
+        let (lines_tx, lines_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        self.child = Some(child);
+        self.banner.clear();
+        loop {
+            match lines_rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix("tollgate listening on ") {
+                        self.url = url.trim().to_owned();
+                        return;
+                    }
+                    self.banner.push(line);
+                }
+                Err(_) => panic!("tollgate did not start; its log:\n{}", self.log()),
+            }
+        }
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.data.path().join("server.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Starts again on the same data directory.
+    pub fn restart(&mut self) {
+        self.crash();
+        self.launch();
+    }
+
+    /// Runs a `tollgate` command against this server's data directory.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        cli(self.data.path(), args, stdin)
+    }
+
+    /// Like [`Server::cli`], insisting it succeeds; returns its stdout.
+    pub fn cli_ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let output = self.cli(args, stdin);
+        assert!(output.status.success(), "tollgate {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    pub fn add_tenant(&self, org: &str, user: &str, password: &str) {
+        self.cli_ok(&["org", "add", org], None);
+        self.cli_ok(
+            &["user", "add", user, "--org", org, "--role", "Organization Administrator", "--password-stdin"],
+            Some(password),
+        );
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+pub fn cli(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(binary())
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("TOLLGATE_ADMIN_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tollgate");
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(input) = stdin {
+        writeln!(pipe, "{input}").unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+/// The venv holding the Python clients, or `None` (and a note) when this run has none.
+/// Under CI, or with TOLLGATE_REQUIRE_CLIENTS=1, a missing venv fails the test.
+pub fn venv() -> Option<PathBuf> {
+    let required = std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1")
+        || std::env::var_os("TOLLGATE_REQUIRE_CLIENTS").is_some_and(|v| v == "1");
+    match std::env::var_os("TOLLGATE_TEST_VENV").map(PathBuf::from) {
+        Some(venv) if venv.join("bin/python").exists() => Some(venv),
+        _ if required => panic!("TOLLGATE_TEST_VENV does not name a venv with the clients: run scripts/test.sh"),
+        _ => {
+            eprintln!("note: no client venv (TOLLGATE_TEST_VENV); run scripts/test.sh for the black-box client tests");
+            None
+        }
+    }
+}
+
+pub fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients")
+}
+
+/// Runs a client script with the venv's interpreter; returns (success, stdout, stderr).
+pub fn python(venv: &Path, script: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(venv.join("bin/python"))
+        .arg(clients_dir().join(script))
+        .args(args)
+        .env("TMPDIR", std::env::temp_dir())
+        .output()
+        .expect("run python");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs a client script and insists it succeeds; returns its stdout.
+pub fn python_ok(venv: &Path, script: &str, args: &[&str]) -> String {
+    let (ok, stdout, stderr) = python(venv, script, args);
+    assert!(ok, "{script} {args:?} failed:\n{stdout}\n{stderr}");
+    stdout
+}
+
+/// An HTTP client that accepts the server's self-signed certificate.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap()
+}
+
+/// Logs in at the cloudapi URL; returns (x-vcloud-authorization, access token, session id).
+pub async fn vcd_login(
+    client: &reqwest::Client,
+    url: &str,
+    user: &str,
+    org: &str,
+    password: &str,
+) -> (String, String, String) {
+    let path = if org.eq_ignore_ascii_case("System") { "sessions/provider" } else { "sessions" };
+    let reply = client
+        .post(format!("{url}/cloudapi/1.0.0/{path}"))
+        .basic_auth(format!("{user}@{org}"), Some(password))
+        .header("accept", "application/json;version=36.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "login of {user}@{org}");
+    let header = |name: &str| reply.headers()[name].to_str().unwrap().to_owned();
+    let (vcloud, access) = (header("x-vcloud-authorization"), header("x-vmware-vcloud-access-token"));
+    let body: serde_json::Value = reply.json().await.unwrap();
+    let id = body["id"].as_str().unwrap().rsplit(':').next().unwrap().to_owned();
+    (vcloud, access, id)
+}
+
+/// The status of GET /api/session with `x-vcloud-authorization: token`.
+pub async fn session_status(client: &reqwest::Client, url: &str, token: &str) -> u16 {
+    client
+        .get(format!("{url}/api/session"))
+        .header("x-vcloud-authorization", token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
