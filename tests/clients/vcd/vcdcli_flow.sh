@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Black-box vcd-cli 24.1.0 flow against Tollgate's `vcd` dialect.
 #
-# Exercises /work/shared/spec/vcd.md "Known client call sequences" (vcd-cli login:
+# Exercises shared/spec/vcd.md "Known client call sequences" (vcd-cli login:
 # GET /api/versions -> POST /cloudapi/1.0.0/sessions[/provider] -> GET /api/session ->
 # GET org href -> GET vdc query link), `vcd org list` (GET /api/session, GET /api/org/,
 # GET each org), `vcd logout` (GET /api/session, DELETE /api/session -> 204), and
@@ -9,11 +9,11 @@
 #
 # usage: vcdcli_flow.sh URL_HOST ORG USER PASSWORD
 #   URL_HOST: https://127.0.0.1:8443, http://..., or bare host[:port] (vcd-cli adds https://)
-# env: VENV (default /tmp/pyv) — venv with vcd-cli installed.
+# env: VENV (required) — the venv scripts/setup-clients.sh made, with vcd-cli installed.
 set -u
 [ $# -eq 4 ] || { echo "usage: $0 URL_HOST ORG USER PASSWORD" >&2; exit 2; }
 HOST=$1 ORG=$2 USR=$3 PW=$4
-VENV=${VENV:-/tmp/pyv}
+VENV=${VENV:?set VENV to the client venv (scripts/setup-clients.sh)}
 VCD=("$VENV/bin/vcd" --no-colorized)
 PY="$VENV/bin/python3"
 
