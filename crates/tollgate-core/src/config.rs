@@ -35,8 +35,17 @@ impl Default for LockoutPolicy {
     }
 }
 
+/// What kind of backend an identity source is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Accounts in Tollgate's own store, with Argon2id password hashes.
+    Local,
+}
+
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
+    /// Identity sources by name; logins name the one that checks their credentials.
+    pub sources: HashMap<String, SourceKind>,
     pub dialects: HashMap<String, DialectPolicy>,
     /// Used for a dialect that has no entry of its own.
     pub default_dialect: DialectPolicy,
@@ -55,6 +64,7 @@ pub struct CoreConfig {
 impl Default for CoreConfig {
     fn default() -> Self {
         CoreConfig {
+            sources: HashMap::from([(crate::directory::LOCAL_SOURCE.to_owned(), SourceKind::Local)]),
             dialects: HashMap::new(),
             default_dialect: DialectPolicy::minutes(30, 24),
             lockout: LockoutPolicy::default(),

@@ -11,7 +11,7 @@ pub const SYSTEM_ADMINISTRATOR: &str = "System Administrator";
 /// Identity source of accounts whose password hash Tollgate keeps itself.
 pub const LOCAL_SOURCE: &str = "local";
 
-/// Roles every store starts with: Cloud Director's predefined ones.
+/// Roles every store starts with: Cloud Director's predefined ones and HCX's.
 pub const PREDEFINED_ROLES: &[&str] = &[
     SYSTEM_ADMINISTRATOR,
     "Organization Administrator",
@@ -20,6 +20,8 @@ pub const PREDEFINED_ROLES: &[&str] = &[
     "vApp User",
     "Console Access Only",
     "Defer to Identity Provider",
+    "Enterprise Administrator",
+    "Appliance Administrator",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,8 @@ pub struct Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: Uuid,
+    /// A short numeric id, for dialects whose ids are integers (BlueCat).
+    pub number: i64,
     pub org_id: Uuid,
     pub org_name: String,
     pub name: String,

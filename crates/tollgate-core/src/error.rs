@@ -11,6 +11,10 @@ pub enum FailureReason {
     Disabled,
     /// The account exists but belongs to an identity source this login path does not serve.
     WrongSource,
+    /// The credentials are right but the user holds none of the roles this login needs.
+    NoRole,
+    /// The credentials are right but the user may not impersonate.
+    NoImpersonation,
 }
 
 impl FailureReason {
@@ -22,6 +26,8 @@ impl FailureReason {
             FailureReason::Locked => "locked",
             FailureReason::Disabled => "disabled",
             FailureReason::WrongSource => "wrong_source",
+            FailureReason::NoRole => "no_role",
+            FailureReason::NoImpersonation => "no_impersonation",
         }
     }
 }
@@ -50,6 +56,12 @@ pub enum CoreError {
     Auth(#[from] AuthFailure),
     #[error(transparent)]
     Session(#[from] SessionRejection),
+    /// Valid credentials without the right to what was asked (a role, impersonation).
+    #[error("not permitted: {0}")]
+    NotPermitted(String),
+    /// The identity source a login named is not configured.
+    #[error("identity source {0:?} is not configured")]
+    UnknownSource(String),
     /// No administrator has been bootstrapped yet.
     #[error("the server has not been initialised")]
     NotInitialised,

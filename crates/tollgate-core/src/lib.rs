@@ -17,7 +17,7 @@ pub mod store;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use config::{CoreConfig, DialectPolicy, LockoutPolicy};
+pub use config::{CoreConfig, DialectPolicy, LockoutPolicy, SourceKind};
 pub use directory::{Org, Role, User, UserSpec};
 pub use error::{AuthFailure, CoreError, FailureReason, SessionRejection};
 pub use service::{BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, TokenKind};

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::audit::{self, FailedLogin};
 use crate::cache::{Entry, SessionCache};
 use crate::clock::{Clock, Timestamp};
-use crate::config::CoreConfig;
+use crate::config::{CoreConfig, SourceKind};
 use crate::directory::{LOCAL_SOURCE, Org, Role, SYSTEM_ADMINISTRATOR, SYSTEM_ORG, User, UserSpec, validate_name};
 use crate::error::{AuthFailure, CoreError, FailureReason, SessionRejection};
 use crate::password::{MAX_PASSWORD_BYTES, PasswordHasher};
@@ -40,8 +40,11 @@ impl TokenKind {
     }
 }
 
+#[derive(Default)]
 pub struct LoginRequest<'a> {
     pub dialect: &'a str,
+    /// The identity source that checks the credentials (a name from [`CoreConfig::sources`]).
+    pub source: &'a str,
     pub org: &'a str,
     pub username: &'a str,
     pub password: &'a str,
@@ -50,6 +53,10 @@ pub struct LoginRequest<'a> {
     /// One token of each kind is issued, all naming the new session.
     pub tokens: &'a [TokenKind],
     pub read_only: bool,
+    /// The user must hold at least one of these roles; empty lets any user in.
+    pub required_roles: &'a [&'a str],
+    /// Open the session for this user (org, name) instead: only a System Administrator may.
+    pub impersonate: Option<(&'a str, &'a str)>,
 }
 
 pub struct LoginOutcome {
@@ -264,19 +271,49 @@ impl Core {
 
     // ---- login ----------------------------------------------------------------------------
 
-    /// Checks credentials against the directory and opens a session. Every refusal takes the
-    /// time of one password verification, whatever its reason.
+    /// Checks credentials against the request's identity source and opens a session. Every
+    /// refusal takes the time of one password verification, whatever its reason.
     pub async fn login(&self, request: LoginRequest<'_>) -> Result<LoginOutcome, CoreError> {
         if !self.is_initialised().await? {
             return Err(CoreError::NotInitialised);
         }
-        let attempt = FailedLogin {
-            dialect: request.dialect,
-            org: request.org,
-            user: request.username,
-            remote: request.remote_addr.as_deref(),
-            correlation_id: request.correlation_id,
-        };
+        match self.config.sources.get(request.source) {
+            Some(SourceKind::Local) => self.login_local(request).await,
+            None => Err(CoreError::UnknownSource(request.source.to_owned())),
+        }
+    }
+
+    /// Refuses a login a dialect found wrong before asking any source (an unknown SSO domain,
+    /// say), in the same time and with the same audit event as any other refusal.
+    pub async fn refuse_login(&self, request: LoginRequest<'_>, reason: FailureReason) -> CoreError {
+        if let Err(e) = self.hasher.verify_dummy(request.password).await {
+            return e;
+        }
+        audit::login_failed(&attempt_of(&request), reason);
+        CoreError::Auth(AuthFailure { reason })
+    }
+
+    /// Checks credentials like [`Core::login`] without opening a session (Cloud Director
+    /// Availability adds a site to an existing session this way). Failures count and audit
+    /// as any login's.
+    pub async fn check_credentials(&self, request: LoginRequest<'_>) -> Result<User, CoreError> {
+        if !self.is_initialised().await? {
+            return Err(CoreError::NotInitialised);
+        }
+        match self.config.sources.get(request.source) {
+            Some(SourceKind::Local) => self.verify_local(&request).await,
+            None => Err(CoreError::UnknownSource(request.source.to_owned())),
+        }
+    }
+
+    async fn login_local(&self, request: LoginRequest<'_>) -> Result<LoginOutcome, CoreError> {
+        let user = self.verify_local(&request).await?;
+        self.open_for(user, request).await
+    }
+
+    /// Checks a local account's password, counting failures towards lockout.
+    async fn verify_local(&self, request: &LoginRequest<'_>) -> Result<User, CoreError> {
+        let attempt = attempt_of(request);
         let fail = |reason: FailureReason| {
             audit::login_failed(&attempt, reason);
             CoreError::Auth(AuthFailure { reason })
@@ -316,25 +353,100 @@ impl Core {
             return Err(fail(FailureReason::Disabled));
         }
         self.store.record_login_success(user.id, now).await?;
-        self.open_session(&user, &request, now).await
+        Ok(user)
+    }
+
+    /// Opens the session a verified login asked for: as the principal it impersonates, if
+    /// any, and only for a user holding one of the required roles.
+    async fn open_for(&self, user: User, request: LoginRequest<'_>) -> Result<LoginOutcome, CoreError> {
+        let attempt = attempt_of(&request);
+        let now = self.now();
+        let user = match request.impersonate {
+            None => user,
+            Some((org, name)) => {
+                if !user.roles.iter().any(|r| r.name == SYSTEM_ADMINISTRATOR) {
+                    audit::login_failed(&attempt, FailureReason::NoImpersonation);
+                    return Err(CoreError::NotPermitted(format!("{} may not impersonate", user.name)));
+                }
+                let principal = self.user(org, name).await?;
+                if !principal.enabled {
+                    return Err(CoreError::NotPermitted(format!("{name} is disabled")));
+                }
+                tracing::info!(
+                    target: audit::TARGET,
+                    event = "impersonation",
+                    by = %user.name,
+                    org = %principal.org_name,
+                    user = %principal.name,
+                    correlation_id = %request.correlation_id,
+                );
+                principal
+            }
+        };
+        let permitted = request.required_roles.is_empty()
+            || user.roles.iter().any(|r| request.required_roles.contains(&r.name.as_str()));
+        if !permitted {
+            audit::login_failed(&attempt, FailureReason::NoRole);
+            return Err(CoreError::NotPermitted(format!("{} holds none of the roles this login needs", user.name)));
+        }
+        let source = user.identity_source.clone();
+        self.open_session(&user, &request, &source, now).await
+    }
+
+    /// Opens a session in `request.dialect` for the holder of a live session of one of
+    /// `from_dialects` (Cloud Director Availability accepts Cloud Director tokens). The new
+    /// session's source is `vcd-session`; the presented session lives on.
+    pub async fn exchange(
+        &self,
+        token: &str,
+        from_dialects: &[&str],
+        request: LoginRequest<'_>,
+    ) -> Result<LoginOutcome, CoreError> {
+        if !self.is_initialised().await? {
+            return Err(CoreError::NotInitialised);
+        }
+        let presented = match self.authenticate_any(from_dialects, token, true).await {
+            Ok(session) => session,
+            Err(CoreError::Session(rejection)) => {
+                tracing::warn!(
+                    target: audit::TARGET,
+                    event = "login_failed",
+                    dialect = %request.dialect,
+                    reason = %rejection,
+                    remote = request.remote_addr.as_deref().unwrap_or("-"),
+                    correlation_id = %request.correlation_id,
+                );
+                return Err(CoreError::Auth(AuthFailure { reason: FailureReason::WrongPassword }));
+            }
+            Err(other) => return Err(other),
+        };
+        let user = self
+            .store
+            .user_by_id(presented.user_id)
+            .await?
+            .filter(|u| u.enabled)
+            .ok_or(CoreError::Auth(AuthFailure { reason: FailureReason::Disabled }))?;
+        self.open_session(&user, &request, "vcd-session", self.now()).await
     }
 
     async fn open_session(
         &self,
         user: &User,
         request: &LoginRequest<'_>,
+        source: &str,
         now: Timestamp,
     ) -> Result<LoginOutcome, CoreError> {
         let policy = self.config.policy_for(request.dialect);
-        let session = Session {
+        let mut session = Session {
             id: Uuid::new_v4(),
+            number: 0,
             user_id: user.id,
             user_name: user.name.clone(),
             org_id: user.org_id,
             org_name: user.org_name.clone(),
             roles: user.role_names(),
             dialect: request.dialect.to_owned(),
-            identity_source: user.identity_source.clone(),
+            identity_source: source.to_owned(),
             remote_addr: request.remote_addr.clone(),
             correlation_id: request.correlation_id.to_owned(),
             created_at: now,
@@ -347,7 +459,9 @@ impl Core {
         };
         let tokens: Vec<String> = request.tokens.iter().map(|kind| kind.generate()).collect();
         let digests: Vec<TokenDigest> = tokens.iter().map(|t| TokenDigest::of(t)).collect();
-        let evicted = self.store.insert_session(&session, &digests, self.config.max_sessions_per_user).await?;
+        let (number, evicted) =
+            self.store.insert_session(&session, &digests, self.config.max_sessions_per_user).await?;
+        session.number = number;
         for old in &evicted {
             self.cache.end(old.id);
             audit::session_ended("eviction", old, request.correlation_id);
@@ -407,6 +521,21 @@ impl Core {
             }
         }
         Ok(LiveSession(entry))
+    }
+
+    /// The dialect that issued `token`, whether or not its session is still live.
+    pub async fn token_dialect(&self, token: &str) -> Option<String> {
+        let digest = TokenDigest::of(token);
+        if let Some(entry) = self.cache.get(&digest) {
+            return Some(entry.session.dialect.clone());
+        }
+        match self.store.session_by_digest(&digest).await {
+            Ok(session) => session.map(|s| s.dialect),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look a token up");
+                None
+            }
+        }
     }
 
     async fn reload(&self, digest: &TokenDigest, now: Timestamp) -> Result<Arc<Entry>, CoreError> {
@@ -473,6 +602,34 @@ impl Core {
         Ok(self.store.session_by_id(id).await?)
     }
 
+    pub async fn session_by_number(&self, number: i64) -> Result<Option<Session>, CoreError> {
+        Ok(self.store.session_by_number(number).await?)
+    }
+
+    pub async fn user_by_number(&self, number: i64) -> Result<Option<User>, CoreError> {
+        Ok(self.store.user_by_number(number).await?)
+    }
+
+    /// The dialect's own state attached to a session (a JSON document), if any.
+    pub async fn session_data(&self, id: Uuid) -> Result<Option<String>, CoreError> {
+        Ok(self.store.session_data(id).await?)
+    }
+
+    pub async fn set_session_data(&self, id: Uuid, data: &str) -> Result<(), CoreError> {
+        Ok(self.store.set_session_data(id, data).await?)
+    }
+
+    /// Sessions of one dialect, newest first.
+    pub async fn dialect_sessions(
+        &self,
+        dialect: &str,
+        org_id: Option<Uuid>,
+        live_only: bool,
+    ) -> Result<Vec<Session>, CoreError> {
+        let filter = SessionFilter { dialect: Some(dialect.to_owned()), org_id, live_only, ..SessionFilter::default() };
+        Ok(self.store.list_sessions(&filter).await?)
+    }
+
     pub async fn sessions(
         &self,
         org: Option<&str>,
@@ -513,6 +670,16 @@ impl Core {
     /// Sessions held in memory (for metrics and tests).
     pub fn cached_sessions(&self) -> usize {
         self.cache.len()
+    }
+}
+
+fn attempt_of<'a>(request: &'a LoginRequest<'_>) -> FailedLogin<'a> {
+    FailedLogin {
+        dialect: request.dialect,
+        org: request.org,
+        user: request.username,
+        remote: request.remote_addr.as_deref(),
+        correlation_id: request.correlation_id,
     }
 }
 

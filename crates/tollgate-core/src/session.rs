@@ -41,6 +41,8 @@ impl SessionState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub id: Uuid,
+    /// A short numeric id, for dialects whose ids are integers (BlueCat).
+    pub number: i64,
     pub user_id: Uuid,
     pub user_name: String,
     pub org_id: Uuid,

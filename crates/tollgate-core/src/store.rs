@@ -26,6 +26,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct SessionFilter {
     pub org_id: Option<Uuid>,
     pub user_id: Option<Uuid>,
+    pub dialect: Option<String>,
     /// Only sessions still marked LOGGED_IN.
     pub live_only: bool,
 }
@@ -48,6 +49,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, spec: &UserSpec, now: Timestamp) -> StoreResult<User>;
     async fn user_by_name(&self, org_id: Uuid, name: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>>;
+    async fn user_by_number(&self, number: i64) -> StoreResult<Option<User>>;
     async fn list_users(&self, org_id: Option<Uuid>) -> StoreResult<Vec<User>>;
     async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> StoreResult<()>;
     async fn set_enabled(&self, user_id: Uuid, enabled: bool) -> StoreResult<()>;
@@ -65,15 +67,20 @@ pub trait Store: Send + Sync + 'static {
 
     // Sessions.
     /// Stores a new session reachable by each of `digests`, then ends (TERMINATED) the user's
-    /// oldest live sessions beyond `max_live`, in the same transaction; returns those.
+    /// oldest live sessions beyond `max_live`, in the same transaction. Returns the number it
+    /// gave the session, and the sessions it ended.
     async fn insert_session(
         &self,
         session: &Session,
         digests: &[TokenDigest],
         max_live: u32,
-    ) -> StoreResult<Vec<Session>>;
+    ) -> StoreResult<(i64, Vec<Session>)>;
     async fn session_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<Session>>;
     async fn session_by_id(&self, id: Uuid) -> StoreResult<Option<Session>>;
+    async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>>;
+    /// A dialect's own state attached to a session (a JSON document), if any.
+    async fn session_data(&self, id: Uuid) -> StoreResult<Option<String>>;
+    async fn set_session_data(&self, id: Uuid, data: &str) -> StoreResult<()>;
     /// Newest first.
     async fn list_sessions(&self, filter: &SessionFilter) -> StoreResult<Vec<Session>>;
     /// Moves `last_seen_at` forward (never back) for each live session named.

@@ -4,13 +4,17 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, header};
 use base64::Engine;
+use serde_json::{Map, Value};
+use tollgate_core::{CoreError, FailureReason, LoginOutcome, LoginRequest, TokenKind};
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::settings::Route;
+use crate::{AppState, Dialect};
 
 /// Longest token we bother to hash; longer ones cannot be ours.
 pub const MAX_TOKEN_LEN: usize = 512;
@@ -124,6 +128,131 @@ impl FromRequestParts<AppState> for BaseUrl {
             })
             .unwrap_or("localhost");
         Ok(BaseUrl(format!("{}://{host}", state.scheme)))
+    }
+}
+
+/// Why a request body could not be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyProblem {
+    /// Larger than [`MAX_BODY_BYTES`].
+    TooLarge,
+    /// The connection failed or the body was cut short.
+    Unreadable,
+}
+
+/// The raw request body, or why there is none; never rejects, so each dialect can answer a
+/// body problem in its own error shape.
+pub struct RawBody(pub Result<Bytes, BodyProblem>);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = Infallible;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Infallible> {
+        Ok(RawBody(Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                BodyProblem::TooLarge
+            } else {
+                BodyProblem::Unreadable
+            }
+        })))
+    }
+}
+
+/// True when the request says its body is something other than JSON (no `Content-Type` is
+/// fine: several clients send none).
+pub fn declares_non_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| !v.to_str().map(|ct| ct.to_ascii_lowercase().contains("json")).unwrap_or(false))
+}
+
+/// A JSON object body, or a sentence saying what is wrong with it.
+pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, String> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err("the body must be a JSON object".into()),
+        Err(e) => Err(format!("the body is not valid JSON: {e}")),
+    }
+}
+
+/// Field `name` of a JSON object: `Ok(None)` when absent or null, `Err` when not a string or
+/// longer than `max` bytes.
+pub fn string_field<'a>(object: &'a Map<String, Value>, name: &str, max: usize) -> Result<Option<&'a str>, String> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= max => Ok(Some(s)),
+        Some(Value::String(_)) => Err(format!("{name} is longer than {max} bytes")),
+        Some(_) => Err(format!("{name} must be a string")),
+    }
+}
+
+/// Like [`string_field`], but the field must be there.
+pub fn required_string<'a>(object: &'a Map<String, Value>, name: &str, max: usize) -> Result<&'a str, String> {
+    string_field(object, name, max)?.ok_or_else(|| format!("{name} is required"))
+}
+
+/// A password field: present, a string, and at most 1 KiB.
+pub fn password_field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a str, String> {
+    required_string(object, name, tollgate_core::password::MAX_PASSWORD_BYTES)
+}
+
+/// The current time in epoch milliseconds, as HCX stamps its answers.
+pub fn epoch_millis(state: &AppState) -> i64 {
+    state.core.now().millis()
+}
+
+/// A login whose org and identity source come from the dialect's provider settings.
+pub struct ProviderLogin<'a> {
+    pub dialect: Dialect,
+    pub provider: &'a str,
+    pub username: &'a str,
+    pub password: &'a str,
+    pub remote_addr: Option<String>,
+    pub correlation_id: &'a str,
+    pub tokens: &'a [TokenKind],
+    pub read_only: bool,
+    pub required_roles: &'a [&'a str],
+}
+
+/// Why a provider login failed.
+#[derive(Debug)]
+pub enum ProviderLoginError {
+    /// The provider has no identity source configured.
+    NotConfigured,
+    Core(CoreError),
+}
+
+impl From<CoreError> for ProviderLoginError {
+    fn from(e: CoreError) -> Self {
+        ProviderLoginError::Core(e)
+    }
+}
+
+/// Routes a login to its org and identity source and logs in there.
+pub async fn login_via_provider(
+    state: &AppState,
+    login: ProviderLogin<'_>,
+) -> Result<LoginOutcome, ProviderLoginError> {
+    let request = |org, source, username| LoginRequest {
+        dialect: login.dialect.name(),
+        source,
+        org,
+        username,
+        password: login.password,
+        remote_addr: login.remote_addr.clone(),
+        correlation_id: login.correlation_id,
+        tokens: login.tokens,
+        read_only: login.read_only,
+        required_roles: login.required_roles,
+        impersonate: None,
+    };
+    match state.settings.route(login.dialect, login.provider, login.username) {
+        Route::Source { org, source, username } => Ok(state.core.login(request(&org, &source, &username)).await?),
+        Route::UnknownDomain => {
+            let refused = request("", "", login.username);
+            Err(state.core.refuse_login(refused, FailureReason::UnknownOrg).await.into())
+        }
+        Route::NotConfigured => Err(ProviderLoginError::NotConfigured),
     }
 }
 

@@ -9,24 +9,41 @@ use axum::extract::DefaultBodyLimit;
 use tollgate_core::Core;
 use uuid::Uuid;
 
+pub mod bluecat;
 pub mod common;
+pub mod hcx;
+pub mod loginsight;
 pub mod native;
+mod overlap;
+pub mod settings;
 pub mod vcd;
+pub mod vcda;
+
+pub use settings::{DialectSettings, Route, Settings, SsoDomain};
 
 /// The dialects a listener can serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
     Vcd,
+    Vcda,
+    LogInsight,
+    Hcx,
+    BlueCat,
     Native,
 }
 
 impl Dialect {
-    pub const ALL: &[Dialect] = &[Dialect::Vcd, Dialect::Native];
+    pub const ALL: &[Dialect] =
+        &[Dialect::Vcd, Dialect::Vcda, Dialect::LogInsight, Dialect::Hcx, Dialect::BlueCat, Dialect::Native];
 
     /// The name sessions are stamped with and configuration uses.
     pub fn name(self) -> &'static str {
         match self {
             Dialect::Vcd => vcd::DIALECT,
+            Dialect::Vcda => vcda::DIALECT,
+            Dialect::LogInsight => loginsight::DIALECT,
+            Dialect::Hcx => hcx::DIALECT,
+            Dialect::BlueCat => bluecat::DIALECT,
             Dialect::Native => native::DIALECT,
         }
     }
@@ -34,7 +51,22 @@ impl Dialect {
     pub fn parse(name: &str) -> Option<Dialect> {
         Dialect::ALL.iter().copied().find(|d| d.name() == name)
     }
+
+    /// The provider names a dialect's login requests may carry, each mapped to an identity
+    /// source in [`DialectSettings::providers`]. Dialects that name none use [`DEFAULT_PROVIDER`].
+    pub fn providers(self) -> &'static [&'static str] {
+        match self {
+            Dialect::LogInsight => loginsight::PROVIDERS,
+            Dialect::Hcx => hcx::PROVIDERS,
+            Dialect::Vcda => vcda::PROVIDERS,
+            Dialect::BlueCat | Dialect::Native => &[DEFAULT_PROVIDER],
+            Dialect::Vcd => &[],
+        }
+    }
 }
+
+/// The provider of dialects whose logins name none.
+pub const DEFAULT_PROVIDER: &str = "default";
 
 /// What this installation calls itself (Cloud Director's "site").
 #[derive(Debug, Clone)]
@@ -54,6 +86,7 @@ pub struct Shared {
     pub public_url: Option<String>,
     /// `https` or `http`, for URLs derived from `Host`.
     pub scheme: &'static str,
+    pub settings: Arc<Settings>,
 }
 
 impl AppState {
@@ -69,12 +102,24 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// One router serving `dialects`; their paths never collide.
+/// One router serving `dialects`. Their paths do not collide but for Log Insight's and
+/// BlueCat's `/api/v2`, which [`overlap`] shares out when a listener serves both.
 pub fn router(state: AppState, dialects: &[Dialect]) -> Router {
+    let both = dialects.contains(&Dialect::LogInsight) && dialects.contains(&Dialect::BlueCat);
     let mut app = Router::new();
+    if both {
+        app = app.merge(loginsight::router_for(&["v1"])).merge(overlap::router(state.clone()));
+    }
     for dialect in dialects {
+        if both && matches!(dialect, Dialect::LogInsight | Dialect::BlueCat) {
+            continue;
+        }
         app = app.merge(match dialect {
             Dialect::Vcd => vcd::router(),
+            Dialect::Vcda => vcda::router(),
+            Dialect::LogInsight => loginsight::router(),
+            Dialect::Hcx => hcx::router(),
+            Dialect::BlueCat => bluecat::router(),
             Dialect::Native => native::router(),
         });
     }

@@ -71,6 +71,7 @@ impl From<CoreError> for ApiError {
             ),
             CoreError::Invalid(what) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", what),
             CoreError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", what),
+            CoreError::NotPermitted(what) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", what),
             other => {
                 tracing::error!(dialect = DIALECT, error = %other, "core error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "An internal error occurred.")
@@ -170,7 +171,8 @@ async fn login(
             remote_addr: addr.0,
             correlation_id: &request_id,
             tokens: &[TokenKind::Base64Url256],
-            read_only: false,
+            source: state.settings.source_of_org(&credentials.org),
+            ..LoginRequest::default()
         })
         .await?;
     let body = json!({"token": outcome.tokens[0], "session": describe(&outcome.session)});

@@ -93,13 +93,14 @@ fn org_from_row(row: &Row<'_>) -> rusqlite::Result<Org> {
     })
 }
 
-const USER_COLUMNS: &str = "u.id, u.org_id, o.name AS org_name, u.name, u.enabled, u.locked_until,
+const USER_COLUMNS: &str = "u.id, u.number, u.org_id, o.name AS org_name, u.name, u.enabled, u.locked_until,
     u.failed_logins, u.identity_source, u.password_hash, u.created_at, u.last_login_at";
 
 fn user_from_row(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<User> {
     let id = uuid_col(row, "id")?;
     Ok(User {
         id,
+        number: row.get("number")?,
         org_id: uuid_col(row, "org_id")?,
         org_name: row.get("org_name")?,
         name: row.get("name")?,
@@ -137,7 +138,7 @@ fn query_users(conn: &Connection, condition: &str, args: &[&dyn rusqlite::ToSql]
     Ok(users)
 }
 
-const SESSION_COLUMNS: &str = "s.id, s.user_id, u.name AS user_name, s.org_id, o.name AS org_name,
+const SESSION_COLUMNS: &str = "s.id, s.number, s.user_id, u.name AS user_name, s.org_id, o.name AS org_name,
     s.roles, s.dialect, s.identity_source, s.remote_addr, s.correlation_id, s.created_at,
     s.last_seen_at, s.idle_timeout_ms, s.expires_at, s.state, s.ended_at, s.read_only";
 
@@ -150,6 +151,7 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     };
     Ok(Session {
         id: uuid_col(row, "id")?,
+        number: row.get("number")?,
         user_id: uuid_col(row, "user_id")?,
         user_name: row.get("user_name")?,
         org_id: uuid_col(row, "org_id")?,
@@ -167,6 +169,11 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
         ended_at: ts(row.get("ended_at")?),
         read_only: row.get("read_only")?,
     })
+}
+
+/// The next number of a counter (see the `counters` table).
+fn next_number(tx: &Transaction<'_>, counter: &str) -> rusqlite::Result<i64> {
+    tx.query_row("UPDATE counters SET value = value + 1 WHERE name = ?1 RETURNING value", [counter], |r| r.get(0))
 }
 
 fn query_sessions(conn: &Connection, condition: &str, args: &[&dyn rusqlite::ToSql]) -> rusqlite::Result<Vec<Session>> {
@@ -283,11 +290,20 @@ impl Store for SqliteStore {
                 .map_err(backend)?
                 .ok_or_else(|| StoreError::NotFound(format!("org {:?}", spec.org)))?;
             let id = Uuid::new_v4();
+            let number = next_number(&tx, "users").map_err(backend)?;
             let inserted = tx
                 .execute(
-                    "INSERT INTO users (id, org_id, name, password_hash, identity_source, enabled, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6) ON CONFLICT (org_id, name) DO NOTHING",
-                    params![id.to_string(), org_id, spec.name, spec.password_hash, spec.identity_source, now.millis()],
+                    "INSERT INTO users (id, number, org_id, name, password_hash, identity_source, enabled, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7) ON CONFLICT (org_id, name) DO NOTHING",
+                    params![
+                        id.to_string(),
+                        number,
+                        org_id,
+                        spec.name,
+                        spec.password_hash,
+                        spec.identity_source,
+                        now.millis()
+                    ],
                 )
                 .map_err(backend)?;
             if inserted == 0 {
@@ -324,6 +340,10 @@ impl Store for SqliteStore {
 
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
         self.with(move |conn| Ok(query_users(conn, "u.id = ?1", &[&id.to_string()]).map_err(backend)?.pop())).await
+    }
+
+    async fn user_by_number(&self, number: i64) -> StoreResult<Option<User>> {
+        self.with(move |conn| Ok(query_users(conn, "u.number = ?1", &[&number]).map_err(backend)?.pop())).await
     }
 
     async fn list_users(&self, org_id: Option<Uuid>) -> StoreResult<Vec<User>> {
@@ -409,16 +429,17 @@ impl Store for SqliteStore {
         session: &Session,
         digests: &[TokenDigest],
         max_live: u32,
-    ) -> StoreResult<Vec<Session>> {
+    ) -> StoreResult<(i64, Vec<Session>)> {
         let session = session.clone();
         let digests = digests.to_vec();
         self.with(move |conn| {
             let tx = conn.transaction().map_err(backend)?;
             let roles = serde_json::to_string(&session.roles).map_err(backend)?;
+            let number = next_number(&tx, "sessions").map_err(backend)?;
             tx.execute(
                 "INSERT INTO sessions (id, user_id, org_id, roles, dialect, identity_source, remote_addr, correlation_id,
-                     created_at, last_seen_at, idle_timeout_ms, expires_at, state, ended_at, read_only)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, ?14)",
+                     created_at, last_seen_at, idle_timeout_ms, expires_at, state, ended_at, read_only, number)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, ?14, ?15)",
                 params![
                     session.id.to_string(),
                     session.user_id.to_string(),
@@ -434,6 +455,7 @@ impl Store for SqliteStore {
                     session.expires_at.millis(),
                     session.state.as_str(),
                     session.read_only,
+                    number,
                 ],
             )
             .map_err(backend)?;
@@ -455,7 +477,7 @@ impl Store for SqliteStore {
             )
             .map_err(backend)?;
             tx.commit().map_err(backend)?;
-            Ok(evicted)
+            Ok((number, evicted))
         })
         .await
     }
@@ -478,6 +500,32 @@ impl Store for SqliteStore {
         self.with(move |conn| Ok(query_sessions(conn, "s.id = ?1", &[&id.to_string()]).map_err(backend)?.pop())).await
     }
 
+    async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>> {
+        self.with(move |conn| Ok(query_sessions(conn, "s.number = ?1", &[&number]).map_err(backend)?.pop())).await
+    }
+
+    async fn session_data(&self, id: Uuid) -> StoreResult<Option<String>> {
+        self.with(move |conn| {
+            conn.query_row("SELECT data FROM sessions WHERE id = ?1", [id.to_string()], |r| r.get(0))
+                .optional()
+                .map(Option::flatten)
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn set_session_data(&self, id: Uuid, data: &str) -> StoreResult<()> {
+        let data = data.to_owned();
+        self.with(move |conn| {
+            match conn.execute("UPDATE sessions SET data = ?2 WHERE id = ?1", params![id.to_string(), data]) {
+                Ok(0) => Err(StoreError::NotFound(format!("session {id}"))),
+                Ok(_) => Ok(()),
+                Err(e) => Err(backend(e)),
+            }
+        })
+        .await
+    }
+
     async fn list_sessions(&self, filter: &SessionFilter) -> StoreResult<Vec<Session>> {
         let filter = filter.clone();
         self.with(move |conn| {
@@ -485,8 +533,9 @@ impl Store for SqliteStore {
             let org = filter.org_id.map(|o| o.to_string());
             query_sessions(
                 conn,
-                "(?1 IS NULL OR s.user_id = ?1) AND (?2 IS NULL OR s.org_id = ?2) AND (?3 = 0 OR s.state = 'LOGGED_IN')",
-                &[&user, &org, &filter.live_only],
+                "(?1 IS NULL OR s.user_id = ?1) AND (?2 IS NULL OR s.org_id = ?2) AND (?3 = 0 OR s.state = 'LOGGED_IN')
+                 AND (?4 IS NULL OR s.dialect = ?4)",
+                &[&user, &org, &filter.live_only, &filter.dialect],
             )
             .map_err(backend)
         })

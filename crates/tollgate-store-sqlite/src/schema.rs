@@ -2,7 +2,8 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -61,7 +62,26 @@ CREATE TABLE session_tokens (
     session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE
 ) WITHOUT ROWID;
 CREATE INDEX session_tokens_by_session ON session_tokens (session_id);
-"#];
+"#,
+    r#"
+-- Short numeric ids for dialects whose ids are integers (BlueCat), never reused.
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+ALTER TABLE users ADD COLUMN number INTEGER;
+UPDATE users SET number = rowid;
+CREATE UNIQUE INDEX users_by_number ON users (number);
+ALTER TABLE sessions ADD COLUMN number INTEGER;
+UPDATE sessions SET number = rowid;
+CREATE UNIQUE INDEX sessions_by_number ON sessions (number);
+INSERT INTO counters (name, value) VALUES
+    ('users', (SELECT COALESCE(MAX(number), 0) FROM users)),
+    ('sessions', (SELECT COALESCE(MAX(number), 0) FROM sessions));
+-- A dialect's own state for a session (JSON), e.g. the sites a VCDA session reached.
+ALTER TABLE sessions ADD COLUMN data TEXT;
+"#,
+];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;

@@ -52,13 +52,14 @@ async fn fixture() -> Fixture {
 fn request<'a>(org: &'a str, user: &'a str, password: &'a str) -> LoginRequest<'a> {
     LoginRequest {
         dialect: "vcd",
+        source: "local",
         org,
         username: user,
         password,
         remote_addr: Some("127.0.0.1".into()),
         correlation_id: "test",
         tokens: &[TokenKind::Hex128, TokenKind::Base64Url256],
-        read_only: false,
+        ..LoginRequest::default()
     }
 }
 

@@ -41,7 +41,13 @@ async fn main() {
     };
     core.add_user(spec, Some("alice-pw")).await.unwrap();
     let site = Site { id: core.installation_id().await.unwrap(), name: "bench".into() };
-    let state = AppState::new(Shared { core: core.clone(), site, public_url: None, scheme: "http" });
+    let state = AppState::new(Shared {
+        core: core.clone(),
+        site,
+        public_url: None,
+        scheme: "http",
+        settings: Default::default(),
+    });
     let app = Router::new()
         .route("/bare", get(|| async { "ok" }))
         .merge(tollgate_dialects::router(state, Dialect::ALL))

@@ -11,6 +11,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use tollgate_core::{CoreConfig, DialectPolicy, LockoutPolicy};
+use tollgate_dialects::settings::SSO;
+use tollgate_dialects::{Dialect, DialectSettings, Settings, SsoDomain};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -32,8 +34,14 @@ pub struct Config {
     pub limits: Limits,
     pub sessions: SessionsConfig,
     pub lockout: LockoutConfig,
-    /// Per dialect (`vcd`, `native`): session lifetimes.
+    /// Per dialect (`vcd`, `vcda`, `loginsight`, `hcx`, `bluecat`, `native`).
     pub dialects: HashMap<String, DialectConfig>,
+    /// vCD org → the identity source that checks its users (default `local`).
+    pub org_sources: HashMap<String, String>,
+    /// `vsphere.local`-style SSO domains: where the users of `user@domain` live.
+    pub sso_domains: HashMap<String, SsoDomainConfig>,
+    /// The domain of SSO user names given without `@domain`.
+    pub default_sso_domain: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -88,13 +96,51 @@ pub struct LockoutConfig {
 pub struct DialectConfig {
     pub idle_timeout_seconds: u64,
     pub lifetime_seconds: u64,
+    /// The org whose users log in when the credentials name none (all but vcd).
+    pub org: String,
+    /// Provider (HCX `authType`, Log Insight `provider`, VCDA `type`) → identity source, or
+    /// `sso` to resolve `user@domain` through `sso_domains`; an empty value turns it off.
+    pub providers: HashMap<String, String>,
+    /// Listeners of this dialect's own (HCX's product port is 9443, Log Insight's 9543).
+    pub listen: Vec<SocketAddr>,
+    /// Also serve this dialect on the shared listener.
+    pub shared: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoDomainConfig {
+    pub org: String,
+    pub source: String,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        let mut dialects = HashMap::new();
-        dialects.insert("vcd".into(), DialectConfig { idle_timeout_seconds: 30 * 60, lifetime_seconds: 24 * 3600 });
-        dialects.insert("native".into(), DialectConfig { idle_timeout_seconds: 30 * 60, lifetime_seconds: 24 * 3600 });
+        let settings = Settings::default();
+        let dialects = Dialect::ALL
+            .iter()
+            .map(|&dialect| {
+                let defaults = &settings.dialects[&dialect];
+                let idle_minutes = match dialect {
+                    Dialect::BlueCat => 20,
+                    _ => 30,
+                };
+                let config = DialectConfig {
+                    idle_timeout_seconds: idle_minutes * 60,
+                    lifetime_seconds: 24 * 3600,
+                    org: defaults.org.clone(),
+                    providers: defaults.providers.clone(),
+                    listen: Vec::new(),
+                    shared: true,
+                };
+                (dialect.name().to_owned(), config)
+            })
+            .collect();
+        let sso_domains = settings
+            .sso_domains
+            .iter()
+            .map(|(name, d)| (name.clone(), SsoDomainConfig { org: d.org.clone(), source: d.source.clone() }))
+            .collect();
         Config {
             data_dir: PathBuf::from("./tollgate-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
@@ -107,6 +153,9 @@ impl Default for Config {
             sessions: SessionsConfig::default(),
             lockout: LockoutConfig::default(),
             dialects,
+            org_sources: HashMap::new(),
+            sso_domains,
+            default_sso_domain: settings.default_sso_domain,
         }
     }
 }
@@ -154,6 +203,9 @@ const ENV_KEYS: &[&str] = &[
     "sessions",
     "lockout",
     "dialects",
+    "org_sources",
+    "sso_domains",
+    "default_sso_domain",
 ];
 
 impl Config {
@@ -175,14 +227,35 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        let sources = self.core().sources;
+        let known_source = |name: &str| sources.contains_key(name);
         for (name, dialect) in &self.dialects {
-            anyhow::ensure!(
-                tollgate_dialects::Dialect::parse(name).is_some(),
-                "unknown dialect {name:?} in [dialects]"
-            );
+            let kind = Dialect::parse(name).ok_or_else(|| anyhow::anyhow!("unknown dialect {name:?} in [dialects]"))?;
             anyhow::ensure!(dialect.idle_timeout_seconds > 0, "dialects.{name}.idle_timeout_seconds must be positive");
             anyhow::ensure!(dialect.lifetime_seconds > 0, "dialects.{name}.lifetime_seconds must be positive");
+            for (provider, target) in &dialect.providers {
+                anyhow::ensure!(
+                    kind.providers().contains(&provider.as_str()),
+                    "dialects.{name}.providers.{provider}: {name} has no such provider (it has: {})",
+                    kind.providers().join(", ")
+                );
+                anyhow::ensure!(
+                    target.is_empty() || target == SSO || known_source(target),
+                    "dialects.{name}.providers.{provider}: no identity source {target:?}"
+                );
+            }
         }
+        for (org, source) in &self.org_sources {
+            anyhow::ensure!(known_source(source), "org_sources.{org}: no identity source {source:?}");
+        }
+        for (domain, d) in &self.sso_domains {
+            anyhow::ensure!(known_source(&d.source), "sso_domains.{domain}.source: no identity source {:?}", d.source);
+        }
+        anyhow::ensure!(
+            self.sso_domains.keys().any(|d| d.eq_ignore_ascii_case(&self.default_sso_domain)),
+            "default_sso_domain {:?} is not one of sso_domains",
+            self.default_sso_domain
+        );
         anyhow::ensure!(self.sessions.max_per_user > 0, "sessions.max_per_user must be positive");
         anyhow::ensure!(self.tls.cert.is_some() == self.tls.key.is_some(), "tls.cert and tls.key go together");
         if let Some(url) = &self.public_url {
@@ -218,6 +291,33 @@ impl Config {
             ended_session_retention: Duration::from_secs(self.sessions.retention_hours * 3600),
             ..CoreConfig::default()
         }
+    }
+
+    /// Which org and identity source serve each dialect's logins.
+    pub fn settings(&self) -> Settings {
+        let mut settings = Settings {
+            org_sources: self.org_sources.iter().map(|(org, source)| (org.to_lowercase(), source.clone())).collect(),
+            sso_domains: self
+                .sso_domains
+                .iter()
+                .map(|(name, d)| (name.to_lowercase(), SsoDomain { org: d.org.clone(), source: d.source.clone() }))
+                .collect(),
+            default_sso_domain: self.default_sso_domain.to_lowercase(),
+            ..Settings::default()
+        };
+        for (name, config) in &self.dialects {
+            if let Some(dialect) = Dialect::parse(name) {
+                let providers = config
+                    .providers
+                    .iter()
+                    .filter(|(_, target)| !target.is_empty())
+                    .map(|(p, t)| (p.clone(), t.clone()));
+                settings
+                    .dialects
+                    .insert(dialect, DialectSettings { org: config.org.clone(), providers: providers.collect() });
+            }
+        }
+        settings
     }
 
     pub fn database_path(&self) -> PathBuf {

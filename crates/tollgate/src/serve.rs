@@ -50,34 +50,53 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         site,
         public_url: config.public_url.clone(),
         scheme: if config.http { "http" } else { "https" },
+        settings: Arc::new(config.settings()),
     });
-    let app = tollgate_dialects::router(state, Dialect::ALL).layer(TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        Duration::from_secs(config.limits.request_timeout_seconds),
-    ));
-
     tokio::spawn(sweep(core.clone(), Duration::from_secs(config.sessions.sweep_interval_seconds.max(1))));
 
-    let listener =
-        std::net::TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
-    listener.set_nonblocking(true)?;
-    let local = listener.local_addr()?;
-    let handle = axum_server::Handle::new();
-    tokio::spawn(shutdown_on_signal(handle.clone()));
-    let scheme = if config.http { "http" } else { "https" };
-    let header_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds.max(1));
+    // Dialects with listeners of their own first, the shared listener last: its line is the
+    // one that says the server is ready.
+    let mut plan: Vec<(Option<Dialect>, Vec<Dialect>, SocketAddr)> = Vec::new();
+    for &dialect in Dialect::ALL {
+        for &addr in config.dialects.get(dialect.name()).map(|d| d.listen.as_slice()).unwrap_or_default() {
+            plan.push((Some(dialect), vec![dialect], addr));
+        }
+    }
+    let shared: Vec<Dialect> =
+        Dialect::ALL.iter().copied().filter(|d| config.dialects.get(d.name()).is_none_or(|c| c.shared)).collect();
+    plan.push((None, shared, config.listen));
 
-    if config.http {
-        let mut server = axum_server::from_tcp(listener)?.handle(handle);
-        tune(server.http_builder(), header_timeout);
-        announce(scheme, local);
-        server.serve(make_service(app)).await?;
-    } else {
-        let tls = tls::server_config(&config).await?;
-        let mut server = axum_server::tls_rustls::from_tcp_rustls(listener, tls)?.handle(handle);
-        tune(server.http_builder(), header_timeout);
-        announce(scheme, local);
-        server.serve(make_service(app)).await?;
+    let tls = if config.http { None } else { Some(tls::server_config(&config).await?) };
+    let timeout = Duration::from_secs(config.limits.request_timeout_seconds);
+    let header_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds.max(1));
+    let scheme = if config.http { "http" } else { "https" };
+    let mut handles = Vec::new();
+    let mut servers = tokio::task::JoinSet::new();
+    for (own, dialects, addr) in plan {
+        let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        listener.set_nonblocking(true)?;
+        let local = listener.local_addr()?;
+        let app = tollgate_dialects::router(state.clone(), &dialects)
+            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout));
+        let handle = axum_server::Handle::new();
+        handles.push(handle.clone());
+        match &tls {
+            None => {
+                let mut server = axum_server::from_tcp(listener)?.handle(handle);
+                tune(server.http_builder(), header_timeout);
+                servers.spawn(async move { server.serve(make_service(app)).await });
+            }
+            Some(tls) => {
+                let mut server = axum_server::tls_rustls::from_tcp_rustls(listener, tls.clone())?.handle(handle);
+                tune(server.http_builder(), header_timeout);
+                servers.spawn(async move { server.serve(make_service(app)).await });
+            }
+        }
+        announce(own, scheme, local);
+    }
+    tokio::spawn(shutdown_on_signal(handles));
+    while let Some(finished) = servers.join_next().await {
+        finished.context("a listener task failed")??;
     }
     // Write back activity that has not reached the store yet.
     core.sweep().await?;
@@ -97,10 +116,18 @@ fn tune(
     builder.http2().max_header_list_size(MAX_REQUEST_HEAD_BYTES as u32);
 }
 
-/// The line tests and operators wait for; with port 0 it tells which port was picked.
-fn announce(scheme: &str, addr: SocketAddr) {
-    tracing::info!(%addr, "listening");
-    println!("tollgate listening on {scheme}://{addr}");
+/// The lines tests and operators wait for; with port 0 they tell which port was picked.
+fn announce(dialect: Option<Dialect>, scheme: &str, addr: SocketAddr) {
+    match dialect {
+        Some(dialect) => {
+            tracing::info!(%addr, dialect = dialect.name(), "listening");
+            println!("tollgate {} listening on {scheme}://{addr}", dialect.name());
+        }
+        None => {
+            tracing::info!(%addr, "listening");
+            println!("tollgate listening on {scheme}://{addr}");
+        }
+    }
 }
 
 async fn sweep(core: Arc<Core>, every: Duration) {
@@ -114,7 +141,7 @@ async fn sweep(core: Arc<Core>, every: Duration) {
     }
 }
 
-async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>) {
+async fn shutdown_on_signal(handles: Vec<axum_server::Handle<SocketAddr>>) {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(term) => term,
@@ -128,5 +155,7 @@ async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>) {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
-    handle.graceful_shutdown(Some(Duration::from_secs(10)));
+    for handle in handles {
+        handle.graceful_shutdown(Some(Duration::from_secs(10)));
+    }
 }

@@ -86,6 +86,7 @@ impl From<CoreError> for Failure {
             CoreError::Session(_) => Failure::InvalidSession,
             CoreError::NotInitialised => Failure::NotInitialised,
             CoreError::NotFound(what) => Failure::NotFound(what),
+            CoreError::NotPermitted(what) => Failure::Forbidden(what),
             CoreError::Invalid(what) => Failure::BadRequest(what),
             other => {
                 tracing::error!(dialect = super::DIALECT, error = %other, "core error");

@@ -200,7 +200,8 @@ async fn login(state: &AppState, url: LoginUrl, cx: LoginContext) -> Result<(Liv
             remote_addr: cx.addr.0,
             correlation_id: &cx.request_id.0,
             tokens: &[TokenKind::Hex128, TokenKind::Base64Url256],
-            read_only: false,
+            source: state.settings.source_of_org(org),
+            ..LoginRequest::default()
         })
         .await?;
     Ok((outcome.session, outcome.tokens))

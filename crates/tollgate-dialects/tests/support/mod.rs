@@ -69,7 +69,13 @@ pub async fn uninitialised() -> TestServer {
     let store = Arc::new(SqliteStore::in_memory().unwrap());
     let core = Arc::new(Core::new(store, Arc::new(SystemClock), CoreConfig::default()));
     let site = Site { id: core.installation_id().await.unwrap(), name: "Test Site".into() };
-    let state = AppState::new(Shared { core: core.clone(), site, public_url: None, scheme: "https" });
+    let state = AppState::new(Shared {
+        core: core.clone(),
+        site,
+        public_url: None,
+        scheme: "https",
+        settings: Default::default(),
+    });
     TestServer { app: tollgate_dialects::router(state, Dialect::ALL), core }
 }
 

@@ -1,0 +1,338 @@
+//! `bluecat` — BlueCat Address Manager REST v2 sessions (`/api/v2`).
+//! Contract: `shared/spec/bluecat.md`.
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use base64::Engine;
+use serde_json::{Value, json};
+use tollgate_core::directory::{LOCAL_SOURCE, SYSTEM_ADMINISTRATOR};
+use tollgate_core::{LiveSession, Session, SessionState, TokenKind, User};
+
+use crate::common::{self, AuthorizationProblem, ClientAddr, ProviderLogin, ProviderLoginError, RawBody};
+use crate::{AppState, DEFAULT_PROVIDER, Dialect};
+
+mod error;
+
+pub use error::BcError;
+
+pub const DIALECT: &str = "bluecat";
+const HAL_JSON: &str = "application/hal+json";
+const CHANGE_COMMENT: HeaderName = HeaderName::from_static("x-bcn-change-control-comment");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v2/sessions", post(login).get(list_sessions))
+        .route("/api/v2/sessions/{id}", get(get_session).patch(patch_session))
+        .route("/api/v2/users", get(list_users))
+        .route("/api/v2/users/{id}", get(get_user))
+        .route("/api/v2/{*rest}", any(elsewhere))
+        .layer(middleware::from_fn(envelope))
+}
+
+async fn envelope(request: Request, next: Next) -> Response {
+    if common::headers_too_large(request.headers()) {
+        return BcError::headers_too_large().into_response();
+    }
+    if let Some(comment) = request.headers().get(CHANGE_COMMENT).and_then(|v| v.to_str().ok()) {
+        let comment: String = comment.chars().take(256).collect();
+        tracing::info!(dialect = DIALECT, method = %request.method(), path = %request.uri().path(), comment, "change control comment");
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED && !response.headers().contains_key(header::CONTENT_TYPE) {
+        return BcError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "Method not allowed").into_response();
+    }
+    response
+}
+
+/// A request with a live BlueCat session: `Basic base64(username:apiToken)` or
+/// `Bearer apiToken`. Keeps the token, which the session's own view shows back.
+struct Caller {
+    session: LiveSession,
+    token: String,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = BcError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, BcError> {
+        let headers = &parts.headers;
+        let (username, token) = match common::basic_credentials(headers) {
+            Ok((username, token)) => (Some(username), token),
+            Err(AuthorizationProblem::Missing) => return Err(BcError::bad_token()),
+            Err(AuthorizationProblem::Malformed) => {
+                let token = common::bearer_token(headers).ok_or_else(|| scheme_problem(headers))?;
+                (None, token.to_owned())
+            }
+        };
+        if token.len() > common::MAX_TOKEN_LEN {
+            return Err(BcError::bad_token());
+        }
+        let session = state.core.authenticate(DIALECT, &token).await?;
+        if username.is_some_and(|name| !name.eq_ignore_ascii_case(&session.user_name)) {
+            return Err(BcError::bad_token());
+        }
+        Ok(Caller { session, token })
+    }
+}
+
+/// A Basic or Bearer header that could not be read is bad credentials; any other scheme is
+/// the wrong scheme.
+fn scheme_problem(headers: &HeaderMap) -> BcError {
+    let scheme = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if scheme == "basic" || scheme == "bearer" { BcError::bad_token() } else { BcError::bad_scheme() }
+}
+
+fn is_admin(session: &Session) -> bool {
+    session.has_role(SYSTEM_ADMINISTRATOR)
+}
+
+fn basic_credentials(username: &str, token: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{username}:{token}"))
+}
+
+fn hal(status: StatusCode, body: Value) -> Response {
+    (status, [(header::CONTENT_TYPE, HAL_JSON)], body.to_string()).into_response()
+}
+
+fn user_ref(user: &User) -> Value {
+    json!({
+        "id": user.number,
+        "type": "User",
+        "name": user.name,
+        "_links": {"self": {"href": format!("/api/v2/users/{}", user.number)}},
+    })
+}
+
+fn user_view(user: &User) -> Value {
+    let admin = user.roles.iter().any(|r| r.name == SYSTEM_ADMINISTRATOR);
+    json!({
+        "id": user.number,
+        "type": "User",
+        "name": user.name,
+        "userType": if admin { "ADMIN" } else { "NON_ADMIN" },
+        "userAccessType": "API_AND_GUI",
+        "email": null,
+        "_links": {"self": {"href": format!("/api/v2/users/{}", user.number)}},
+    })
+}
+
+/// A `UserSession` object; `token` only for the session whose own credentials asked.
+async fn session_view(state: &AppState, session: &Session, token: Option<&str>) -> Result<Value, BcError> {
+    let user = state.core.user_by_id(session.user_id).await?.ok_or_else(|| BcError::not_found("User not found"))?;
+    let (id, name, kind) = if session.identity_source == LOCAL_SOURCE {
+        (2, "proteusAuthenticator".to_owned(), "AddressManagerAuthenticator")
+    } else {
+        (3, session.identity_source.clone(), "LDAPAuthenticator")
+    };
+    Ok(json!({
+        "id": session.number,
+        "type": "UserSession",
+        "apiToken": token,
+        "apiTokenExpirationDateTime": session.expires_at.to_rfc3339_seconds(),
+        "basicAuthenticationCredentials": token.map(|t| basic_credentials(&user.name, t)),
+        "state": session.state.as_str(),
+        "remoteAddress": session.remote_addr,
+        "readOnly": session.read_only,
+        "loginDateTime": session.created_at.to_rfc3339_seconds(),
+        "logoutDateTime": session.ended_at.map(|t| t.to_rfc3339_seconds()),
+        "response": null,
+        "user": user_ref(&user),
+        "authenticator": {
+            "id": id,
+            "type": kind,
+            "name": name,
+            "_links": {"self": {"href": format!("/api/v2/authenticators/{id}")}},
+        },
+        "_links": {
+            "self": {"href": format!("/api/v2/sessions/{}", session.number)},
+            "collection": {"href": "/api/v2/sessions"},
+        },
+    }))
+}
+
+fn collection(href: &str, items: Vec<Value>) -> Value {
+    json!({"count": items.len(), "totalCount": items.len(), "data": items, "_links": {"self": {"href": href}}})
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    addr: ClientAddr,
+    RawBody(body): RawBody,
+) -> Result<Response, BcError> {
+    let body = body.map_err(|problem| match problem {
+        common::BodyProblem::TooLarge => BcError::too_large(),
+        common::BodyProblem::Unreadable => BcError::json_parse("The request body could not be read"),
+    })?;
+    if common::declares_non_json(&headers) {
+        return Err(BcError::json_parse("The request body must be application/json"));
+    }
+    let object = common::json_object(&body).map_err(BcError::json_parse)?;
+    let username = common::string_field(&object, "username", common::MAX_USERNAME_LEN)
+        .map_err(BcError::json_parse)?
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| BcError::missing_field("username"))?;
+    let password = common::string_field(&object, "password", tollgate_core::password::MAX_PASSWORD_BYTES)
+        .map_err(BcError::json_parse)?
+        .ok_or_else(|| BcError::missing_field("password"))?;
+    let read_only = match object.get("readOnly") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(BcError::json_parse("readOnly must be a boolean")),
+    };
+    let correlation_id = common::correlation_id(&headers, &REQUEST_ID);
+    let outcome = common::login_via_provider(
+        &state,
+        ProviderLogin {
+            dialect: Dialect::BlueCat,
+            provider: DEFAULT_PROVIDER,
+            username,
+            password,
+            remote_addr: addr.0,
+            correlation_id: &correlation_id,
+            tokens: &[TokenKind::Base64Url256],
+            read_only,
+            required_roles: &[],
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        ProviderLoginError::NotConfigured => {
+            tracing::warn!(dialect = DIALECT, "no identity source is configured for BlueCat");
+            BcError::bad_login()
+        }
+        ProviderLoginError::Core(e) => e.into(),
+    })?;
+    let view = session_view(&state, &outcome.session, Some(&outcome.tokens[0])).await?;
+    let mut response = hal(StatusCode::CREATED, view);
+    let location = format!("/api/v2/sessions/{}", outcome.session.number);
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// The session `id` names (`current` or a number), if the caller may see it.
+async fn target(state: &AppState, caller: &Caller, id: &str) -> Result<Session, BcError> {
+    if id == "current" {
+        return Ok(caller.session.session().clone());
+    }
+    let number: i64 = id.parse().map_err(|_| BcError::not_found(format!("Session {id} not found")))?;
+    let session = state
+        .core
+        .session_by_number(number)
+        .await?
+        .filter(|s| s.dialect == DIALECT)
+        .ok_or_else(|| BcError::not_found(format!("Session {id} not found")))?;
+    if session.user_id != caller.session.user_id && !is_admin(&caller.session) {
+        return Err(BcError::access_denied("Only administrators can see other users' sessions"));
+    }
+    Ok(session)
+}
+
+async fn get_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    caller: Caller,
+) -> Result<Response, BcError> {
+    let session = target(&state, &caller, &id).await?;
+    let token = (session.id == caller.session.id).then_some(caller.token.as_str());
+    Ok(hal(StatusCode::OK, session_view(&state, &session, token).await?))
+}
+
+async fn list_sessions(State(state): State<AppState>, caller: Caller) -> Result<Response, BcError> {
+    if !is_admin(&caller.session) {
+        return Err(BcError::access_denied("Only administrators can list sessions"));
+    }
+    let mut items = Vec::new();
+    for session in state.core.dialect_sessions(DIALECT, Some(caller.session.org_id), false).await? {
+        let token = (session.id == caller.session.id).then_some(caller.token.as_str());
+        items.push(session_view(&state, &session, token).await?);
+    }
+    Ok(hal(StatusCode::OK, collection("/api/v2/sessions", items)))
+}
+
+/// Logout (`{"state":"LOGGED_OUT"}`) or, by an administrator, termination
+/// (`{"state":"TERMINATED"}`) through a JSON merge patch.
+async fn patch_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    caller: Caller,
+    RawBody(body): RawBody,
+) -> Result<Response, BcError> {
+    let body = body.map_err(|problem| match problem {
+        common::BodyProblem::TooLarge => BcError::too_large(),
+        common::BodyProblem::Unreadable => BcError::json_parse("The request body could not be read"),
+    })?;
+    if common::declares_non_json(&headers) {
+        return Err(BcError::json_parse("The request body must be application/merge-patch+json"));
+    }
+    let object = common::json_object(&body).map_err(BcError::json_parse)?;
+    let wanted = common::string_field(&object, "state", 32)
+        .map_err(BcError::json_parse)?
+        .ok_or_else(|| BcError::missing_field("state"))?;
+    let wanted = match SessionState::parse(wanted) {
+        Some(s @ (SessionState::LoggedOut | SessionState::Terminated)) => s,
+        Some(_) | None if wanted == "LOGIN_FAIL" || SessionState::parse(wanted).is_some() => {
+            return Err(BcError::invalid_enum(format!("A session's state cannot be set to {wanted}")));
+        }
+        _ => return Err(BcError::invalid_enum(format!("{wanted:?} is not a session state"))),
+    };
+    let session = target(&state, &caller, &id).await?;
+    let own = session.id == caller.session.id;
+    if caller.session.read_only && !(own && wanted == SessionState::LoggedOut) {
+        return Err(BcError::read_only());
+    }
+    if !own && !is_admin(&caller.session) {
+        return Err(BcError::access_denied("Only administrators can end other users' sessions"));
+    }
+    if wanted == SessionState::Terminated && !is_admin(&caller.session) {
+        return Err(BcError::access_denied("Only administrators can terminate sessions"));
+    }
+    let correlation_id = common::correlation_id(&headers, &REQUEST_ID);
+    let event = if wanted == SessionState::LoggedOut && own { "logout" } else { "revocation" };
+    let ended =
+        state.core.end_session(session.id, wanted, event, &correlation_id).await?.ok_or_else(|| {
+            BcError::stale(format!("Session {} is already {}", session.number, session.state.as_str()))
+        })?;
+    Ok(hal(StatusCode::OK, session_view(&state, &ended, None).await?))
+}
+
+async fn list_users(State(state): State<AppState>, caller: Caller) -> Result<Response, BcError> {
+    let users = if is_admin(&caller.session) {
+        state.core.users(Some(&caller.session.org_name)).await?
+    } else {
+        state.core.user_by_id(caller.session.user_id).await?.into_iter().collect()
+    };
+    Ok(hal(StatusCode::OK, collection("/api/v2/users", users.iter().map(user_view).collect())))
+}
+
+async fn get_user(State(state): State<AppState>, Path(id): Path<String>, caller: Caller) -> Result<Response, BcError> {
+    let not_found = || BcError::not_found(format!("User {id} not found"));
+    let number: i64 = id.parse().map_err(|_| not_found())?;
+    let user =
+        state.core.user_by_number(number).await?.filter(|u| u.org_id == caller.session.org_id).ok_or_else(not_found)?;
+    if user.id != caller.session.user_id && !is_admin(&caller.session) {
+        return Err(BcError::access_denied("Only administrators can see other users"));
+    }
+    Ok(hal(StatusCode::OK, user_view(&user)))
+}
+
+/// Everything else under `/api/v2`: Tollgate keeps no IP addresses, but a read-only session
+/// still learns it may not write.
+async fn elsewhere(method: Method, caller: Caller) -> BcError {
+    let write = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if write && caller.session.read_only { BcError::read_only() } else { BcError::not_found("Resource not found") }
+}

@@ -1,0 +1,71 @@
+//! Log Insight and BlueCat both serve `/api/v2/sessions` and `/api/v2/sessions/current`. On a
+//! listener that serves both, each request goes to the dialect it belongs to: a login that
+//! names a `provider` is Log Insight's, a `Basic` credential is BlueCat's, a `Bearer` token
+//! goes to the dialect that issued it, `/api/v2/version` is Log Insight's, and everything else
+//! under `/api/v2` is BlueCat's. A request without credentials gets BlueCat's JSON 401, which
+//! Log Insight's clients take as "log in" (they only read the status).
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use tower::ServiceExt;
+
+use crate::common::{self, MAX_BODY_BYTES};
+use crate::{AppState, bluecat, loginsight};
+
+#[derive(Clone)]
+struct Both {
+    state: AppState,
+    loginsight: Router,
+    bluecat: Router,
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let both = Both {
+        loginsight: loginsight::router_for(&["v2"]).with_state(state.clone()),
+        bluecat: bluecat::router().with_state(state.clone()),
+        state,
+    };
+    Router::new().route("/api/v2/{*rest}", any(dispatch)).with_state(both)
+}
+
+async fn dispatch(State(both): State<Both>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let (to_loginsight, body) = if parts.method == Method::POST && path == "/api/v2/sessions" {
+        match to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(bytes) => {
+                let names_provider = common::json_object(&bytes).is_ok_and(|o| o.contains_key("provider"));
+                (names_provider, Body::from(bytes))
+            }
+            Err(_) => return bluecat::BcError::too_large().into_response(),
+        }
+    } else if path == "/api/v2/version" {
+        (true, body)
+    } else if path == "/api/v2/sessions/current" {
+        (is_loginsight_token(&both.state, &parts.headers).await, body)
+    } else {
+        (false, body)
+    };
+    let request = Request::from_parts(parts, body);
+    let target = if to_loginsight { both.loginsight } else { both.bluecat };
+    match target.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// True when the request carries a Bearer token Log Insight issued (live or not).
+async fn is_loginsight_token(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("basic"));
+    match common::bearer_token(headers) {
+        Some(token) if !basic => state.core.token_dialect(token).await.is_some_and(|d| d == loginsight::DIALECT),
+        _ => false,
+    }
+}
