@@ -1,13 +1,15 @@
 //! Log Insight and BlueCat both serve `/api/v2/sessions` and `/api/v2/sessions/current`. On a
 //! listener that serves both, each request goes to the dialect it belongs to: a login that
-//! names a `provider` is Log Insight's, a `Basic` credential is BlueCat's, a `Bearer` token
-//! goes to the dialect that issued it, `/api/v2/version` is Log Insight's, and everything else
-//! under `/api/v2` is BlueCat's. A request without credentials gets BlueCat's JSON 401, which
-//! Log Insight's clients take as "log in" (they only read the status).
+//! names a `provider` is Log Insight's, a `Basic` credential is BlueCat's, a `Bearer` token is
+//! Log Insight's unless BlueCat issued it, `/api/v2/version` is Log Insight's, and everything
+//! else under `/api/v2` is BlueCat's. A request without credentials gets BlueCat's JSON 401,
+//! which Log Insight's clients take as "log in" (they only read the status).
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -50,7 +52,7 @@ async fn dispatch(State(both): State<Both>, request: Request) -> Response {
     } else {
         (false, body)
     };
-    let request = Request::from_parts(parts, body);
+    let request = forwarded(parts, body);
     let target = if to_loginsight { both.loginsight } else { both.bluecat };
     match target.oneshot(request).await {
         Ok(response) => response,
@@ -58,14 +60,28 @@ async fn dispatch(State(both): State<Both>, request: Request) -> Response {
     }
 }
 
-/// True when the request carries a Bearer token Log Insight issued (live or not).
+/// The request as the dialect's own router must see it: without the path parameters this
+/// router's catch-all route added, but with the client's address.
+fn forwarded(parts: axum::http::request::Parts, body: Body) -> Request {
+    let mut request = Request::new(body);
+    *request.method_mut() = parts.method;
+    *request.uri_mut() = parts.uri;
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers;
+    if let Some(addr) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        request.extensions_mut().insert(*addr);
+    }
+    request
+}
+
+/// True when the request carries a Bearer token BlueCat did not issue.
 async fn is_loginsight_token(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("basic"));
     match common::bearer_token(headers) {
-        Some(token) if !basic => state.core.token_dialect(token).await.is_some_and(|d| d == loginsight::DIALECT),
+        Some(token) if !basic => state.core.token_dialect(token).await.is_none_or(|d| d != bluecat::DIALECT),
         _ => false,
     }
 }

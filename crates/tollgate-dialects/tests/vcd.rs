@@ -229,7 +229,7 @@ async fn tenant_login_is_exactly_200_with_the_session_json() {
     };
     id(&body["id"], "session");
     let site = id(&body["site"]["id"], "site");
-    assert_eq!(body["site"]["name"], "Test Site");
+    assert_eq!(body["site"]["name"], "site1");
     assert_eq!(body["user"]["name"], "alice");
     id(&body["user"]["id"], "user");
     assert_eq!(body["org"]["name"], "org1");

@@ -27,10 +27,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v2/sessions", post(login).get(list_sessions))
-        .route("/api/v2/sessions/{id}", get(get_session).patch(patch_session))
-        .route("/api/v2/users", get(list_users))
-        .route("/api/v2/users/{id}", get(get_user))
+        .route("/api/v2/sessions", post(login).get(list_sessions).fallback(other_method))
+        .route("/api/v2/sessions/{id}", get(get_session).patch(patch_session).fallback(other_method))
+        .route("/api/v2/users", get(list_users).fallback(other_method))
+        .route("/api/v2/users/{id}", get(get_user).fallback(other_method))
         .route("/api/v2/{*rest}", any(elsewhere))
         .layer(middleware::from_fn(envelope))
 }
@@ -330,9 +330,26 @@ async fn get_user(State(state): State<AppState>, Path(id): Path<String>, caller:
     Ok(hal(StatusCode::OK, user_view(&user)))
 }
 
+fn is_write(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
 /// Everything else under `/api/v2`: Tollgate keeps no IP addresses, but a read-only session
 /// still learns it may not write.
 async fn elsewhere(method: Method, caller: Caller) -> BcError {
-    let write = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if write && caller.session.read_only { BcError::read_only() } else { BcError::not_found("Resource not found") }
+    if is_write(&method) && caller.session.read_only {
+        BcError::read_only()
+    } else {
+        BcError::not_found("Resource not found")
+    }
+}
+
+/// A method a known resource does not have (writing users, say): a read-only session hears
+/// that first.
+async fn other_method(method: Method, caller: Caller) -> BcError {
+    if is_write(&method) && caller.session.read_only {
+        BcError::read_only()
+    } else {
+        BcError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("{method} is not supported here"))
+    }
 }

@@ -62,9 +62,9 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Seconds until the session ends unless used again.
+/// Seconds until the session ends unless used again, rounded up.
 fn ttl(state: &AppState, session: &LiveSession) -> u64 {
-    session.ends_at().since(state.core.now()).as_secs()
+    (session.ends_at().since(state.core.now()).as_millis() as u64).div_ceil(1000)
 }
 
 const MAX_NAME: usize = common::MAX_USERNAME_LEN;

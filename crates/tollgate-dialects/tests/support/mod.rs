@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use base64::Engine;
 use http_body_util::BodyExt;
 use tollgate_core::directory::LOCAL_SOURCE;
-use tollgate_core::{Core, CoreConfig, SystemClock, UserSpec};
-use tollgate_dialects::{AppState, Dialect, Shared, Site};
+use tollgate_core::{Clock, Core, CoreConfig, ManualClock, SystemClock, UserSpec};
+use tollgate_dialects::{AppState, Dialect, Settings, Shared, Site};
 use tollgate_store_sqlite::SqliteStore;
 use tower::ServiceExt;
 
@@ -44,9 +44,26 @@ impl Reply {
     }
 }
 
+/// How a test server differs from the default one.
+#[derive(Default)]
+pub struct Setup {
+    pub settings: Option<Settings>,
+    pub config: Option<CoreConfig>,
+    /// A clock the test moves; the system clock when `None`.
+    pub clock: Option<Arc<ManualClock>>,
+    /// A database file instead of memory, so that a test can reach into it.
+    pub database: Option<std::path::PathBuf>,
+    /// The dialects the listener serves; all of them when `None`.
+    pub dialects: Option<Vec<Dialect>>,
+}
+
 /// A server with org System (administrator) and org1 (alice, an Organization Administrator).
 pub async fn server() -> TestServer {
-    let server = uninitialised().await;
+    server_with(Setup::default()).await
+}
+
+pub async fn server_with(setup: Setup) -> TestServer {
+    let server = uninitialised_with(setup).await;
     server.core.bootstrap(Some(ADMIN_PASSWORD.into())).await.unwrap();
     server.core.add_org("org1", Some("Org One")).await.unwrap();
     add_user(&server, "org1", "alice", "Organization Administrator", "alice-pw").await;
@@ -66,17 +83,29 @@ pub async fn add_user(server: &TestServer, org: &str, name: &str, role: &str, pa
 
 /// A server nobody has bootstrapped yet.
 pub async fn uninitialised() -> TestServer {
-    let store = Arc::new(SqliteStore::in_memory().unwrap());
-    let core = Arc::new(Core::new(store, Arc::new(SystemClock), CoreConfig::default()));
-    let site = Site { id: core.installation_id().await.unwrap(), name: "Test Site".into() };
-    let state = AppState::new(Shared {
-        core: core.clone(),
-        site,
-        public_url: None,
-        scheme: "https",
-        settings: Default::default(),
+    uninitialised_with(Setup::default()).await
+}
+
+pub async fn uninitialised_with(setup: Setup) -> TestServer {
+    let store = Arc::new(match &setup.database {
+        Some(path) => SqliteStore::open(path).unwrap(),
+        None => SqliteStore::in_memory().unwrap(),
     });
-    TestServer { app: tollgate_dialects::router(state, Dialect::ALL), core }
+    let clock: Arc<dyn Clock> = match setup.clock {
+        Some(clock) => clock,
+        None => Arc::new(SystemClock),
+    };
+    let core = Arc::new(Core::new(store, clock, setup.config.unwrap_or_default()));
+    let site = Site { id: core.installation_id().await.unwrap(), name: "site1".into() };
+    let settings = Arc::new(setup.settings.unwrap_or_default());
+    let state = AppState::new(Shared { core: core.clone(), site, public_url: None, scheme: "https", settings });
+    let dialects = setup.dialects.unwrap_or_else(|| Dialect::ALL.to_vec());
+    TestServer { app: tollgate_dialects::router(state, &dialects), core }
+}
+
+/// A clock for [`Setup::clock`], starting at a fixed instant.
+pub fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(tollgate_core::Timestamp(1_700_000_000_000)))
 }
 
 pub fn basic(credentials: &str) -> String {
@@ -102,6 +131,12 @@ impl TestServer {
 
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
         self.send(Method::GET, path, headers, "").await
+    }
+
+    pub async fn post_json(&self, path: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Reply {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        self.send(Method::POST, path, &all, &body.to_string()).await
     }
 }
 
