@@ -15,7 +15,9 @@ pub struct Server {
     child: Option<Child>,
     pub data: tempfile::TempDir,
     pub url: String,
-    /// Everything the server printed on stdout before it announced its address.
+    /// Listeners of single dialects: (dialect, URL).
+    pub dialect_urls: Vec<(String, String)>,
+    /// Everything else the server printed on stdout before it announced its address.
     pub banner: Vec<String>,
     options: Options,
 }
@@ -36,7 +38,8 @@ pub fn binary() -> &'static str {
 impl Server {
     pub fn start(options: Options) -> Server {
         let data = tempfile::tempdir().expect("temporary data directory");
-        let mut server = Server { child: None, data, url: String::new(), banner: Vec::new(), options };
+        let mut server =
+            Server { child: None, data, url: String::new(), dialect_urls: Vec::new(), banner: Vec::new(), options };
         server.launch();
         server
     }
@@ -77,6 +80,7 @@ impl Server {
         });
         self.child = Some(child);
         self.banner.clear();
+        self.dialect_urls.clear();
         loop {
             match lines_rx.recv_timeout(Duration::from_secs(30)) {
                 Ok(line) => {
@@ -84,11 +88,27 @@ impl Server {
                         self.url = url.trim().to_owned();
                         return;
                     }
-                    self.banner.push(line);
+                    let dialect_listener = line
+                        .strip_prefix("tollgate ")
+                        .and_then(|rest| rest.split_once(" listening on "))
+                        .map(|(dialect, url)| (dialect.to_owned(), url.trim().to_owned()));
+                    match dialect_listener {
+                        Some(listener) => self.dialect_urls.push(listener),
+                        None => self.banner.push(line),
+                    }
                 }
                 Err(_) => panic!("tollgate did not start; its log:\n{}", self.log()),
             }
         }
+    }
+
+    /// The URL of `dialect`'s own listener.
+    pub fn dialect_url(&self, dialect: &str) -> &str {
+        self.dialect_urls
+            .iter()
+            .find(|(d, _)| d == dialect)
+            .map(|(_, url)| url.as_str())
+            .expect("a listener of its own")
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -123,6 +143,11 @@ impl Server {
         let output = self.cli(args, stdin);
         assert!(output.status.success(), "tollgate {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Adds a user to an existing org.
+    pub fn add_user(&self, org: &str, user: &str, role: &str, password: &str) {
+        self.cli_ok(&["user", "add", user, "--org", org, "--role", role, "--password-stdin"], Some(password));
     }
 
     pub fn add_tenant(&self, org: &str, user: &str, password: &str) {
