@@ -102,12 +102,21 @@ pub struct Core {
     cache: SessionCache,
     /// Once true it stays true; until then each login asks the store.
     initialised: AtomicBool,
+    roles: std::sync::OnceLock<Vec<Role>>,
 }
 
 impl Core {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: CoreConfig) -> Self {
         let hasher = PasswordHasher::new(config.max_concurrent_hashes);
-        Core { store, clock, config, hasher, cache: SessionCache::default(), initialised: AtomicBool::new(false) }
+        Core {
+            store,
+            clock,
+            config,
+            hasher,
+            cache: SessionCache::default(),
+            initialised: AtomicBool::new(false),
+            roles: std::sync::OnceLock::new(),
+        }
     }
 
     pub fn config(&self) -> &CoreConfig {
@@ -206,8 +215,14 @@ impl Core {
         Ok(self.store.list_orgs().await?)
     }
 
+    /// The roles users can hold. They are fixed when the store is created, so they are read
+    /// once and kept.
     pub async fn roles(&self) -> Result<Vec<Role>, CoreError> {
-        Ok(self.store.list_roles().await?)
+        if let Some(roles) = self.roles.get() {
+            return Ok(roles.clone());
+        }
+        let roles = self.store.list_roles().await?;
+        Ok(self.roles.get_or_init(|| roles).clone())
     }
 
     /// Creates a user; a local account gets `password` hashed with Argon2id.

@@ -131,39 +131,39 @@ impl FromRequestParts<AppState> for BaseUrl {
     }
 }
 
-/// Why a request body could not be had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyProblem {
+/// Why a request body is not the JSON object a login needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
     /// Larger than [`MAX_BODY_BYTES`].
     TooLarge,
-    /// The connection failed or the body was cut short.
-    Unreadable,
+    /// Unreadable, declared as something other than JSON, not JSON, or not an object: says which.
+    Invalid(String),
 }
 
-/// The raw request body, or why there is none; never rejects, so each dialect can answer a
-/// body problem in its own error shape.
-pub struct RawBody(pub Result<Bytes, BodyProblem>);
+/// A request body that should be a JSON object, or why it is not. Never rejects, so that each
+/// dialect answers a bad body in its own error shape (its error type implements
+/// `From<BodyError>`).
+pub struct JsonBody(pub Result<Map<String, Value>, BodyError>);
 
-impl<S: Send + Sync> FromRequest<S> for RawBody {
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = Infallible;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Infallible> {
-        Ok(RawBody(Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                BodyProblem::TooLarge
-            } else {
-                BodyProblem::Unreadable
+        // Several clients send no Content-Type at all; one that names another type is wrong.
+        let declared_other = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| !v.to_str().map(|ct| ct.to_ascii_lowercase().contains("json")).unwrap_or(false));
+        let bytes = Bytes::from_request(request, state).await;
+        Ok(JsonBody(match bytes {
+            Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(BodyError::TooLarge)
             }
-        })))
+            Err(_) => Err(BodyError::Invalid("the request body could not be read".into())),
+            Ok(_) if declared_other => Err(BodyError::Invalid("the request body must be JSON".into())),
+            Ok(bytes) => json_object(&bytes).map_err(BodyError::Invalid),
+        }))
     }
-}
-
-/// True when the request says its body is something other than JSON (no `Content-Type` is
-/// fine: several clients send none).
-pub fn declares_non_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| !v.to_str().map(|ct| ct.to_ascii_lowercase().contains("json")).unwrap_or(false))
 }
 
 /// A JSON object body, or a sentence saying what is wrong with it.
@@ -194,11 +194,6 @@ pub fn required_string<'a>(object: &'a Map<String, Value>, name: &str, max: usiz
 /// A password field: present, a string, and at most 1 KiB.
 pub fn password_field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a str, String> {
     required_string(object, name, tollgate_core::password::MAX_PASSWORD_BYTES)
-}
-
-/// The current time in epoch milliseconds, as HCX stamps its answers.
-pub fn epoch_millis(state: &AppState) -> i64 {
-    state.core.now().millis()
 }
 
 /// A login whose org and identity source come from the dialect's provider settings.

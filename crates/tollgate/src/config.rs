@@ -67,6 +67,9 @@ pub struct Limits {
     pub request_timeout_seconds: u64,
     /// Longest time a client may take to send its request headers.
     pub header_read_timeout_seconds: u64,
+    /// Password hashes computed at once (19 MiB each); by default one less than the cores, so
+    /// that logins never take the CPU token validation needs.
+    pub max_concurrent_hashes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -162,7 +165,11 @@ impl Default for Config {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { request_timeout_seconds: 30, header_read_timeout_seconds: 10 }
+        Limits {
+            request_timeout_seconds: 30,
+            header_read_timeout_seconds: 10,
+            max_concurrent_hashes: CoreConfig::default().max_concurrent_hashes,
+        }
     }
 }
 
@@ -289,6 +296,7 @@ impl Config {
             max_sessions_per_user: self.sessions.max_per_user,
             revalidate_after: Duration::from_millis(self.sessions.revalidate_after_ms),
             ended_session_retention: Duration::from_secs(self.sessions.retention_hours * 3600),
+            max_concurrent_hashes: self.limits.max_concurrent_hashes.max(1),
             ..CoreConfig::default()
         }
     }

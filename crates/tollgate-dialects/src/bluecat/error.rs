@@ -104,6 +104,15 @@ impl From<CoreError> for BcError {
     }
 }
 
+impl From<crate::common::BodyError> for BcError {
+    fn from(error: crate::common::BodyError) -> Self {
+        match error {
+            crate::common::BodyError::TooLarge => BcError::too_large(),
+            crate::common::BodyError::Invalid(reason) => BcError::json_parse(reason),
+        }
+    }
+}
+
 impl IntoResponse for BcError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {

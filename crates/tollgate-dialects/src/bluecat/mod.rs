@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tollgate_core::directory::{LOCAL_SOURCE, SYSTEM_ADMINISTRATOR};
 use tollgate_core::{LiveSession, Session, SessionState, TokenKind, User};
 
-use crate::common::{self, AuthorizationProblem, ClientAddr, ProviderLogin, ProviderLoginError, RawBody};
+use crate::common::{self, AuthorizationProblem, ClientAddr, JsonBody, ProviderLogin, ProviderLoginError};
 use crate::{AppState, DEFAULT_PROVIDER, Dialect};
 
 mod error;
@@ -169,16 +169,9 @@ async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     addr: ClientAddr,
-    RawBody(body): RawBody,
+    JsonBody(object): JsonBody,
 ) -> Result<Response, BcError> {
-    let body = body.map_err(|problem| match problem {
-        common::BodyProblem::TooLarge => BcError::too_large(),
-        common::BodyProblem::Unreadable => BcError::json_parse("The request body could not be read"),
-    })?;
-    if common::declares_non_json(&headers) {
-        return Err(BcError::json_parse("The request body must be application/json"));
-    }
-    let object = common::json_object(&body).map_err(BcError::json_parse)?;
+    let object = object?;
     let username = common::string_field(&object, "username", common::MAX_USERNAME_LEN)
         .map_err(BcError::json_parse)?
         .filter(|u| !u.is_empty())
@@ -270,25 +263,20 @@ async fn patch_session(
     Path(id): Path<String>,
     headers: HeaderMap,
     caller: Caller,
-    RawBody(body): RawBody,
+    JsonBody(object): JsonBody,
 ) -> Result<Response, BcError> {
-    let body = body.map_err(|problem| match problem {
-        common::BodyProblem::TooLarge => BcError::too_large(),
-        common::BodyProblem::Unreadable => BcError::json_parse("The request body could not be read"),
-    })?;
-    if common::declares_non_json(&headers) {
-        return Err(BcError::json_parse("The request body must be application/merge-patch+json"));
-    }
-    let object = common::json_object(&body).map_err(BcError::json_parse)?;
+    let object = object?;
     let wanted = common::string_field(&object, "state", 32)
         .map_err(BcError::json_parse)?
         .ok_or_else(|| BcError::missing_field("state"))?;
     let wanted = match SessionState::parse(wanted) {
         Some(s @ (SessionState::LoggedOut | SessionState::Terminated)) => s,
-        Some(_) | None if wanted == "LOGIN_FAIL" || SessionState::parse(wanted).is_some() => {
+        // LOGIN_FAIL is a state BlueCat records, never one a client sets.
+        Some(_) => return Err(BcError::invalid_enum(format!("A session's state cannot be set to {wanted}"))),
+        None if wanted == "LOGIN_FAIL" => {
             return Err(BcError::invalid_enum(format!("A session's state cannot be set to {wanted}")));
         }
-        _ => return Err(BcError::invalid_enum(format!("{wanted:?} is not a session state"))),
+        None => return Err(BcError::invalid_enum(format!("{wanted:?} is not a session state"))),
     };
     let session = target(&state, &caller, &id).await?;
     let own = session.id == caller.session.id;

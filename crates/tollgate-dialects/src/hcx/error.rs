@@ -85,6 +85,15 @@ pub fn hybridity(error: CoreError) -> HcxError {
     }
 }
 
+impl From<crate::common::BodyError> for HcxError {
+    fn from(error: crate::common::BodyError) -> Self {
+        match error {
+            crate::common::BodyError::TooLarge => HcxError::TooLarge,
+            crate::common::BodyError::Invalid(reason) => HcxError::BadRequest(reason),
+        }
+    }
+}
+
 impl IntoResponse for HcxError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();

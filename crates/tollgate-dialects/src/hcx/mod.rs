@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tollgate_core::{LiveSession, TokenKind};
 
-use crate::common::{self, ClientAddr, ProviderLogin, ProviderLoginError, RawBody};
+use crate::common::{self, ClientAddr, JsonBody, ProviderLogin, ProviderLoginError};
 use crate::{AppState, Dialect};
 
 mod error;
@@ -75,7 +75,7 @@ async fn appliance_login(
     State(state): State<AppState>,
     headers: HeaderMap,
     addr: ClientAddr,
-    body: RawBody,
+    body: JsonBody,
 ) -> Result<Response, HcxError> {
     login(state, Api::Appliance, headers, addr, body).await
 }
@@ -84,7 +84,7 @@ async fn hybridity_login(
     State(state): State<AppState>,
     headers: HeaderMap,
     addr: ClientAddr,
-    body: RawBody,
+    body: JsonBody,
 ) -> Result<Response, HcxError> {
     login(state, Api::Hybridity, headers, addr, body).await
 }
@@ -94,16 +94,9 @@ async fn login(
     api: Api,
     headers: HeaderMap,
     addr: ClientAddr,
-    RawBody(body): RawBody,
+    JsonBody(object): JsonBody,
 ) -> Result<Response, HcxError> {
-    let body = body.map_err(|problem| match problem {
-        common::BodyProblem::TooLarge => HcxError::TooLarge,
-        common::BodyProblem::Unreadable => HcxError::BadRequest("The request body could not be read.".into()),
-    })?;
-    if common::declares_non_json(&headers) {
-        return Err(HcxError::BadRequest("The request body must be application/json.".into()));
-    }
-    let object = common::json_object(&body).map_err(HcxError::BadRequest)?;
+    let object = object?;
     let username =
         common::required_string(&object, "username", common::MAX_USERNAME_LEN).map_err(HcxError::BadRequest)?;
     let password = common::password_field(&object, "password").map_err(HcxError::BadRequest)?;

@@ -60,6 +60,15 @@ impl From<CoreError> for LiError {
     }
 }
 
+impl From<crate::common::BodyError> for LiError {
+    fn from(error: crate::common::BodyError) -> Self {
+        match error {
+            crate::common::BodyError::TooLarge => LiError::TooLarge,
+            crate::common::BodyError::Invalid(reason) => LiError::JsonFormat(reason),
+        }
+    }
+}
+
 impl IntoResponse for LiError {
     fn into_response(self) -> Response {
         let (status, body): (StatusCode, Value) = match &self {

@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tollgate_core::{LiveSession, TokenKind};
 
-use crate::common::{self, ClientAddr, ProviderLogin, ProviderLoginError, RawBody};
+use crate::common::{self, ClientAddr, JsonBody, ProviderLogin, ProviderLoginError};
 use crate::{AppState, Dialect};
 
 mod error;
@@ -73,16 +73,9 @@ async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     addr: ClientAddr,
-    RawBody(body): RawBody,
+    JsonBody(object): JsonBody,
 ) -> Result<Response, LiError> {
-    let body = body.map_err(|problem| match problem {
-        common::BodyProblem::TooLarge => LiError::TooLarge,
-        common::BodyProblem::Unreadable => LiError::JsonFormat("the body could not be read".into()),
-    })?;
-    if common::declares_non_json(&headers) {
-        return Err(LiError::JsonFormat("the body must be application/json".into()));
-    }
-    let object = common::json_object(&body).map_err(LiError::JsonFormat)?;
+    let object = object?;
     let username = common::required_string(&object, "username", MAX_NAME).map_err(LiError::JsonFormat)?;
     let password = common::password_field(&object, "password").map_err(LiError::JsonFormat)?;
     let provider = common::required_string(&object, "provider", 64).map_err(LiError::JsonFormat)?;

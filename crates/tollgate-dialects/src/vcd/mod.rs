@@ -226,7 +226,7 @@ async fn legacy_login(
     request_id: RequestId,
 ) -> Result<Response, ApiError> {
     let (session, tokens) = login(&state, LoginUrl::Legacy, LoginContext { headers, addr, request_id }).await?;
-    let body = session_document(&state, &base, &session).await?;
+    let body = session_document(&state, &base, &session);
     let content_type =
         format!("application/vnd.vmware.vcloud.session+xml;version={}", version.unwrap_or(LATEST_VERSION));
     let mut response = xml_response(&content_type, body);
@@ -271,21 +271,21 @@ async fn session_org(state: &AppState, session: &LiveSession) -> Result<Org, Fai
         .ok_or_else(|| Failure::NotFound("the session's organisation no longer exists".into()))
 }
 
-async fn session_document(state: &AppState, base: &str, session: &LiveSession) -> Result<String, Failure> {
-    let org = session_org(state, session).await?;
-    Ok(xml::session(&xml::SessionView {
+/// The Session document, from the session alone: validating a token never waits on the store.
+fn session_document(state: &AppState, base: &str, session: &LiveSession) -> String {
+    xml::session(&xml::SessionView {
         base,
         user: &session.user_name,
         user_id: session.user_id,
-        org: &org,
+        org_id: session.org_id,
+        org_name: &session.org_name,
         roles: &session.roles,
         site_id: state.site.id,
         site_name: &state.site.name,
-    }))
+    })
 }
 
 async fn session_json_body(state: &AppState, session: &LiveSession) -> Result<serde_json::Value, Failure> {
-    let org = session_org(state, session).await?;
     let roles = state.core.roles().await?;
     let role_refs: Vec<_> = session
         .roles
@@ -293,14 +293,14 @@ async fn session_json_body(state: &AppState, session: &LiveSession) -> Result<se
         .filter_map(|name| roles.iter().find(|r| r.name.eq_ignore_ascii_case(name)))
         .map(|r| json!({"name": r.name, "id": format!("urn:vcloud:role:{}", r.id)}))
         .collect();
-    let org_ref = json!({"name": org.name, "id": format!("urn:vcloud:org:{}", org.id)});
+    let org_ref = json!({"name": session.org_name, "id": format!("urn:vcloud:org:{}", session.org_id)});
     Ok(json!({
         "id": format!("urn:vcloud:session:{}", session.id),
         "site": {"name": state.site.name, "id": format!("urn:vcloud:site:{}", state.site.id)},
         "user": {"name": session.user_name, "id": format!("urn:vcloud:user:{}", session.user_id)},
         "org": org_ref,
         "operatingOrg": org_ref,
-        "location": format!("{}@{}", org.id, state.site.id),
+        "location": format!("{}@{}", session.org_id, state.site.id),
         "roles": session.roles,
         "roleRefs": role_refs,
         "sessionIdleTimeoutMinutes": session.idle_timeout.as_secs().div_ceil(60),
@@ -312,7 +312,7 @@ async fn session_xml(
     BaseUrl(base): BaseUrl,
     caller: Caller<ApiError>,
 ) -> Result<Response, ApiError> {
-    let body = session_document(&state, &base, &caller.session).await?;
+    let body = session_document(&state, &base, &caller.session);
     Ok(xml_response("application/vnd.vmware.vcloud.session+xml", body))
 }
 

@@ -47,7 +47,8 @@ pub struct SessionView<'a> {
     pub base: &'a str,
     pub user: &'a str,
     pub user_id: Uuid,
-    pub org: &'a Org,
+    pub org_id: Uuid,
+    pub org_name: &'a str,
     pub roles: &'a [String],
     pub site_id: Uuid,
     pub site_name: &'a str,
@@ -55,8 +56,8 @@ pub struct SessionView<'a> {
 
 pub fn session(view: &SessionView<'_>) -> String {
     let base = escape(view.base);
-    let org_name = escape(&view.org.name);
-    let org_id = view.org.id;
+    let org_name = escape(view.org_name);
+    let org_id = view.org_id;
     let location = format!("{org_id}@{}", view.site_id);
     let mut out = format!(
         "{PROLOG}<Session xmlns=\"{NS_VCLOUD}\" user=\"{}\" org=\"{org_name}\" roles=\"{}\" userId=\"urn:vcloud:user:{}\" \
@@ -78,12 +79,12 @@ pub fn session(view: &SessionView<'_>) -> String {
     // Exactly one link per (rel, type): pyvcloud refuses a session with two.
     link("down", "/api/org/", Some("application/vnd.vmware.vcloud.orgList+xml"), None);
     link("remove", "/api/session", None, None);
-    link("down", &format!("/api/org/{org_id}"), Some(ORG_TYPE), Some(&view.org.name));
+    link("down", &format!("/api/org/{org_id}"), Some(ORG_TYPE), Some(view.org_name));
     link("down", "/api/query", Some("application/vnd.vmware.vcloud.query.queryList+xml"), None);
     link("entityResolver", "/api/entity/", Some("application/vnd.vmware.vcloud.entity+xml"), None);
     link("down:extensibility", "/api/extensibility", Some("application/vnd.vmware.vcloud.apiextensibility+xml"), None);
     link("openapi", "/cloudapi", Some("application/json"), None);
-    if view.org.is_system() {
+    if view.org_name.eq_ignore_ascii_case(tollgate_core::directory::SYSTEM_ORG) {
         link("down", "/api/admin/", Some("application/vnd.vmware.admin.vcloud+xml"), None);
         link("down", "/api/admin/extension", Some("application/vnd.vmware.admin.vmwExtension+xml"), None);
     }

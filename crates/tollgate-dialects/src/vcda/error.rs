@@ -79,6 +79,15 @@ impl From<CoreError> for VcdaError {
     }
 }
 
+impl From<crate::common::BodyError> for VcdaError {
+    fn from(error: crate::common::BodyError) -> Self {
+        match error {
+            crate::common::BodyError::TooLarge => VcdaError::TooLarge,
+            crate::common::BodyError::Invalid(reason) => VcdaError::BadRequest(reason),
+        }
+    }
+}
+
 impl IntoResponse for VcdaError {
     fn into_response(self) -> Response {
         let (status, code, msg) = self.parts();

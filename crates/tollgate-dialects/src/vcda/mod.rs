@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use tollgate_core::directory::SYSTEM_ADMINISTRATOR;
 use tollgate_core::{LiveSession, LoginOutcome, LoginRequest, TokenKind};
 
-use crate::common::{self, ClientAddr, ProviderLogin, ProviderLoginError, RawBody};
+use crate::common::{self, ClientAddr, JsonBody, ProviderLogin, ProviderLoginError};
 use crate::{AppState, Dialect};
 
 mod error;
@@ -137,20 +137,6 @@ async fn save(state: &AppState, session: &LiveSession, details: &Details) -> Res
     Ok(state.core.set_session_data(session.id, &json).await?)
 }
 
-fn object_of(
-    body: Result<axum::body::Bytes, common::BodyProblem>,
-    headers: &HeaderMap,
-) -> Result<Map<String, Value>, VcdaError> {
-    let body = body.map_err(|problem| match problem {
-        common::BodyProblem::TooLarge => VcdaError::TooLarge,
-        common::BodyProblem::Unreadable => VcdaError::BadRequest("The request body could not be read.".into()),
-    })?;
-    if common::declares_non_json(headers) {
-        return Err(VcdaError::BadRequest("The request body must be JSON.".into()));
-    }
-    common::json_object(&body).map_err(VcdaError::BadRequest)
-}
-
 fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a str, VcdaError> {
     common::required_string(object, name, common::MAX_USERNAME_LEN).map_err(VcdaError::BadRequest)
 }
@@ -175,12 +161,11 @@ const TOKENS: &[TokenKind] = &[TokenKind::Base64Url256];
 
 async fn login(
     State(state): State<AppState>,
-    headers: HeaderMap,
     addr: ClientAddr,
     OperationId(operation_id): OperationId,
-    RawBody(body): RawBody,
+    JsonBody(object): JsonBody,
 ) -> Result<Response, VcdaError> {
-    let object = object_of(body, &headers)?;
+    let object = object?;
     let kind = field(&object, "type")?;
     let principal =
         common::string_field(&object, "principal", common::MAX_USERNAME_LEN).map_err(VcdaError::BadRequest)?;
@@ -342,13 +327,12 @@ async fn logout(
 /// Authenticates the session with a Cloud Director site as well.
 async fn extend(
     State(state): State<AppState>,
-    headers: HeaderMap,
     OperationId(operation_id): OperationId,
     caller: Caller,
-    RawBody(body): RawBody,
+    JsonBody(object): JsonBody,
 ) -> Result<Response, VcdaError> {
     let Caller(session) = caller;
-    let object = object_of(body, &headers)?;
+    let object = object?;
     let kind = field(&object, "type")?;
     let site = field(&object, "site")?;
     if !site.eq_ignore_ascii_case(&state.site.name) {
