@@ -95,7 +95,7 @@ pub struct LockoutConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DialectConfig {
     pub idle_timeout_seconds: u64,
     pub lifetime_seconds: u64,
@@ -108,6 +108,19 @@ pub struct DialectConfig {
     pub listen: Vec<SocketAddr>,
     /// Also serve this dialect on the shared listener.
     pub shared: bool,
+}
+
+impl Default for DialectConfig {
+    fn default() -> Self {
+        DialectConfig {
+            idle_timeout_seconds: 30 * 60,
+            lifetime_seconds: 24 * 3600,
+            org: tollgate_core::directory::SYSTEM_ORG.to_owned(),
+            providers: HashMap::new(),
+            listen: Vec::new(),
+            shared: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,11 +143,9 @@ impl Default for Config {
                 };
                 let config = DialectConfig {
                     idle_timeout_seconds: idle_minutes * 60,
-                    lifetime_seconds: 24 * 3600,
                     org: defaults.org.clone(),
                     providers: defaults.providers.clone(),
-                    listen: Vec::new(),
-                    shared: true,
+                    ..DialectConfig::default()
                 };
                 (dialect.name().to_owned(), config)
             })
@@ -330,5 +341,84 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("tollgate.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tollgate.toml");
+        std::fs::write(&path, toml).unwrap();
+        Config::load(Some(&path))
+    }
+
+    fn error(toml: &str) -> String {
+        format!("{:#}", load(toml).expect_err("the configuration should be refused"))
+    }
+
+    #[test]
+    fn defaults_give_every_dialect_its_lifetimes_and_the_system_org() {
+        let config = Config::default();
+        assert_eq!(config.dialects.len(), Dialect::ALL.len());
+        assert_eq!(config.dialects["bluecat"].idle_timeout_seconds, 20 * 60);
+        assert_eq!(config.dialects["loginsight"].idle_timeout_seconds, 1800);
+        assert_eq!(config.dialects["vcd"].idle_timeout_seconds, 30 * 60);
+        assert!(config.dialects.values().all(|d| d.org == "System" && d.shared && d.listen.is_empty()));
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn a_file_overrides_only_what_it_names() {
+        let config = load(
+            r#"
+            listen = "127.0.0.1:9000"
+            [dialects.hcx]
+            listen = ["127.0.0.1:9443"]
+            idle_timeout_seconds = 60
+            [dialects.loginsight]
+            shared = false
+            providers = { vIDM = "" }
+            [sso_domains."corp.example"]
+            org = "System"
+            source = "local"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
+        let hcx = &config.dialects["hcx"];
+        assert_eq!((hcx.idle_timeout_seconds, hcx.lifetime_seconds), (60, 24 * 3600));
+        assert_eq!(hcx.listen, vec!["127.0.0.1:9443".parse().unwrap()]);
+        assert!(!config.dialects["loginsight"].shared);
+        let settings = config.settings();
+        let li = &settings.dialects[&Dialect::LogInsight];
+        assert!(!li.providers.contains_key("vIDM"), "an empty provider turns it off");
+        assert_eq!(li.providers["Local"], "local");
+        assert!(
+            settings.sso_domains.contains_key("corp.example") && settings.sso_domains.contains_key("vsphere.local")
+        );
+        assert_eq!(config.core().policy_for("hcx").idle_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        assert!(error("[dialects.ftp]\nidle_timeout_seconds = 5").contains("unknown dialect \"ftp\""));
+        assert!(error("[dialects.hcx.providers]\nkerberos = \"local\"").contains("hcx has no such provider"));
+        assert!(error("[dialects.hcx.providers]\nlocal = \"ldap\"").contains("no identity source \"ldap\""));
+        assert!(error("[org_sources]\norg1 = \"pam\"").contains("no identity source \"pam\""));
+        assert!(error("default_sso_domain = \"corp.example\"").contains("not one of sso_domains"));
+        assert!(error("[dialects.vcd]\nidle_timeout_seconds = 0").contains("must be positive"));
+        assert!(error("public_url = \"ftp://x\"").contains("public_url"));
+        assert!(error("[tls]\ncert = \"/x.pem\"").contains("go together"));
+        assert!(error("listen = \"nowhere\"").contains("invalid configuration"));
+        assert!(error("colour = \"blue\"").contains("unknown field"));
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error() {
+        let missing = std::path::Path::new("/nonexistent/tollgate.toml");
+        assert!(format!("{:#}", Config::load(Some(missing)).unwrap_err()).contains("does not exist"));
     }
 }
