@@ -69,6 +69,11 @@ impl User {
         self.locked_until.is_some_and(|until| until > now)
     }
 
+    /// A System Administrator of the System org: the provider, who may act for others.
+    pub fn is_provider_admin(&self) -> bool {
+        self.org_name.eq_ignore_ascii_case(SYSTEM_ORG) && self.roles.iter().any(|r| r.name == SYSTEM_ADMINISTRATOR)
+    }
+
     pub fn role_names(&self) -> Vec<String> {
         self.roles.iter().map(|r| r.name.clone()).collect()
     }

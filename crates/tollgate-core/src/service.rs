@@ -379,7 +379,7 @@ impl Core {
         let user = match request.impersonate {
             None => user,
             Some((org, name)) => {
-                if !user.roles.iter().any(|r| r.name == SYSTEM_ADMINISTRATOR) {
+                if !user.is_provider_admin() {
                     audit::login_failed(&attempt, FailureReason::NoImpersonation);
                     return Err(CoreError::NotPermitted(format!("{} may not impersonate", user.name)));
                 }

@@ -81,6 +81,12 @@ impl Session {
         }
     }
 
+    /// The session of a System Administrator of the System org (see [`crate::User::is_provider_admin`]).
+    pub fn is_provider_admin(&self) -> bool {
+        self.org_name.eq_ignore_ascii_case(crate::directory::SYSTEM_ORG)
+            && self.has_role(crate::directory::SYSTEM_ADMINISTRATOR)
+    }
+
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
     }

@@ -207,6 +207,8 @@ pub struct ProviderLogin<'a> {
     pub tokens: &'a [TokenKind],
     pub read_only: bool,
     pub required_roles: &'a [&'a str],
+    /// Open the session for this (org, user) instead; see [`LoginRequest::impersonate`].
+    pub impersonate: Option<(&'a str, &'a str)>,
 }
 
 /// Why a provider login failed.
@@ -239,7 +241,7 @@ pub async fn login_via_provider(
         tokens: login.tokens,
         read_only: login.read_only,
         required_roles: login.required_roles,
-        impersonate: None,
+        impersonate: login.impersonate,
     };
     match state.settings.route(login.dialect, login.provider, login.username) {
         Route::Source { org, source, username } => Ok(state.core.login(request(&org, &source, &username)).await?),

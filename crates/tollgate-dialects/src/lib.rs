@@ -59,8 +59,9 @@ impl Dialect {
             Dialect::LogInsight => loginsight::PROVIDERS,
             Dialect::Hcx => hcx::PROVIDERS,
             Dialect::Vcda => vcda::PROVIDERS,
-            Dialect::BlueCat | Dialect::Native => &[DEFAULT_PROVIDER],
-            Dialect::Vcd => &[],
+            Dialect::BlueCat => &[DEFAULT_PROVIDER],
+            // Their credentials name an org, whose source `org_sources` gives.
+            Dialect::Vcd | Dialect::Native => &[],
         }
     }
 }

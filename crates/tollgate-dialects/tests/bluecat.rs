@@ -141,6 +141,13 @@ async fn malformed_logins_are_400() {
 }
 
 #[tokio::test]
+async fn a_huge_body_is_refused() {
+    let server = server().await;
+    let reply = server.post_json(SESSIONS, &[], &json!({"username": "a", "password": "x".repeat(100_000)})).await;
+    assert_error(&reply, StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLarge");
+}
+
+#[tokio::test]
 async fn bad_tokens_and_schemes() {
     let server = server().await;
     let login = admin(&server).await;

@@ -64,6 +64,10 @@ async fn vsphere_logins_go_through_the_sso_domain() {
         let reply = login(&server, APPLIANCE, body).await;
         assert_eq!(reply.status, StatusCode::OK, "{username}: {}", reply.body);
         assert_eq!(reply.json()["data"]["user"]["username"], "administrator@vsphere.local");
+        let token = reply.header("x-hm-authorization").to_owned();
+        let current = server.get(APPLIANCE, &[("x-hm-authorization", &token)]).await;
+        assert_eq!(current.json()["data"]["user"]["username"], "administrator@vsphere.local", "GET shows the login");
+        assert_eq!(current.json()["data"]["user"]["roles"], reply.json()["data"]["user"]["roles"]);
     }
     let body = json!({"authType": "vsphere", "username": "administrator@other.domain", "password": ADMIN_PASSWORD});
     assert_error(

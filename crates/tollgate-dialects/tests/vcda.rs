@@ -124,6 +124,19 @@ async fn bad_requests_are_400_bad_request() {
 }
 
 #[tokio::test]
+async fn oversized_input_is_refused_in_vcda_shape() {
+    let server = server().await;
+    let reply =
+        login(&server, json!({"type": "localUser", "localUser": "a", "localPassword": "x".repeat(100_000)})).await;
+    assert_error(&reply, StatusCode::PAYLOAD_TOO_LARGE, "BadRequest");
+    let big = "x".repeat(20 * 1024);
+    let reply = server.post_json("/sessions", &[("x-padding", &big)], &local_admin()).await;
+    assert_error(&reply, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "BadRequest");
+    let reply = server.send(Method::POST, "/sessions", &[("content-type", "text/xml")], "<x/>").await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "BadRequest");
+}
+
+#[tokio::test]
 async fn wrong_credentials_are_401_not_authenticated() {
     let server = server().await;
     let reply =
@@ -140,6 +153,14 @@ async fn impersonation_needs_the_right_to_it() {
     assert_eq!(details["user"], "alice@org1");
     let body = json!({"type": "vcdCredentials", "vcdUser": "alice@org1", "vcdPassword": "alice-pw", "principal": "administrator@System"});
     assert_error(&login(&server, body).await, StatusCode::FORBIDDEN, "Forbidden");
+    // A tenant's own System Administrator is no provider.
+    support::add_user(&server, "org1", "tenant-admin", "System Administrator", "ta-pw").await;
+    let body = json!({"type": "vcdCredentials", "vcdUser": "tenant-admin@org1", "vcdPassword": "ta-pw", "principal": "administrator@System"});
+    assert_error(&login(&server, body).await, StatusCode::FORBIDDEN, "Forbidden");
+    // An unknown SSO domain is refused like a wrong password, principal or not.
+    let body =
+        json!({"type": "ssoCredentials", "username": "root@nowhere", "password": "x", "principal": "alice@org1"});
+    assert_error(&login(&server, body).await, StatusCode::UNAUTHORIZED, "NotAuthenticated");
 }
 
 #[tokio::test]

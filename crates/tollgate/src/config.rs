@@ -253,9 +253,9 @@ impl Config {
             anyhow::ensure!(dialect.lifetime_seconds > 0, "dialects.{name}.lifetime_seconds must be positive");
             for (provider, target) in &dialect.providers {
                 anyhow::ensure!(
-                    kind.providers().contains(&provider.as_str()),
+                    canonical_provider(kind, provider).is_some(),
                     "dialects.{name}.providers.{provider}: {name} has no such provider (it has: {})",
-                    kind.providers().join(", ")
+                    if kind.providers().is_empty() { "none".to_owned() } else { kind.providers().join(", ") }
                 );
                 anyhow::ensure!(
                     target.is_empty() || target == SSO || known_source(target),
@@ -326,11 +326,7 @@ impl Config {
         };
         for (name, config) in &self.dialects {
             if let Some(dialect) = Dialect::parse(name) {
-                let providers = config
-                    .providers
-                    .iter()
-                    .filter(|(_, target)| !target.is_empty())
-                    .map(|(p, t)| (p.clone(), t.clone()));
+                let providers = providers_of(dialect, config).into_iter().filter(|(_, target)| !target.is_empty());
                 settings
                     .dialects
                     .insert(dialect, DialectSettings { org: config.org.clone(), providers: providers.collect() });
@@ -342,6 +338,26 @@ impl Config {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("tollgate.db")
     }
+}
+
+/// `provider` spelled as `dialect` spells it. Environment variables arrive lower-cased, so
+/// names match whatever their case.
+fn canonical_provider(dialect: Dialect, provider: &str) -> Option<&'static str> {
+    dialect.providers().iter().copied().find(|p| p.eq_ignore_ascii_case(provider))
+}
+
+/// A dialect's provider map under canonical names. A key spelled otherwise than its canonical
+/// name can only have come from the operator (defaults are canonical), so it wins.
+fn providers_of(dialect: Dialect, config: &DialectConfig) -> HashMap<String, String> {
+    let mut providers = HashMap::new();
+    let (canonical, respelled): (Vec<_>, Vec<_>) =
+        config.providers.iter().partition(|(p, _)| canonical_provider(dialect, p) == Some(p.as_str()));
+    for (provider, target) in canonical.into_iter().chain(respelled) {
+        if let Some(name) = canonical_provider(dialect, provider) {
+            providers.insert(name.to_owned(), target.clone());
+        }
+    }
+    providers
 }
 
 #[cfg(test)]
@@ -406,6 +422,7 @@ mod tests {
     fn mistakes_are_named() {
         assert!(error("[dialects.ftp]\nidle_timeout_seconds = 5").contains("unknown dialect \"ftp\""));
         assert!(error("[dialects.hcx.providers]\nkerberos = \"local\"").contains("hcx has no such provider"));
+        assert!(error("[dialects.native.providers]\ndefault = \"local\"").contains("native has no such provider"));
         assert!(error("[dialects.hcx.providers]\nlocal = \"ldap\"").contains("no identity source \"ldap\""));
         assert!(error("[org_sources]\norg1 = \"pam\"").contains("no identity source \"pam\""));
         assert!(error("default_sso_domain = \"corp.example\"").contains("not one of sso_domains"));
@@ -414,6 +431,16 @@ mod tests {
         assert!(error("[tls]\ncert = \"/x.pem\"").contains("go together"));
         assert!(error("listen = \"nowhere\"").contains("invalid configuration"));
         assert!(error("colour = \"blue\"").contains("unknown field"));
+    }
+
+    #[test]
+    fn provider_names_match_whatever_their_case_and_the_operators_spelling_wins() {
+        // As TOLLGATE_DIALECTS__LOGINSIGHT__PROVIDERS__VIDM= arrives.
+        let config = load("[dialects.loginsight.providers]\nvidm = \"\"\nlocal = \"local\"").unwrap();
+        let li = &config.settings().dialects[&Dialect::LogInsight];
+        assert!(!li.providers.contains_key("vIDM") && !li.providers.contains_key("vidm"));
+        assert_eq!(li.providers["Local"], "local");
+        assert_eq!(li.providers["ActiveDirectory"], "local");
     }
 
     #[test]

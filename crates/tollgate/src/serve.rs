@@ -1,4 +1,5 @@
-//! `tollgate serve`: open the store, bootstrap, and serve every dialect on one listener.
+//! `tollgate serve`: open the store, bootstrap, and serve the dialects: all of them on the
+//! shared listener, and any on listeners of their own.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -197,6 +197,7 @@ async fn login(
             tokens: &[TokenKind::Base64Url256],
             read_only,
             required_roles: &[],
+            impersonate: None,
         },
     )
     .await

@@ -45,6 +45,8 @@ async fn bound_headers(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
+/// The clock HCX stamps its answers with. Errors are rendered without the state at hand, so
+/// every answer reads the system clock.
 fn now_millis() -> i64 {
     tollgate_core::Clock::now(&tollgate_core::SystemClock).millis()
 }
@@ -129,6 +131,7 @@ async fn login(
             tokens: &[TokenKind::Base64Url256],
             read_only: false,
             required_roles: HCX_ROLES,
+            impersonate: None,
         },
     )
     .await
@@ -142,6 +145,8 @@ async fn login(
     } else {
         username.to_owned()
     };
+    // Remembered so that GET shows the session exactly as the login did.
+    state.core.set_session_data(outcome.session.id, &login_name).await?;
     let mut response = Json(session_body(&outcome.session, &login_name, &correlation_id)).into_response();
     if let Ok(token) = HeaderValue::from_str(&outcome.tokens[0]) {
         response.headers_mut().insert(TOKEN_HEADER, token);
@@ -173,14 +178,14 @@ fn session_body(session: &LiveSession, login_name: &str, transaction_id: &str) -
 }
 
 /// Tollgate's extension: the login's `data` for the current session.
-async fn current(headers: HeaderMap, Caller(session): Caller) -> Json<Value> {
+async fn current(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Caller(session): Caller,
+) -> Result<Json<Value>, HcxError> {
     let transaction_id = common::correlation_id(&headers, &REQUEST_ID);
-    let login_name = if session.identity_source == tollgate_core::directory::LOCAL_SOURCE {
-        session.user_name.clone()
-    } else {
-        format!("{}@{}", session.user_name, session.org_name)
-    };
-    Json(session_body(&session, &login_name, &transaction_id))
+    let login_name = state.core.session_data(session.id).await?.unwrap_or_else(|| session.user_name.clone());
+    Ok(Json(session_body(&session, &login_name, &transaction_id)))
 }
 
 async fn logout(

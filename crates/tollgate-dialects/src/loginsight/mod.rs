@@ -100,6 +100,7 @@ async fn login(
             tokens: &[TokenKind::Base64Url256],
             read_only: false,
             required_roles: &[],
+            impersonate: None,
         },
     )
     .await

@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use tollgate_core::directory::SYSTEM_ADMINISTRATOR;
 use tollgate_core::{LiveSession, LoginRequest, Org, TokenKind};
 use uuid::Uuid;
 
@@ -348,7 +347,7 @@ async fn delete_session(
     let id = parse_urn(&id, "session").ok_or_else(|| Failure::BadRequest(format!("{id:?} is not a session id")))?;
     if id == caller.session.id {
         state.core.logout(&caller.session, &request_id.0).await?;
-    } else if is_provider_admin(&caller.session) {
+    } else if caller.session.is_provider_admin() {
         state.core.revoke_session(id, &request_id.0).await?;
     } else {
         return Err(Failure::Forbidden("Only a System Administrator may end another user's session.".into()).into());
@@ -358,14 +357,13 @@ async fn delete_session(
 
 // ---- what clients read right after login --------------------------------------------------
 
-fn is_provider_admin(session: &LiveSession) -> bool {
-    session.org_name.eq_ignore_ascii_case(tollgate_core::directory::SYSTEM_ORG)
-        && session.has_role(SYSTEM_ADMINISTRATOR)
-}
-
 /// Organisations the caller may see: all of them for the provider, else their own.
 async fn visible_orgs(state: &AppState, session: &LiveSession) -> Result<Vec<Org>, Failure> {
-    if is_provider_admin(session) { Ok(state.core.orgs().await?) } else { Ok(vec![session_org(state, session).await?]) }
+    if session.is_provider_admin() {
+        Ok(state.core.orgs().await?)
+    } else {
+        Ok(vec![session_org(state, session).await?])
+    }
 }
 
 async fn org_list(
@@ -410,7 +408,7 @@ async fn query(
 }
 
 async fn admin(BaseUrl(base): BaseUrl, caller: Caller<ApiError>) -> Result<Response, ApiError> {
-    if !is_provider_admin(&caller.session) {
+    if !caller.session.is_provider_admin() {
         return Err(Failure::Forbidden("Only a System Administrator may read /api/admin.".into()).into());
     }
     let product = format!("Tollgate {} (VMware Cloud Director API {LATEST_VERSION})", env!("CARGO_PKG_VERSION"));

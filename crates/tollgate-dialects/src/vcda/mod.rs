@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tollgate_core::directory::SYSTEM_ADMINISTRATOR;
 use tollgate_core::{LiveSession, LoginOutcome, LoginRequest, TokenKind};
 
 use crate::common::{self, ClientAddr, JsonBody, ProviderLogin, ProviderLoginError};
@@ -113,7 +112,7 @@ struct SiteLogin {
 }
 
 fn roles_of(session: &LiveSession) -> Vec<&'static str> {
-    if session.has_role(SYSTEM_ADMINISTRATOR) { vec!["ADMINISTRATORS", "EVERYONE"] } else { vec!["EVERYONE"] }
+    if session.is_provider_admin() { vec!["ADMINISTRATORS", "EVERYONE"] } else { vec!["EVERYONE"] }
 }
 
 fn render(session: &LiveSession, details: &Details) -> Response {
@@ -171,7 +170,6 @@ async fn login(
         common::string_field(&object, "principal", common::MAX_USERNAME_LEN).map_err(VcdaError::BadRequest)?;
     let impersonate = principal.map(user_at_org).transpose()?.map(|(user, org)| (org, user));
     let remote = addr.0;
-    let site_of = |org: &str| vec![SiteLogin { org: org.to_owned(), site: state.site.name.clone() }];
 
     let (outcome, details): (LoginOutcome, Details) = match kind {
         "localUser" | "ssoCredentials" => {
@@ -179,9 +177,6 @@ async fn login(
                 if kind == "localUser" { ("localUser", "localPassword") } else { ("username", "password") };
             let username = field(&object, user_field)?;
             let password = secret(&object, password_field)?;
-            if impersonate.is_some() {
-                return impersonated_login(&state, kind, username, password, impersonate, remote, &operation_id).await;
-            }
             let outcome = common::login_via_provider(
                 &state,
                 ProviderLogin {
@@ -194,11 +189,17 @@ async fn login(
                     tokens: TOKENS,
                     read_only: false,
                     required_roles: &[],
+                    impersonate,
                 },
             )
             .await
             .map_err(|e| provider_error(kind, e))?;
-            (outcome, Details { user: username.to_owned(), sites: Vec::new() })
+            let details = match impersonate {
+                // The session is the principal's, in its org at this site.
+                Some(_) => vcd_details(&state, &outcome),
+                None => Details { user: username.to_owned(), sites: Vec::new() },
+            };
+            (outcome, details)
         }
         "vcdCredentials" => {
             // PowerShell sends vcdUser/vcdPassword; the Ansible modules send username/password.
@@ -222,10 +223,7 @@ async fn login(
                     ..LoginRequest::default()
                 })
                 .await?;
-            let details = Details {
-                user: format!("{}@{}", outcome.session.user_name, outcome.session.org_name),
-                sites: site_of(&outcome.session.org_name),
-            };
+            let details = vcd_details(&state, &outcome);
             (outcome, details)
         }
         "vcdCookie" | "vcdAccessToken" => {
@@ -238,10 +236,7 @@ async fn login(
                 ..LoginRequest::default()
             };
             let outcome = state.core.exchange(token, &[crate::vcd::DIALECT], request).await?;
-            let details = Details {
-                user: format!("{}@{}", outcome.session.user_name, outcome.session.org_name),
-                sites: site_of(&outcome.session.org_name),
-            };
+            let details = vcd_details(&state, &outcome);
             (outcome, details)
         }
         "ssoToken" => {
@@ -257,41 +252,13 @@ async fn login(
     answer_login(&state, outcome, details).await
 }
 
-/// A login that opens its session as `principal`: the caller's own credentials are checked
-/// through the provider, and only a System Administrator may speak for someone else.
-async fn impersonated_login(
-    state: &AppState,
-    provider: &str,
-    username: &str,
-    password: &str,
-    impersonate: Option<(&str, &str)>,
-    remote: Option<String>,
-    operation_id: &str,
-) -> Result<Response, VcdaError> {
-    let crate::Route::Source { org, source, username } = state.settings.route(Dialect::Vcda, provider, username) else {
-        return Err(VcdaError::LoginFailed);
-    };
-    let outcome = state
-        .core
-        .login(LoginRequest {
-            dialect: DIALECT,
-            source: &source,
-            org: &org,
-            username: &username,
-            password,
-            remote_addr: remote,
-            correlation_id: operation_id,
-            tokens: TOKENS,
-            impersonate,
-            ..LoginRequest::default()
-        })
-        .await?;
-    let org = outcome.session.org_name.clone();
-    let details = Details {
-        user: format!("{}@{org}", outcome.session.user_name),
-        sites: vec![SiteLogin { org, site: state.site.name.clone() }],
-    };
-    answer_login(state, outcome, details).await
+/// A session of a Cloud Director user: `user@org`, authenticated with this site.
+fn vcd_details(state: &AppState, outcome: &LoginOutcome) -> Details {
+    let session = &outcome.session;
+    Details {
+        user: format!("{}@{}", session.user_name, session.org_name),
+        sites: vec![SiteLogin { org: session.org_name.clone(), site: state.site.name.clone() }],
+    }
 }
 
 fn provider_error(kind: &str, error: ProviderLoginError) -> VcdaError {
