@@ -70,11 +70,9 @@ impl Default for CoreConfig {
             lockout: LockoutPolicy::default(),
             max_sessions_per_user: 32,
             revalidate_after: Duration::from_secs(1),
-            // One core stays free of hashing, so that a storm of logins cannot starve token
-            // validation.
-            max_concurrent_hashes: std::thread::available_parallelism()
-                .map(|n| n.get().saturating_sub(1).max(1))
-                .unwrap_or(1),
+            // Hashing threads run at a lower priority, so they may use every core: request
+            // handling still comes first.
+            max_concurrent_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             ended_session_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }

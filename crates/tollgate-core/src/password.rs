@@ -1,11 +1,12 @@
-//! Local passwords: Argon2id, computed on a bounded blocking pool so that hashing never
-//! stalls request handling and never holds more than a few 19 MiB buffers at once.
+//! Local passwords: Argon2id, computed on a pool of dedicated, lower-priority threads so that
+//! hashing never stalls request handling, yields the CPU to token validation when both want
+//! it, and never holds more than a few 19 MiB buffers at once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::CoreError;
 
@@ -22,22 +23,41 @@ fn argon2id() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Hashes and verifies passwords, at most `permits` at a time.
+/// Logins waiting for a hashing thread; beyond this, login requests wait to be queued.
+const QUEUE: usize = 1024;
+/// How much hashing threads defer to request handling (a nice value: 0 is normal, 19 least).
+const HASHING_NICENESS: i32 = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Hashes and verifies passwords on `threads` dedicated threads.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     /// Verified in place of a real hash when the account does not exist, so that
     /// "no such user" costs the same time as "wrong password".
     dummy_hash: Arc<str>,
 }
 
 impl PasswordHasher {
-    pub fn new(max_concurrent: usize) -> Self {
+    pub fn new(threads: usize) -> Self {
         let dummy_secret = hex::encode(crate::token::random_secret::<16>());
-        PasswordHasher {
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            dummy_hash: hash_blocking(&dummy_secret).into(),
+        let (jobs, queue) = mpsc::channel::<Job>(QUEUE);
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..threads.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("tollgate-hash-{index}"))
+                .spawn(move || {
+                    defer_to_requests();
+                    // Ends when every PasswordHasher clone is gone and the queue is drained.
+                    while let Some(job) = next_job(&queue) {
+                        job();
+                    }
+                })
+                .expect("the OS could not start a password hashing thread");
         }
+        PasswordHasher { jobs, dummy_hash: hash_blocking(&dummy_secret).into() }
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, CoreError> {
@@ -62,10 +82,29 @@ impl PasswordHasher {
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, CoreError> {
-        let _permit = self.permits.acquire().await.map_err(|_| CoreError::Internal("password hasher closed".into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| CoreError::Internal(format!("password hashing task failed: {e}")))
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The requester may have gone away; then nobody needs the answer.
+            let _ = done.send(work());
+        });
+        let stopped = || CoreError::Internal("the password hashing threads have stopped".into());
+        self.jobs.send(job).await.map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())
+    }
+}
+
+fn next_job(queue: &Mutex<mpsc::Receiver<Job>>) -> Option<Job> {
+    queue.lock().ok()?.blocking_recv()
+}
+
+/// Lowers the calling thread's scheduling priority (Linux keeps a nice value per thread).
+fn defer_to_requests() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its integer arguments; gettid names the calling thread.
+    unsafe {
+        if libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, HASHING_NICENESS) != 0 {
+            tracing::warn!("could not lower the priority of a password hashing thread");
+        }
     }
 }
 
@@ -90,6 +129,25 @@ mod tests {
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         assert!(hasher.verify(Some(&hash), "correct horse").await.unwrap());
         assert!(!hasher.verify(Some(&hash), "wrong horse").await.unwrap());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_lower_priority() {
+        let hasher = PasswordHasher::new(1);
+        hasher.hash("warm").await.unwrap();
+        let nice_of_hashing_thread = std::fs::read_dir("/proc/self/task").unwrap().find_map(|task| {
+            let task = task.unwrap().path();
+            let name = std::fs::read_to_string(task.join("comm")).unwrap();
+            if !name.starts_with("tollgate-hash") {
+                return None;
+            }
+            let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+            // Fields after the parenthesised name: state is field 3, nice is field 19.
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            after_name.split_whitespace().nth(16).map(|n| n.parse::<i32>().unwrap())
+        });
+        assert_eq!(nice_of_hashing_thread, Some(HASHING_NICENESS));
     }
 
     #[tokio::test]

@@ -67,8 +67,8 @@ pub struct Limits {
     pub request_timeout_seconds: u64,
     /// Longest time a client may take to send its request headers.
     pub header_read_timeout_seconds: u64,
-    /// Password hashes computed at once (19 MiB each); by default one less than the cores, so
-    /// that logins never take the CPU token validation needs.
+    /// Password hashes computed at once (19 MiB each), on threads that yield to request
+    /// handling; by default one per core.
     pub max_concurrent_hashes: usize,
 }
 
