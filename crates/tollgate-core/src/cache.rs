@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
-use crate::session::Session;
+use crate::session::{Session, SessionState};
 use crate::token::TokenDigest;
 
 #[derive(Debug)]
@@ -81,6 +81,9 @@ impl Entry {
 struct Maps {
     by_digest: HashMap<TokenDigest, Arc<Entry>>,
     by_session: HashMap<Uuid, Arc<Entry>>,
+    /// Sessions ended here recently, so that a store read that began before the end cannot
+    /// bring them back to life.
+    ended: HashMap<Uuid, (SessionState, Timestamp)>,
 }
 
 #[derive(Default)]
@@ -94,9 +97,18 @@ impl SessionCache {
     }
 
     /// Remembers `session` under `digests`, sharing the entry the session already has, if any,
-    /// so that ending it through one token ends it through all.
-    pub fn insert(&self, session: Session, digests: &[TokenDigest], now: Timestamp) -> Arc<Entry> {
+    /// so that ending it through one token ends it through all. Refuses a session that was
+    /// ended here meanwhile, with the state it ended in.
+    pub fn insert(
+        &self,
+        session: Session,
+        digests: &[TokenDigest],
+        now: Timestamp,
+    ) -> Result<Arc<Entry>, SessionState> {
         let mut maps = self.maps.write().expect("cache lock");
+        if let Some((state, _)) = maps.ended.get(&session.id) {
+            return Err(*state);
+        }
         let entry = match maps.by_session.get(&session.id) {
             Some(existing) if !existing.is_ended() => {
                 existing.verified(now, session.last_seen_at);
@@ -111,7 +123,7 @@ impl SessionCache {
         for digest in digests {
             maps.by_digest.insert(*digest, entry.clone());
         }
-        entry
+        Ok(entry)
     }
 
     pub fn forget_digest(&self, digest: &TokenDigest) {
@@ -124,11 +136,12 @@ impl SessionCache {
     }
 
     /// Marks a session ended for every token that names it.
-    pub fn end(&self, session_id: Uuid) {
+    pub fn end(&self, session_id: Uuid, state: SessionState, now: Timestamp) {
         let mut maps = self.maps.write().expect("cache lock");
         if let Some(entry) = maps.by_session.remove(&session_id) {
             entry.mark_ended();
         }
+        maps.ended.insert(session_id, (state, now));
     }
 
     /// Entries whose last use has not reached the store yet.
@@ -144,6 +157,7 @@ impl SessionCache {
         let keep = |e: &Arc<Entry>| !e.is_ended() && e.verified_at() >= stale_before;
         maps.by_digest.retain(|_, e| keep(e));
         maps.by_session.retain(|_, e| keep(e));
+        maps.ended.retain(|_, (_, at)| *at >= stale_before);
     }
 
     pub fn len(&self) -> usize {

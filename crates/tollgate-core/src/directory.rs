@@ -44,7 +44,7 @@ pub struct Role {
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     pub id: Uuid,
     /// A short numeric id, for dialects whose ids are integers (BlueCat).
@@ -80,13 +80,38 @@ impl User {
 }
 
 /// What it takes to create a user.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct UserSpec {
     pub org: String,
     pub name: String,
     pub roles: Vec<String>,
     pub identity_source: String,
     pub password_hash: Option<String>,
+}
+
+// Password hashes stay out of debug output, and so out of any log.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("org", &self.org_name)
+            .field("name", &self.name)
+            .field("roles", &self.role_names())
+            .field("enabled", &self.enabled)
+            .field("identity_source", &self.identity_source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for UserSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSpec")
+            .field("org", &self.org)
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .field("identity_source", &self.identity_source)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Names as the CLI and the dialects accept them: printable, bounded, no surrounding space.

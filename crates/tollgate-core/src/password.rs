@@ -84,8 +84,11 @@ impl PasswordHasher {
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, CoreError> {
         let (done, result) = oneshot::channel();
         let job: Job = Box::new(move || {
-            // The requester may have gone away; then nobody needs the answer.
-            let _ = done.send(work());
+            // A requester that has gone away (client disconnected, request timed out) needs
+            // no answer: skip the work.
+            if !done.is_closed() {
+                let _ = done.send(work());
+            }
         });
         let stopped = || CoreError::Internal("the password hashing threads have stopped".into());
         self.jobs.send(job).await.map_err(|_| stopped())?;

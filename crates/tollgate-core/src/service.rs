@@ -260,11 +260,15 @@ impl Core {
         Ok(self.store.list_users(org_id).await?)
     }
 
+    /// Sets a password and ends the user's sessions.
     pub async fn set_password(&self, org: &str, name: &str, password: &str) -> Result<(), CoreError> {
         check_new_password(password)?;
         let user = self.user(org, name).await?;
         let hash = self.hasher.hash(password).await?;
-        Ok(self.store.set_password_hash(user.id, &hash).await?)
+        self.store.set_password_hash(user.id, &hash).await?;
+        // Whoever held the old password holds no session of it any more.
+        self.end_user_sessions(user.id, "cli").await?;
+        Ok(())
     }
 
     /// Disabling a user also ends their sessions.
@@ -342,15 +346,30 @@ impl Core {
             Some(org) => self.store.user_by_name(org.id, request.username).await?,
             None => None,
         };
-        let Some(user) = user else {
-            self.hasher.verify_dummy(request.password).await?;
-            let reason = if org.is_none() { FailureReason::UnknownOrg } else { FailureReason::UnknownUser };
-            return Err(fail(reason));
+        let user = match user {
+            Some(user) if user.identity_source == LOCAL_SOURCE => user,
+            Some(_) => {
+                self.hasher.verify_dummy(request.password).await?;
+                return Err(fail(FailureReason::WrongSource));
+            }
+            None => {
+                // Like a wrong password: one hash, one store write, and a lock after as many
+                // failures, so that an outsider cannot tell the name exists from the answer,
+                // its time or its wording.
+                self.hasher.verify_dummy(request.password).await?;
+                let key = unknown_name_key(request.org, request.username);
+                let now = self.now();
+                if self.store.unknown_locked_until(&key).await?.is_some_and(|until| until > now) {
+                    return Err(fail(FailureReason::Locked));
+                }
+                let policy = self.config.lockout;
+                if let Some(until) = self.store.record_unknown_failure(&key, now, &policy).await? {
+                    audit::lockout(&attempt, until.since(now).as_secs());
+                }
+                let reason = if org.is_none() { FailureReason::UnknownOrg } else { FailureReason::UnknownUser };
+                return Err(fail(reason));
+            }
         };
-        if user.identity_source != LOCAL_SOURCE {
-            self.hasher.verify_dummy(request.password).await?;
-            return Err(fail(FailureReason::WrongSource));
-        }
 
         let matched = self.hasher.verify(user.password_hash.as_deref(), request.password).await?;
         let now = self.now();
@@ -367,7 +386,10 @@ impl Core {
         if !user.enabled {
             return Err(fail(FailureReason::Disabled));
         }
-        self.store.record_login_success(user.id, now).await?;
+        // Guesses running in parallel may have locked the account since it was read.
+        if !self.store.record_login_success(user.id, now).await? {
+            return Err(fail(FailureReason::Locked));
+        }
         Ok(user)
     }
 
@@ -478,11 +500,14 @@ impl Core {
             self.store.insert_session(&session, &digests, self.config.max_sessions_per_user).await?;
         session.number = number;
         for old in &evicted {
-            self.cache.end(old.id);
+            self.cache.end(old.id, old.state, now);
             audit::session_ended("eviction", old, request.correlation_id);
         }
         audit::login(&session);
-        let entry = self.cache.insert(session, &digests, now);
+        let entry = self
+            .cache
+            .insert(session, &digests, now)
+            .map_err(|_| CoreError::Internal("a new session was already ended".into()))?;
         Ok(LoginOutcome { session: LiveSession(entry), tokens })
     }
 
@@ -517,7 +542,7 @@ impl Core {
                 if let Some(ended) = self.store.end_session(session.id, ended, now).await? {
                     audit::session_ended("expiry", &ended, &session.correlation_id);
                 }
-                self.cache.end(session.id);
+                self.cache.end(session.id, ended, now);
                 return Err(SessionRejection::Ended(ended).into());
             }
         }
@@ -560,11 +585,15 @@ impl Core {
                 Err(SessionRejection::Unknown.into())
             }
             Some(session) if session.state != SessionState::LoggedIn => {
-                self.cache.end(session.id);
+                self.cache.end(session.id, session.state, now);
                 self.cache.forget_digest(digest);
                 Err(SessionRejection::Ended(session.state).into())
             }
-            Some(session) => Ok(self.cache.insert(session, std::slice::from_ref(digest), now)),
+            // Ended here while the store was being read: the store's answer is already stale.
+            Some(session) => self
+                .cache
+                .insert(session, std::slice::from_ref(digest), now)
+                .map_err(|state| SessionRejection::Ended(state).into()),
         }
     }
 
@@ -583,8 +612,9 @@ impl Core {
         event: &'static str,
         correlation_id: &str,
     ) -> Result<Option<Session>, CoreError> {
-        let ended = self.store.end_session(id, state, self.now()).await?;
-        self.cache.end(id);
+        let now = self.now();
+        let ended = self.store.end_session(id, state, now).await?;
+        self.cache.end(id, state, now);
         if let Some(ended) = &ended {
             audit::session_ended(event, ended, correlation_id);
         }
@@ -605,9 +635,10 @@ impl Core {
     }
 
     async fn end_user_sessions(&self, user_id: Uuid, correlation_id: &str) -> Result<usize, CoreError> {
-        let ended = self.store.end_user_sessions(user_id, SessionState::Terminated, self.now()).await?;
+        let now = self.now();
+        let ended = self.store.end_user_sessions(user_id, SessionState::Terminated, now).await?;
         for session in &ended {
-            self.cache.end(session.id);
+            self.cache.end(session.id, session.state, now);
             audit::session_ended("revocation", session, correlation_id);
         }
         Ok(ended.len())
@@ -669,16 +700,20 @@ impl Core {
         let now = self.now();
         let pending: Vec<(Uuid, Timestamp)> =
             self.cache.unflushed().iter().map(|e| (e.session.id, e.last_seen())).collect();
-        if !pending.is_empty() {
-            self.store.touch_sessions(&pending).await?;
+        // A failed write only makes some sessions end a little early; expiry must go on.
+        if !pending.is_empty()
+            && let Err(e) = self.store.touch_sessions(&pending).await
+        {
+            tracing::warn!(error = %e, "could not record session activity");
         }
         for session in self.store.expire_sessions(now).await? {
-            self.cache.end(session.id);
+            self.cache.end(session.id, session.state, now);
             audit::session_ended("expiry", &session, &session.correlation_id);
         }
         self.cache.prune(Timestamp(now.millis() - 5 * 60 * 1000));
         let cutoff = Timestamp(now.millis() - self.config.ended_session_retention.as_millis() as i64);
         self.store.purge_ended_sessions(cutoff).await?;
+        self.store.purge_unknown_failures(now, &self.config.lockout).await?;
         Ok(())
     }
 
@@ -686,6 +721,16 @@ impl Core {
     pub fn cached_sessions(&self) -> usize {
         self.cache.len()
     }
+}
+
+/// Identifies a login name no account has, without keeping the name itself.
+fn unknown_name_key(org: &str, name: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(org.to_lowercase().as_bytes());
+    digest.update([0]);
+    digest.update(name.to_lowercase().as_bytes());
+    digest.finalize().into()
 }
 
 fn attempt_of<'a>(request: &'a LoginRequest<'_>) -> FailedLogin<'a> {

@@ -61,8 +61,22 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         policy: &LockoutPolicy,
     ) -> StoreResult<Option<Timestamp>>;
-    /// Clears the failure count and stamps the last login.
-    async fn record_login_success(&self, user_id: Uuid, now: Timestamp) -> StoreResult<()>;
+    /// Clears the failure count and stamps the last login, unless the account is locked at
+    /// `now` (a concurrent failure may have locked it meanwhile): then returns false.
+    async fn record_login_success(&self, user_id: Uuid, now: Timestamp) -> StoreResult<bool>;
+    /// Counts a failed login for a name no account has (`key` is a digest of org and name),
+    /// so that refusing it costs the same store write as a wrong password, and such names
+    /// lock like real ones. Returns the lock's end when this failure locked the name.
+    async fn record_unknown_failure(
+        &self,
+        key: &[u8; 32],
+        now: Timestamp,
+        policy: &LockoutPolicy,
+    ) -> StoreResult<Option<Timestamp>>;
+    /// Until when a name no account has is locked, if it is.
+    async fn unknown_locked_until(&self, key: &[u8; 32]) -> StoreResult<Option<Timestamp>>;
+    /// Forgets failures of unknown names that neither lock nor count any more at `now`.
+    async fn purge_unknown_failures(&self, now: Timestamp, policy: &LockoutPolicy) -> StoreResult<u64>;
     async fn unlock_user(&self, user_id: Uuid) -> StoreResult<()>;
 
     // Sessions.

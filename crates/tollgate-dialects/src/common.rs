@@ -48,6 +48,17 @@ pub fn headers_too_large(headers: &HeaderMap) -> bool {
     headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum::<usize>() > MAX_HEADER_BYTES
 }
 
+/// True for a client error the framework answered before any dialect code ran (a path that
+/// is not UTF-8, a method the route lacks): it has no body or axum's plain-text one, and the
+/// dialect's envelope should render it in the dialect's own shape.
+pub fn unrendered_client_error(response: &axum::response::Response) -> bool {
+    response.status().is_client_error()
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_none_or(|ct| ct.as_bytes().eq_ignore_ascii_case(b"text/plain; charset=utf-8"))
+}
+
 /// The client's correlation id from `name` when it is sane, else a fresh one.
 pub fn correlation_id(headers: &HeaderMap, name: &HeaderName) -> String {
     headers

@@ -83,6 +83,9 @@ async fn a_live_vcd_session_is_a_credential() {
     // The vcda session is its own: a vcda token is no vcd session.
     let reply = server.get("/api/session", &[("x-vcloud-authorization", &token)]).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    // Delegation speaks for the token's holder only.
+    let body = json!({"type": "vcdCookie", "vcdCookie": cookie, "principal": "administrator@System"});
+    assert_error(&login(&server, body).await, StatusCode::BAD_REQUEST, "BadRequest");
     // A dead vcd session is no credential.
     server.send(Method::DELETE, "/api/session", &[("x-vcloud-authorization", &cookie)], "").await;
     let reply = login(&server, json!({"type": "vcdCookie", "vcdCookie": cookie})).await;

@@ -56,7 +56,9 @@ impl SqliteStore {
     {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().map_err(|_| backend("connection lock poisoned"))?;
+            // A panic while holding the connection leaves no transaction open (rusqlite rolls
+            // back on drop), so the connection stays usable.
+            let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             work(&mut conn)
         })
         .await
@@ -171,6 +173,29 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
+/// Every transaction that writes takes the write lock when it begins: one that read first and
+/// wrote later could fail with SQLITE_BUSY_SNAPSHOT when another process (the CLI) committed
+/// in between, and busy_timeout does not retry that.
+fn write_transaction(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
+/// Failure count, start of its window, and lock end after one more failed login.
+fn next_failure(
+    failed: u32,
+    first: Option<i64>,
+    now: Timestamp,
+    policy: &LockoutPolicy,
+) -> (u32, Option<i64>, Option<Timestamp>) {
+    let in_window = first.is_some_and(|f| now.since(Timestamp(f)) < policy.window);
+    let (failed, first) = if in_window { (failed + 1, first.unwrap_or(now.millis())) } else { (1, now.millis()) };
+    if policy.max_failures > 0 && failed >= policy.max_failures {
+        (0, None, Some(now.plus(policy.lock_for)))
+    } else {
+        (failed, Some(first), None)
+    }
+}
+
 /// The next number of a counter (see the `counters` table).
 fn next_number(tx: &Transaction<'_>, counter: &str) -> rusqlite::Result<i64> {
     tx.query_row("UPDATE counters SET value = value + 1 WHERE name = ?1 RETURNING value", [counter], |r| r.get(0))
@@ -283,7 +308,7 @@ impl Store for SqliteStore {
     async fn create_user(&self, spec: &UserSpec, now: Timestamp) -> StoreResult<User> {
         let spec = spec.clone();
         self.with(move |conn| {
-            let tx = conn.transaction().map_err(backend)?;
+            let tx = write_transaction(conn).map_err(backend)?;
             let org_id: String = tx
                 .query_row("SELECT id FROM orgs WHERE name = ?1", [&spec.org], |r| r.get(0))
                 .optional()
@@ -374,7 +399,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<Timestamp>> {
         let policy = *policy;
         self.with(move |conn| {
-            let tx = conn.transaction().map_err(backend)?;
+            let tx = write_transaction(conn).map_err(backend)?;
             let (failed, first): (u32, Option<i64>) = tx
                 .query_row(
                     "SELECT failed_logins, first_failure_at FROM users WHERE id = ?1",
@@ -384,21 +409,12 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(backend)?
                 .ok_or_else(|| StoreError::NotFound(format!("user {user_id}")))?;
-            let in_window = first.is_some_and(|f| now.since(Timestamp(f)) < policy.window);
-            let (failed, first) =
-                if in_window { (failed + 1, first.unwrap_or(now.millis())) } else { (1, now.millis()) };
-            let locked_until =
-                (policy.max_failures > 0 && failed >= policy.max_failures).then(|| now.plus(policy.lock_for));
-            match locked_until {
-                Some(until) => tx.execute(
-                    "UPDATE users SET failed_logins = 0, first_failure_at = NULL, locked_until = ?2 WHERE id = ?1",
-                    params![user_id.to_string(), until.millis()],
-                ),
-                None => tx.execute(
-                    "UPDATE users SET failed_logins = ?2, first_failure_at = ?3 WHERE id = ?1",
-                    params![user_id.to_string(), failed, first],
-                ),
-            }
+            let (failed, first, locked_until) = next_failure(failed, first, now, &policy);
+            tx.execute(
+                "UPDATE users SET failed_logins = ?2, first_failure_at = ?3, locked_until = COALESCE(?4, locked_until)
+                 WHERE id = ?1",
+                params![user_id.to_string(), failed, first, locked_until.map(Timestamp::millis)],
+            )
             .map_err(backend)?;
             tx.commit().map_err(backend)?;
             Ok(locked_until)
@@ -406,12 +422,72 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_login_success(&self, user_id: Uuid, now: Timestamp) -> StoreResult<()> {
-        self.update_user(
-            user_id,
-            "UPDATE users SET failed_logins = 0, first_failure_at = NULL, last_login_at = ?2 WHERE id = ?1",
-            now.millis(),
-        )
+    async fn record_login_success(&self, user_id: Uuid, now: Timestamp) -> StoreResult<bool> {
+        self.with(move |conn| {
+            let updated = conn
+                .execute(
+                    "UPDATE users SET failed_logins = 0, first_failure_at = NULL, last_login_at = ?2
+                     WHERE id = ?1 AND (locked_until IS NULL OR locked_until <= ?2)",
+                    params![user_id.to_string(), now.millis()],
+                )
+                .map_err(backend)?;
+            Ok(updated == 1)
+        })
+        .await
+    }
+
+    async fn record_unknown_failure(
+        &self,
+        key: &[u8; 32],
+        now: Timestamp,
+        policy: &LockoutPolicy,
+    ) -> StoreResult<Option<Timestamp>> {
+        let (key, policy) = (*key, *policy);
+        self.with(move |conn| {
+            let tx = write_transaction(conn).map_err(backend)?;
+            let (failed, first): (u32, Option<i64>) = tx
+                .query_row("SELECT failures, first_failure_at FROM unknown_name_failures WHERE key = ?1", [&key[..]], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(backend)?
+                .unwrap_or((0, None));
+            let (failed, first, locked_until) = next_failure(failed, first, now, &policy);
+            tx.execute(
+                "INSERT INTO unknown_name_failures (key, failures, first_failure_at, locked_until) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (key) DO UPDATE SET failures = ?2, first_failure_at = ?3,
+                     locked_until = COALESCE(?4, locked_until)",
+                params![&key[..], failed, first, locked_until.map(Timestamp::millis)],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(locked_until)
+        })
+        .await
+    }
+
+    async fn unknown_locked_until(&self, key: &[u8; 32]) -> StoreResult<Option<Timestamp>> {
+        let key = *key;
+        self.with(move |conn| {
+            conn.query_row("SELECT locked_until FROM unknown_name_failures WHERE key = ?1", [&key[..]], |r| r.get(0))
+                .optional()
+                .map(|until: Option<Option<i64>>| until.flatten().map(Timestamp))
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn purge_unknown_failures(&self, now: Timestamp, policy: &LockoutPolicy) -> StoreResult<u64> {
+        let window_start = now.millis() - policy.window.as_millis() as i64;
+        self.with(move |conn| {
+            conn.execute(
+                "DELETE FROM unknown_name_failures
+                 WHERE (locked_until IS NULL OR locked_until <= ?1) AND (first_failure_at IS NULL OR first_failure_at < ?2)",
+                params![now.millis(), window_start],
+            )
+            .map(|n| n as u64)
+            .map_err(backend)
+        })
         .await
     }
 
@@ -433,7 +509,7 @@ impl Store for SqliteStore {
         let session = session.clone();
         let digests = digests.to_vec();
         self.with(move |conn| {
-            let tx = conn.transaction().map_err(backend)?;
+            let tx = write_transaction(conn).map_err(backend)?;
             let roles = serde_json::to_string(&session.roles).map_err(backend)?;
             let number = next_number(&tx, "sessions").map_err(backend)?;
             tx.execute(
@@ -466,12 +542,14 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             }
-            // The newest `max_live` live sessions stay; older ones make room.
+            // The user's newest `max_live` live sessions of this dialect stay; older ones make
+            // room. Per dialect: a client that never logs out must not end the user's others.
             let evicted = end_sessions(
                 &tx,
-                "s.user_id = ?1 AND s.id NOT IN (SELECT id FROM sessions WHERE user_id = ?1 AND state = 'LOGGED_IN'
+                "s.user_id = ?1 AND s.dialect = ?4 AND s.id NOT IN (SELECT id FROM sessions
+                     WHERE user_id = ?1 AND dialect = ?4 AND state = 'LOGGED_IN'
                      ORDER BY created_at DESC, id = ?3 DESC LIMIT ?2)",
-                &[&session.user_id.to_string(), &max_live, &session.id.to_string()],
+                &[&session.user_id.to_string(), &max_live, &session.id.to_string(), &session.dialect],
                 SessionState::Terminated,
                 session.created_at,
             )
@@ -545,7 +623,7 @@ impl Store for SqliteStore {
     async fn touch_sessions(&self, seen: &[(Uuid, Timestamp)]) -> StoreResult<()> {
         let seen = seen.to_vec();
         self.with(move |conn| {
-            let tx = conn.transaction().map_err(backend)?;
+            let tx = write_transaction(conn).map_err(backend)?;
             {
                 let mut stmt = tx
                     .prepare_cached(
@@ -609,7 +687,7 @@ impl SqliteStore {
         value: V,
     ) -> StoreResult<Vec<Session>> {
         self.with(move |conn| {
-            let tx = conn.transaction().map_err(backend)?;
+            let tx = write_transaction(conn).map_err(backend)?;
             let ended = end_sessions(&tx, condition, &[&value], state, now).map_err(backend)?;
             tx.commit().map_err(backend)?;
             Ok(ended)

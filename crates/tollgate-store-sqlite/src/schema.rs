@@ -81,10 +81,23 @@ INSERT INTO counters (name, value) VALUES
 -- A dialect's own state for a session (JSON), e.g. the sites a VCDA session reached.
 ALTER TABLE sessions ADD COLUMN data TEXT;
 "#,
+    r#"
+-- Failed logins of names no account has, keyed by a digest of org and name: refusing them
+-- costs the same write as a wrong password, and they lock like real accounts.
+CREATE TABLE unknown_name_failures (
+    key              BLOB PRIMARY KEY,
+    failures         INTEGER NOT NULL,
+    first_failure_at INTEGER,
+    locked_until     INTEGER
+) WITHOUT ROWID;
+-- The sweep deletes long-ended sessions.
+CREATE INDEX sessions_ended ON sessions (ended_at) WHERE state <> 'LOGGED_IN';
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    // Immediate: a server and a CLI starting on a new database at once must not both migrate.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
         tx.execute_batch(sql)?;

@@ -157,6 +157,71 @@ async fn lockout_after_consecutive_failures_until_unlocked() {
 }
 
 #[tokio::test]
+async fn guesses_in_parallel_cannot_outrun_the_lockout() {
+    let f = Arc::new(fixture().await);
+    let mut guesses = Vec::new();
+    for i in 0..20 {
+        let f = f.clone();
+        guesses.push(tokio::spawn(async move {
+            // One right guess among the wrong ones, late in the volley.
+            let password = if i == 15 { "pw" } else { "wrong" };
+            f.core.login(request("org1", "alice", password)).await.map(|_| ())
+        }));
+    }
+    let mut logged_in = 0;
+    let mut counted = 0;
+    for guess in guesses {
+        match guess.await.unwrap() {
+            Ok(()) => logged_in += 1,
+            Err(CoreError::Auth(_)) => counted += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(logged_in + counted, 20);
+    // However the volley interleaved, the account ends up locked…
+    assert_eq!(failure(f.core.login(request("org1", "alice", "pw")).await), FailureReason::Locked);
+    // …and no login succeeded once five wrong guesses had been recorded.
+    assert!(logged_in <= 1);
+}
+
+#[tokio::test]
+async fn unknown_names_lock_like_real_ones() {
+    let f = fixture().await;
+    for _ in 0..5 {
+        assert_eq!(failure(f.core.login(request("org1", "mallory", "x")).await), FailureReason::UnknownUser);
+    }
+    assert_eq!(failure(f.core.login(request("org1", "Mallory", "x")).await), FailureReason::Locked);
+    assert_eq!(failure(f.core.login(request("nowhere", "x", "x")).await), FailureReason::UnknownOrg);
+    f.clock.advance(Duration::from_secs(15 * 60));
+    f.core.sweep().await.unwrap();
+    assert_eq!(failure(f.core.login(request("org1", "mallory", "x")).await), FailureReason::UnknownUser);
+}
+
+#[tokio::test]
+async fn a_new_password_ends_the_old_sessions() {
+    let f = fixture().await;
+    let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    f.core.set_password("org1", "alice", "new-pw").await.unwrap();
+    assert!(f.core.authenticate("vcd", &token).await.is_err());
+    assert!(f.core.login(request("org1", "alice", "new-pw")).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_session_cap_is_per_dialect() {
+    let f = fixture().await;
+    let vcd = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    for _ in 0..5 {
+        let mut other = request("org1", "alice", "pw");
+        other.dialect = "vcda";
+        other.tokens = &[TokenKind::Base64Url256];
+        f.clock.advance(Duration::from_millis(10));
+        f.core.login(other).await.unwrap();
+    }
+    assert!(f.core.authenticate("vcd", &vcd).await.is_ok(), "another dialect's logins evict only their own");
+    assert_eq!(f.core.dialect_sessions("vcda", None, true).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
 async fn lockout_ends_by_itself_and_failures_outside_the_window_do_not_add_up() {
     let f = fixture().await;
     for _ in 0..4 {

@@ -89,11 +89,40 @@ pub enum SessionCommand {
 
 /// The core over the configured store, without starting a server.
 pub fn open_core(config: &Config) -> anyhow::Result<Core> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    prepare_data_dir(&config.data_dir)?;
     let path = config.database_path();
+    create_private_file(&path)?;
     let store = SqliteStore::open(&path).with_context(|| format!("cannot open the store {}", path.display()))?;
     Ok(Core::new(Arc::new(store), Arc::new(SystemClock), config.core()))
+}
+
+/// Creates the data directory readable by its owner only: it holds password hashes and the
+/// TLS key. An existing one that others can read is used, with a warning.
+fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if dir.exists() {
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory is readable by other users");
+        }
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+}
+
+/// Creates `path` empty and owner-only if it does not exist yet; SQLite gives its WAL and
+/// shared-memory files the same mode.
+fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
 }
 
 fn read_password_line() -> anyhow::Result<String> {

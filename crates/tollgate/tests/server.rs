@@ -28,10 +28,14 @@ async fn the_tls_certificate_is_generated_once_and_reused() {
     assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
     let cert_path = server.data.path().join("tls/cert.pem");
     let cert = std::fs::read(&cert_path).unwrap();
-    let key_mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(server.data.path().join("tls/key.pem")).unwrap().permissions(),
-    );
-    assert_eq!(key_mode & 0o077, 0, "the private key is readable by its owner only");
+    let mode = |path: &str| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(server.data.path().join(path)).unwrap().permissions(),
+        )
+    };
+    assert_eq!(mode("tls/key.pem") & 0o077, 0, "the private key is readable by its owner only");
+    assert_eq!(mode("tollgate.db") & 0o077, 0, "so is the store, with its password hashes");
+    assert_eq!(mode("tollgate.db-wal") & 0o077, 0, "and its write-ahead log");
     server.restart();
     assert_eq!(std::fs::read(&cert_path).unwrap(), cert);
     let reply = http().get(format!("{}/api/versions", server.url)).send().await.unwrap();
@@ -128,6 +132,16 @@ fn cli_mistakes_get_clear_messages_and_a_failing_exit_code() {
         assert!(output.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&output.stdout).contains("Usage"), "{args:?}");
     }
+}
+
+#[test]
+fn a_new_data_directory_is_private() {
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("tollgate-data");
+    let output = support::cli(&data, &["org", "list"], None);
+    assert!(output.status.success());
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&data).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700);
 }
 
 #[test]

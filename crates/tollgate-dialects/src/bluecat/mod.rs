@@ -44,10 +44,13 @@ async fn envelope(request: Request, next: Next) -> Response {
         tracing::info!(dialect = DIALECT, method = %request.method(), path = %request.uri().path(), comment, "change control comment");
     }
     let response = next.run(request).await;
-    if response.status() == StatusCode::METHOD_NOT_ALLOWED && !response.headers().contains_key(header::CONTENT_TYPE) {
-        return BcError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "Method not allowed").into_response();
+    if !common::unrendered_client_error(&response) {
+        response
+    } else if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        BcError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "Method not allowed").into_response()
+    } else {
+        BcError::not_found("Resource not found").into_response()
     }
-    response
 }
 
 /// A request with a live BlueCat session: `Basic base64(username:apiToken)` or

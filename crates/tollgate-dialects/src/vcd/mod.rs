@@ -78,12 +78,12 @@ async fn envelope(mut request: Request, next: Next) -> Response {
                 request.extensions_mut().insert(RequestedVersion(outcome.unwrap_or(None)));
                 request.extensions_mut().insert(RequestId(request_id.clone()));
                 let response = next.run(request).await;
-                if response.status() == StatusCode::METHOD_NOT_ALLOWED
-                    && !response.headers().contains_key(header::CONTENT_TYPE)
-                {
+                if !common::unrendered_client_error(&response) {
+                    response
+                } else if response.status() == StatusCode::METHOD_NOT_ALLOWED {
                     error::for_path(&path, Failure::MethodNotAllowed)
                 } else {
-                    response
+                    error::for_path(&path, Failure::BadRequest("The request could not be read.".into()))
                 }
             }
         }
@@ -185,24 +185,22 @@ async fn login(state: &AppState, url: LoginUrl, cx: LoginContext) -> Result<(Liv
         return Err(Failure::BadCredentials);
     }
     let is_system = org.eq_ignore_ascii_case(tollgate_core::directory::SYSTEM_ORG);
+    let request = LoginRequest {
+        dialect: DIALECT,
+        org,
+        username: user,
+        password: &password,
+        remote_addr: cx.addr.0,
+        correlation_id: &cx.request_id.0,
+        tokens: &[TokenKind::Hex128, TokenKind::Base64Url256],
+        source: state.settings.source_of_org(org),
+        ..LoginRequest::default()
+    };
     if (url == LoginUrl::Tenant && is_system) || (url == LoginUrl::Provider && !is_system) {
-        tracing::info!(dialect = DIALECT, org, user, "login at the wrong URL for its org");
-        return Err(Failure::BadCredentials);
+        // Refused like any bad login: same time, same audit event.
+        return Err(state.core.refuse_login(request, tollgate_core::FailureReason::WrongSource).await.into());
     }
-    let outcome = state
-        .core
-        .login(LoginRequest {
-            dialect: DIALECT,
-            org,
-            username: user,
-            password: &password,
-            remote_addr: cx.addr.0,
-            correlation_id: &cx.request_id.0,
-            tokens: &[TokenKind::Hex128, TokenKind::Base64Url256],
-            source: state.settings.source_of_org(org),
-            ..LoginRequest::default()
-        })
-        .await?;
+    let outcome = state.core.login(request).await?;
     Ok((outcome.session, outcome.tokens))
 }
 

@@ -51,6 +51,9 @@ async fn envelope(mut request: Request, next: Next) -> Response {
     tracing::debug!(dialect = DIALECT, operation_id = %operation_id, path = %request.uri().path(), "request");
     request.extensions_mut().insert(OperationId(operation_id.clone()));
     let mut response = next.run(request).await;
+    if common::unrendered_client_error(&response) {
+        response = VcdaError::BadRequest("The request could not be read.".into()).into_response();
+    }
     let headers = response.headers_mut();
     if headers.get(header::CONTENT_TYPE).is_some_and(|ct| ct == DEFAULT_MEDIA_TYPE) {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
@@ -227,6 +230,9 @@ async fn login(
             (outcome, details)
         }
         "vcdCookie" | "vcdAccessToken" => {
+            if impersonate.is_some() {
+                return Err(VcdaError::BadRequest(format!("A {kind} login cannot name a principal.")));
+            }
             let token = token_field(&object, kind)?;
             let request = LoginRequest {
                 dialect: DIALECT,
