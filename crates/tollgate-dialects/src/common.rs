@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, header};
 use base64::Engine;
 use serde_json::{Map, Value};
-use tollgate_core::{CoreError, FailureReason, LoginOutcome, LoginRequest, TokenKind};
+use tollgate_core::{CoreError, FailureReason, LoginOutcome, LoginRequest};
 use uuid::Uuid;
 
 use crate::settings::Route;
@@ -207,21 +207,6 @@ pub fn password_field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<
     required_string(object, name, tollgate_core::password::MAX_PASSWORD_BYTES)
 }
 
-/// A login whose org and identity source come from the dialect's provider settings.
-pub struct ProviderLogin<'a> {
-    pub dialect: Dialect,
-    pub provider: &'a str,
-    pub username: &'a str,
-    pub password: &'a str,
-    pub remote_addr: Option<String>,
-    pub correlation_id: &'a str,
-    pub tokens: &'a [TokenKind],
-    pub read_only: bool,
-    pub required_roles: &'a [&'a str],
-    /// Open the session for this (org, user) instead; see [`LoginRequest::impersonate`].
-    pub impersonate: Option<(&'a str, &'a str)>,
-}
-
 /// Why a provider login failed.
 #[derive(Debug)]
 pub enum ProviderLoginError {
@@ -236,30 +221,20 @@ impl From<CoreError> for ProviderLoginError {
     }
 }
 
-/// Routes a login to its org and identity source and logs in there.
+/// Logs `request` in through `provider` of `dialect`: the dialect's settings pick the org and
+/// identity source (and, for SSO domains, strip `@domain` from the user name).
 pub async fn login_via_provider(
     state: &AppState,
-    login: ProviderLogin<'_>,
+    dialect: Dialect,
+    provider: &str,
+    request: LoginRequest<'_>,
 ) -> Result<LoginOutcome, ProviderLoginError> {
-    let request = |org, source, username| LoginRequest {
-        dialect: login.dialect.name(),
-        source,
-        org,
-        username,
-        password: login.password,
-        remote_addr: login.remote_addr.clone(),
-        correlation_id: login.correlation_id,
-        tokens: login.tokens,
-        read_only: login.read_only,
-        required_roles: login.required_roles,
-        impersonate: login.impersonate,
-    };
-    match state.settings.route(login.dialect, login.provider, login.username) {
-        Route::Source { org, source, username } => Ok(state.core.login(request(&org, &source, &username)).await?),
-        Route::UnknownDomain => {
-            let refused = request("", "", login.username);
-            Err(state.core.refuse_login(refused, FailureReason::UnknownOrg).await.into())
+    let request = LoginRequest { dialect: dialect.name(), ..request };
+    match state.settings.route(dialect, provider, request.username) {
+        Route::Source { org, source, username } => {
+            Ok(state.core.login(LoginRequest { org: &org, source: &source, username: &username, ..request }).await?)
         }
+        Route::UnknownDomain => Err(state.core.refuse_login(request, FailureReason::UnknownOrg).await.into()),
         Route::NotConfigured => Err(ProviderLoginError::NotConfigured),
     }
 }

@@ -11,9 +11,9 @@ use axum::routing::{any, get, post};
 use base64::Engine;
 use serde_json::{Value, json};
 use tollgate_core::directory::{LOCAL_SOURCE, SYSTEM_ADMINISTRATOR};
-use tollgate_core::{LiveSession, Session, SessionState, TokenKind, User};
+use tollgate_core::{LiveSession, LoginRequest, Session, SessionState, TokenKind, User};
 
-use crate::common::{self, AuthorizationProblem, ClientAddr, JsonBody, ProviderLogin, ProviderLoginError};
+use crate::common::{self, AuthorizationProblem, ClientAddr, JsonBody, ProviderLoginError};
 use crate::{AppState, DEFAULT_PROVIDER, Dialect};
 
 mod error;
@@ -190,17 +190,16 @@ async fn login(
     let correlation_id = common::correlation_id(&headers, &REQUEST_ID);
     let outcome = common::login_via_provider(
         &state,
-        ProviderLogin {
-            dialect: Dialect::BlueCat,
-            provider: DEFAULT_PROVIDER,
+        Dialect::BlueCat,
+        DEFAULT_PROVIDER,
+        LoginRequest {
             username,
             password,
             remote_addr: addr.0,
             correlation_id: &correlation_id,
             tokens: &[TokenKind::Base64Url256],
             read_only,
-            required_roles: &[],
-            impersonate: None,
+            ..LoginRequest::default()
         },
     )
     .await

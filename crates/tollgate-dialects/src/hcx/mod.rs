@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use tollgate_core::{LiveSession, TokenKind};
+use tollgate_core::{LiveSession, LoginRequest, TokenKind};
 
-use crate::common::{self, ClientAddr, JsonBody, ProviderLogin, ProviderLoginError};
+use crate::common::{self, ClientAddr, JsonBody, ProviderLoginError};
 use crate::{AppState, Dialect};
 
 mod error;
@@ -121,17 +121,16 @@ async fn login(
     let correlation_id = common::correlation_id(&headers, &REQUEST_ID);
     let outcome = common::login_via_provider(
         &state,
-        ProviderLogin {
-            dialect: Dialect::Hcx,
-            provider,
+        Dialect::Hcx,
+        provider,
+        LoginRequest {
             username,
             password,
             remote_addr: addr.0,
             correlation_id: &correlation_id,
             tokens: &[TokenKind::Base64Url256],
-            read_only: false,
             required_roles: HCX_ROLES,
-            impersonate: None,
+            ..LoginRequest::default()
         },
     )
     .await

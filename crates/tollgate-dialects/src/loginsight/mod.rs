@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use tollgate_core::{LiveSession, TokenKind};
+use tollgate_core::{LiveSession, LoginRequest, TokenKind};
 
-use crate::common::{self, ClientAddr, JsonBody, ProviderLogin, ProviderLoginError};
+use crate::common::{self, ClientAddr, JsonBody, ProviderLoginError};
 use crate::{AppState, Dialect};
 
 mod error;
@@ -90,17 +90,15 @@ async fn login(
     let correlation_id = common::correlation_id(&headers, &REQUEST_ID);
     let outcome = common::login_via_provider(
         &state,
-        ProviderLogin {
-            dialect: Dialect::LogInsight,
-            provider,
+        Dialect::LogInsight,
+        provider,
+        LoginRequest {
             username,
             password,
             remote_addr: addr.0,
             correlation_id: &correlation_id,
             tokens: &[TokenKind::Base64Url256],
-            read_only: false,
-            required_roles: &[],
-            impersonate: None,
+            ..LoginRequest::default()
         },
     )
     .await

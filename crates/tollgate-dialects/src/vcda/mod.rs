@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tollgate_core::{LiveSession, LoginOutcome, LoginRequest, TokenKind};
 
-use crate::common::{self, ClientAddr, JsonBody, ProviderLogin, ProviderLoginError};
+use crate::common::{self, ClientAddr, JsonBody, ProviderLoginError};
 use crate::{AppState, Dialect};
 
 mod error;
@@ -182,17 +182,16 @@ async fn login(
             let password = secret(&object, password_field)?;
             let outcome = common::login_via_provider(
                 &state,
-                ProviderLogin {
-                    dialect: Dialect::Vcda,
-                    provider: kind,
+                Dialect::Vcda,
+                kind,
+                LoginRequest {
                     username,
                     password,
                     remote_addr: remote,
                     correlation_id: &operation_id,
                     tokens: TOKENS,
-                    read_only: false,
-                    required_roles: &[],
                     impersonate,
+                    ..LoginRequest::default()
                 },
             )
             .await
