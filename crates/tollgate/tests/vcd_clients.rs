@@ -44,45 +44,21 @@ fn pyvcloud_gets_401_for_a_wrong_password_and_a_locked_account() {
     let Some(venv) = venv() else { return };
     let server = Server::start_default();
     server.add_tenant("org1", "alice", "alice-pw");
-    for mode in ["auto", "pinned32"] {
-        let args = [
-            "--url",
-            &server.url,
-            "--org",
-            "org1",
-            "--user",
-            "alice",
-            "--password",
-            "wrong",
-            "--mode",
-            mode,
-            "--expect",
-            "unauthorized",
-        ];
-        python_ok(&venv, "vcd/pyvcloud_flow.py", &args);
-    }
+    let flow = |password: &str, mode: &str, expect: &str| {
+        let args = ["--url", &server.url, "--org", "org1", "--user", "alice", "--password", password];
+        python_ok(&venv, "vcd/pyvcloud_flow.py", &[&args[..], &["--mode", mode, "--expect", expect]].concat());
+    };
+    flow("wrong", "auto", "unauthorized");
+    flow("wrong", "pinned32", "unauthorized");
     // Three more failures make five: the account locks, and the right password gets the same 401.
     for _ in 0..3 {
-        let args = [
-            "--url",
-            &server.url,
-            "--org",
-            "org1",
-            "--user",
-            "alice",
-            "--password",
-            "wrong",
-            "--expect",
-            "unauthorized",
-        ];
-        python_ok(&venv, "vcd/pyvcloud_flow.py", &args);
+        flow("wrong", "auto", "unauthorized");
     }
-    let right = ["--url", &server.url, "--org", "org1", "--user", "alice", "--password", "alice-pw"];
-    python_ok(&venv, "vcd/pyvcloud_flow.py", &[&right[..], &["--expect", "unauthorized"]].concat());
+    flow("alice-pw", "auto", "unauthorized");
     let listed = server.cli_ok(&["user", "list", "--org", "org1"], None);
     assert!(listed.contains("locked"), "{listed}");
     server.cli_ok(&["user", "unlock", "alice", "--org", "org1"], None);
-    python_ok(&venv, "vcd/pyvcloud_flow.py", &[&right[..], &["--expect", "ok"]].concat());
+    flow("alice-pw", "auto", "ok");
     assert!(server.log().contains("lockout"), "the lockout is audited");
 }
 
