@@ -5,6 +5,7 @@
 //! client survives a crash of the server or of the machine.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,8 +20,17 @@ use uuid::Uuid;
 mod schema;
 
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    /// The one connection that writes.
+    writer: Arc<Mutex<Connection>>,
+    /// Connections that only read, so that lookups (token revalidation above all) never wait
+    /// behind a write's sync to disk. Empty for an in-memory database, whose one connection
+    /// does both.
+    readers: Arc<[Mutex<Connection>]>,
+    next_reader: AtomicUsize,
 }
+
+/// Read connections of a database file.
+const READERS: usize = 4;
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -29,41 +39,75 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        let conn = Connection::open(path).map_err(backend)?;
-        Self::configure(conn)
+        let writer = Self::configure(Connection::open(path).map_err(backend)?)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let conn = Connection::open(path).map_err(backend)?;
+                conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
+                conn.pragma_update(None, "query_only", "ON").map_err(backend)?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Self::with_connections(writer, readers))
     }
 
     /// A private in-memory database, for tests.
     pub fn in_memory() -> StoreResult<Self> {
-        Self::configure(Connection::open_in_memory().map_err(backend)?)
+        let writer = Self::configure(Connection::open_in_memory().map_err(backend)?)?;
+        Ok(Self::with_connections(writer, Vec::new()))
     }
 
-    fn configure(mut conn: Connection) -> StoreResult<Self> {
+    fn configure(mut conn: Connection) -> StoreResult<Connection> {
         conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
         schema::migrate(&mut conn).map_err(backend)?;
         seed_roles(&conn).map_err(backend)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(conn)
     }
 
-    /// Runs `work` on the connection on the blocking pool: SQLite calls block.
+    fn with_connections(writer: Connection, readers: Vec<Mutex<Connection>>) -> Self {
+        SqliteStore { writer: Arc::new(Mutex::new(writer)), readers: readers.into(), next_reader: AtomicUsize::new(0) }
+    }
+
+    /// Runs `work` on the writing connection, on the blocking pool: SQLite calls block.
     async fn with<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || work(&mut lock(&writer))).await.map_err(backend)?
+    }
+
+    /// Runs `work`, which only reads, on a free read connection (the writer when there are none).
+    async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        if self.readers.is_empty() {
+            return self.with(work).await;
+        }
+        let readers = self.readers.clone();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
-            // A panic while holding the connection leaves no transaction open (rusqlite rolls
-            // back on drop), so the connection stays usable.
-            let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let count = readers.len();
+            // The first idle one from a rotating start, else wait for the start's own.
+            let idle = (0..count).find_map(|i| readers[(start + i) % count].try_lock().ok());
+            let mut conn = idle.unwrap_or_else(|| lock(&readers[start % count]));
             work(&mut conn)
         })
         .await
         .map_err(backend)?
     }
+}
+
+/// A panic while holding a connection leaves no transaction open (rusqlite rolls back on
+/// drop), so the connection stays usable.
+fn lock(conn: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn seed_roles(conn: &Connection) -> rusqlite::Result<()> {
@@ -235,7 +279,7 @@ fn end_sessions(
 impl Store for SqliteStore {
     async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
         let key = key.to_owned();
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(backend)
         })
         .await
@@ -270,14 +314,14 @@ impl Store for SqliteStore {
 
     async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
         let name = name.to_owned();
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.query_row("SELECT * FROM orgs WHERE name = ?1", [name], org_from_row).optional().map_err(backend)
         })
         .await
     }
 
     async fn org_by_id(&self, id: Uuid) -> StoreResult<Option<Org>> {
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.query_row("SELECT * FROM orgs WHERE id = ?1", [id.to_string()], org_from_row)
                 .optional()
                 .map_err(backend)
@@ -286,7 +330,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
-        self.with(|conn| {
+        self.read(|conn| {
             let mut stmt = conn.prepare_cached("SELECT * FROM orgs ORDER BY name").map_err(backend)?;
             let rows = stmt.query_map([], org_from_row).map_err(backend)?;
             rows.collect::<rusqlite::Result<_>>().map_err(backend)
@@ -295,7 +339,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_roles(&self) -> StoreResult<Vec<Role>> {
-        self.with(|conn| {
+        self.read(|conn| {
             let mut stmt = conn.prepare_cached("SELECT id, name FROM roles ORDER BY name").map_err(backend)?;
             let rows = stmt
                 .query_map([], |row| Ok(Role { id: uuid_col(row, "id")?, name: row.get("name")? }))
@@ -355,7 +399,7 @@ impl Store for SqliteStore {
 
     async fn user_by_name(&self, org_id: Uuid, name: &str) -> StoreResult<Option<User>> {
         let name = name.to_owned();
-        self.with(move |conn| {
+        self.read(move |conn| {
             Ok(query_users(conn, "u.org_id = ?1 AND u.name = ?2", &[&org_id.to_string(), &name])
                 .map_err(backend)?
                 .pop())
@@ -364,15 +408,15 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
-        self.with(move |conn| Ok(query_users(conn, "u.id = ?1", &[&id.to_string()]).map_err(backend)?.pop())).await
+        self.read(move |conn| Ok(query_users(conn, "u.id = ?1", &[&id.to_string()]).map_err(backend)?.pop())).await
     }
 
     async fn user_by_number(&self, number: i64) -> StoreResult<Option<User>> {
-        self.with(move |conn| Ok(query_users(conn, "u.number = ?1", &[&number]).map_err(backend)?.pop())).await
+        self.read(move |conn| Ok(query_users(conn, "u.number = ?1", &[&number]).map_err(backend)?.pop())).await
     }
 
     async fn list_users(&self, org_id: Option<Uuid>) -> StoreResult<Vec<User>> {
-        self.with(move |conn| {
+        self.read(move |conn| {
             match org_id {
                 Some(id) => query_users(conn, "u.org_id = ?1", &[&id.to_string()]),
                 None => query_users(conn, "1 = 1", &[]),
@@ -468,7 +512,7 @@ impl Store for SqliteStore {
 
     async fn unknown_locked_until(&self, key: &[u8; 32]) -> StoreResult<Option<Timestamp>> {
         let key = *key;
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.query_row("SELECT locked_until FROM unknown_name_failures WHERE key = ?1", [&key[..]], |r| r.get(0))
                 .optional()
                 .map(|until: Option<Option<i64>>| until.flatten().map(Timestamp))
@@ -562,7 +606,7 @@ impl Store for SqliteStore {
 
     async fn session_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<Session>> {
         let digest = *digest;
-        self.with(move |conn| {
+        self.read(move |conn| {
             Ok(query_sessions(
                 conn,
                 "s.id = (SELECT session_id FROM session_tokens WHERE digest = ?1)",
@@ -575,15 +619,15 @@ impl Store for SqliteStore {
     }
 
     async fn session_by_id(&self, id: Uuid) -> StoreResult<Option<Session>> {
-        self.with(move |conn| Ok(query_sessions(conn, "s.id = ?1", &[&id.to_string()]).map_err(backend)?.pop())).await
+        self.read(move |conn| Ok(query_sessions(conn, "s.id = ?1", &[&id.to_string()]).map_err(backend)?.pop())).await
     }
 
     async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>> {
-        self.with(move |conn| Ok(query_sessions(conn, "s.number = ?1", &[&number]).map_err(backend)?.pop())).await
+        self.read(move |conn| Ok(query_sessions(conn, "s.number = ?1", &[&number]).map_err(backend)?.pop())).await
     }
 
     async fn session_data(&self, id: Uuid) -> StoreResult<Option<String>> {
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.query_row("SELECT data FROM sessions WHERE id = ?1", [id.to_string()], |r| r.get(0))
                 .optional()
                 .map(Option::flatten)
@@ -606,7 +650,7 @@ impl Store for SqliteStore {
 
     async fn list_sessions(&self, filter: &SessionFilter) -> StoreResult<Vec<Session>> {
         let filter = filter.clone();
-        self.with(move |conn| {
+        self.read(move |conn| {
             let user = filter.user_id.map(|u| u.to_string());
             let org = filter.org_id.map(|o| o.to_string());
             query_sessions(
