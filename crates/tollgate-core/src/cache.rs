@@ -159,8 +159,4 @@ impl SessionCache {
         maps.by_session.retain(|_, e| keep(e));
         maps.ended.retain(|_, (_, at)| *at >= stale_before);
     }
-
-    pub fn len(&self) -> usize {
-        self.maps.read().expect("cache lock").by_session.len()
-    }
 }

@@ -644,10 +644,6 @@ impl Core {
         Ok(ended.len())
     }
 
-    pub async fn session_by_id(&self, id: Uuid) -> Result<Option<Session>, CoreError> {
-        Ok(self.store.session_by_id(id).await?)
-    }
-
     pub async fn session_by_number(&self, number: i64) -> Result<Option<Session>, CoreError> {
         Ok(self.store.session_by_number(number).await?)
     }
@@ -715,11 +711,6 @@ impl Core {
         self.store.purge_ended_sessions(cutoff).await?;
         self.store.purge_unknown_failures(now, &self.config.lockout).await?;
         Ok(())
-    }
-
-    /// Sessions held in memory (for metrics and tests).
-    pub fn cached_sessions(&self) -> usize {
-        self.cache.len()
     }
 }
 

@@ -90,7 +90,6 @@ pub trait Store: Send + Sync + 'static {
         max_live: u32,
     ) -> StoreResult<(i64, Vec<Session>)>;
     async fn session_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<Session>>;
-    async fn session_by_id(&self, id: Uuid) -> StoreResult<Option<Session>>;
     async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>>;
     /// A dialect's own state attached to a session (a JSON document), if any.
     async fn session_data(&self, id: Uuid) -> StoreResult<Option<String>>;

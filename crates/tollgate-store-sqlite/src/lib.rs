@@ -618,10 +618,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn session_by_id(&self, id: Uuid) -> StoreResult<Option<Session>> {
-        self.read(move |conn| Ok(query_sessions(conn, "s.id = ?1", &[&id.to_string()]).map_err(backend)?.pop())).await
-    }
-
     async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>> {
         self.read(move |conn| Ok(query_sessions(conn, "s.number = ?1", &[&number]).map_err(backend)?.pop())).await
     }
