@@ -20,6 +20,7 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{CoreConfig, DialectPolicy, LockoutPolicy, SourceKind};
 pub use directory::{Org, Role, User, UserSpec};
 pub use error::{AuthFailure, CoreError, FailureReason, SessionRejection};
+pub use password::PasswordPolicy;
 pub use service::{BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, TokenKind};
 pub use session::{Session, SessionState};
 pub use store::{SessionFilter, Store, StoreError};

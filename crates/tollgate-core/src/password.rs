@@ -18,6 +18,60 @@ const LANES: u32 = 1;
 /// Longest password accepted; Argon2 would take more, but nobody types this much.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
+/// NIST SP 800-63B's minimum length for a password the user chooses.
+pub const NIST_MIN_LENGTH: usize = 8;
+
+/// Length of a generated password: 24 base64url characters, 144 random bits (longer when the
+/// policy's minimum is).
+const GENERATED_LENGTH: usize = 24;
+
+/// What a new local password must be. Lengths count characters (Unicode scalar values), as
+/// NIST SP 800-63B does; the upper bound is [`MAX_PASSWORD_BYTES`] bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+}
+
+impl PasswordPolicy {
+    /// The server's default (`[passwords] min_length = 8`).
+    pub const NIST: PasswordPolicy = PasswordPolicy { min_length: NIST_MIN_LENGTH };
+
+    /// Refuses a password this policy does not allow, saying why.
+    pub fn check(&self, password: &str) -> Result<(), CoreError> {
+        if password.is_empty() {
+            return Err(CoreError::Invalid("the password must not be empty".into()));
+        }
+        let length = password.chars().count();
+        if length < self.min_length {
+            return Err(CoreError::Invalid(format!(
+                "the password is too short: {length} characters, at least {} required (passwords.min_length)",
+                self.min_length
+            )));
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(CoreError::Invalid(format!("the password is longer than {MAX_PASSWORD_BYTES} bytes")));
+        }
+        Ok(())
+    }
+
+    /// A random password this policy allows: base64url characters from the OS CSPRNG.
+    pub fn generate(&self) -> String {
+        let length = self.min_length.clamp(GENERATED_LENGTH, MAX_PASSWORD_BYTES);
+        let mut password = String::with_capacity(length + 43);
+        while password.len() < length {
+            password.push_str(&crate::token::base64url256());
+        }
+        password.truncate(length);
+        password
+    }
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy::NIST
+    }
+}
+
 fn argon2id() -> Argon2<'static> {
     let params = Params::new(MEMORY_KIB, PASSES, LANES, None).expect("constant parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
@@ -151,6 +205,36 @@ mod tests {
             after_name.split_whitespace().nth(16).map(|n| n.parse::<i32>().unwrap())
         });
         assert_eq!(nice_of_hashing_thread, Some(HASHING_NICENESS));
+    }
+
+    #[test]
+    fn the_policy_refuses_empty_short_and_overlong_passwords_and_counts_characters() {
+        let policy = PasswordPolicy::default();
+        assert_eq!(policy.min_length, 8);
+        let refusal = |p: &str| match policy.check(p) {
+            Err(CoreError::Invalid(why)) => why,
+            other => panic!("{p:?} should be refused, got {other:?}"),
+        };
+        assert!(refusal("").contains("must not be empty"));
+        assert!(refusal("seven77").contains("too short: 7 characters, at least 8"));
+        assert!(refusal(&"x".repeat(MAX_PASSWORD_BYTES + 1)).contains("longer than"));
+        policy.check("alice-pw").unwrap();
+        // Eight characters, sixteen bytes.
+        policy.check("ääääääää").unwrap();
+        assert!(refusal("äääääää").contains("too short"));
+        PasswordPolicy { min_length: 1 }.check("x").unwrap();
+    }
+
+    #[test]
+    fn generated_passwords_satisfy_their_policy() {
+        for min_length in [1, 8, 24, 25, 100, MAX_PASSWORD_BYTES] {
+            let policy = PasswordPolicy { min_length };
+            let password = policy.generate();
+            policy.check(&password).unwrap();
+            assert!(password.len() >= GENERATED_LENGTH, "{min_length}");
+            assert!(password.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        }
+        assert_ne!(PasswordPolicy::NIST.generate(), PasswordPolicy::NIST.generate());
     }
 
     #[tokio::test]

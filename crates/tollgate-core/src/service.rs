@@ -160,11 +160,11 @@ impl Core {
         let (password, generated) = match password {
             Some(p) => (p, None),
             None => {
-                let p = token::base64url256()[..24].to_owned();
+                let p = self.config.passwords.generate();
                 (p.clone(), Some(p))
             }
         };
-        check_new_password(&password)?;
+        self.config.passwords.check(&password)?;
         match self.store.user_by_name(system.id, BOOTSTRAP_ADMIN).await? {
             Some(admin) => {
                 let hash = self.hasher.hash(&password).await?;
@@ -232,7 +232,7 @@ impl Core {
             return Err(CoreError::Invalid("a user needs at least one role".into()));
         }
         if let Some(password) = password {
-            check_new_password(password)?;
+            self.config.passwords.check(password)?;
             spec.password_hash = Some(self.hasher.hash(password).await?);
         } else if spec.identity_source == LOCAL_SOURCE && spec.password_hash.is_none() {
             return Err(CoreError::Invalid("a local user needs a password".into()));
@@ -262,7 +262,7 @@ impl Core {
 
     /// Sets a password and ends the user's sessions.
     pub async fn set_password(&self, org: &str, name: &str, password: &str) -> Result<(), CoreError> {
-        check_new_password(password)?;
+        self.config.passwords.check(password)?;
         let user = self.user(org, name).await?;
         let hash = self.hasher.hash(password).await?;
         self.store.set_password_hash(user.id, &hash).await?;
@@ -732,14 +732,4 @@ fn attempt_of<'a>(request: &'a LoginRequest<'_>) -> FailedLogin<'a> {
         remote: request.remote_addr.as_deref(),
         correlation_id: request.correlation_id,
     }
-}
-
-fn check_new_password(password: &str) -> Result<(), CoreError> {
-    if password.is_empty() {
-        return Err(CoreError::Invalid("the password must not be empty".into()));
-    }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(CoreError::Invalid(format!("the password is longer than {MAX_PASSWORD_BYTES} bytes")));
-    }
-    Ok(())
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use tollgate_core::directory::LOCAL_SOURCE;
 use tollgate_core::{
-    Core, CoreConfig, CoreError, DialectPolicy, FailureReason, LoginRequest, ManualClock, SessionRejection,
-    SessionState, Timestamp, TokenKind, UserSpec,
+    Core, CoreConfig, CoreError, DialectPolicy, FailureReason, LoginRequest, ManualClock, PasswordPolicy,
+    SessionRejection, SessionState, Timestamp, TokenKind, UserSpec,
 };
 use tollgate_store_sqlite::SqliteStore;
 
@@ -38,15 +38,19 @@ async fn fixture() -> Fixture {
     let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config()).await;
     f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
     f.core.add_org("org1", None).await.unwrap();
-    let spec = UserSpec {
-        org: "org1".into(),
-        name: "alice".into(),
-        roles: vec!["vApp User".into()],
+    f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
+    f
+}
+
+/// A local user of `org` holding `role`, to be created with a password.
+fn local_user(org: &str, name: &str, role: &str) -> UserSpec {
+    UserSpec {
+        org: org.into(),
+        name: name.into(),
+        roles: vec![role.into()],
         identity_source: LOCAL_SOURCE.into(),
         password_hash: None,
-    };
-    f.core.add_user(spec, Some("pw")).await.unwrap();
-    f
+    }
 }
 
 fn request<'a>(org: &'a str, user: &'a str, password: &'a str) -> LoginRequest<'a> {
@@ -395,17 +399,35 @@ async fn bootstrap_can_generate_the_password() {
 }
 
 #[tokio::test]
+async fn the_password_policy_holds_for_bootstrap_new_users_and_password_changes() {
+    let config = CoreConfig { passwords: PasswordPolicy { min_length: 10 }, ..config() };
+    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config).await;
+    fn too_short<T>(result: Result<T, CoreError>) {
+        match result {
+            Err(CoreError::Invalid(why)) => assert!(why.contains("too short"), "{why}"),
+            Err(other) => panic!("expected a refusal of the password, got {other:?}"),
+            Ok(_) => panic!("a 9-character password was accepted"),
+        }
+    }
+    too_short(f.core.bootstrap(Some("admin-pw1".into())).await);
+    assert!(!f.core.is_initialised().await.unwrap(), "a refused bootstrap leaves the store uninitialised");
+    let generated = f.core.bootstrap(None).await.unwrap().expect("a generated password");
+    assert!(generated.chars().count() >= 10);
+    f.core.add_org("org1", None).await.unwrap();
+    let spec = local_user("org1", "alice", "vApp User");
+    too_short(f.core.add_user(spec.clone(), Some("alice-pw1")).await);
+    assert!(matches!(f.core.user("org1", "alice").await, Err(CoreError::NotFound(_))));
+    f.core.add_user(spec, Some("alice-pw-10")).await.unwrap();
+    too_short(f.core.set_password("org1", "alice", "short-pw1").await);
+    assert!(f.core.login(request("org1", "alice", "alice-pw-10")).await.is_ok(), "the old password still works");
+}
+
+#[tokio::test]
 async fn directory_mistakes_are_reported() {
     let f = fixture().await;
     assert!(matches!(f.core.add_org("org1", None).await, Err(CoreError::Conflict(_))));
     assert!(matches!(f.core.add_org("a@b", None).await, Err(CoreError::Invalid(_))));
-    let spec = |org: &str, role: &str| UserSpec {
-        org: org.into(),
-        name: "bob".into(),
-        roles: vec![role.into()],
-        identity_source: LOCAL_SOURCE.into(),
-        password_hash: None,
-    };
+    let spec = |org: &str, role: &str| local_user(org, "bob", role);
     assert!(matches!(f.core.add_user(spec("nope", "vApp User"), Some("x")).await, Err(CoreError::NotFound(_))));
     assert!(matches!(f.core.add_user(spec("org1", "No Such Role"), Some("x")).await, Err(CoreError::NotFound(_))));
     assert!(matches!(f.core.add_user(spec("org1", "vApp User"), Some("")).await, Err(CoreError::Invalid(_))));
