@@ -10,7 +10,8 @@ use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use tollgate_core::{CoreConfig, DialectPolicy, LockoutPolicy};
+use tollgate_core::password::MAX_PASSWORD_BYTES;
+use tollgate_core::{CoreConfig, DialectPolicy, LockoutPolicy, PasswordPolicy};
 use tollgate_dialects::settings::SSO;
 use tollgate_dialects::{Dialect, DialectSettings, Settings, SsoDomain};
 
@@ -34,6 +35,7 @@ pub struct Config {
     pub limits: Limits,
     pub sessions: SessionsConfig,
     pub lockout: LockoutConfig,
+    pub passwords: PasswordsConfig,
     /// Per dialect (`vcd`, `vcda`, `loginsight`, `hcx`, `bluecat`, `native`).
     pub dialects: HashMap<String, DialectConfig>,
     /// vCD org → the identity source that checks its users (default `local`).
@@ -92,6 +94,21 @@ pub struct LockoutConfig {
     pub max_failures: u32,
     pub window_seconds: u64,
     pub lock_seconds: u64,
+}
+
+/// What a new local password must be: checked by the core when a password is set (bootstrap
+/// with TOLLGATE_ADMIN_PASSWORD or --password-stdin, `user add`, `user passwd`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordsConfig {
+    /// Fewest characters; NIST SP 800-63B's 8 by default.
+    pub min_length: usize,
+}
+
+impl Default for PasswordsConfig {
+    fn default() -> Self {
+        PasswordsConfig { min_length: PasswordPolicy::NIST.min_length }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +183,7 @@ impl Default for Config {
             limits: Limits::default(),
             sessions: SessionsConfig::default(),
             lockout: LockoutConfig::default(),
+            passwords: PasswordsConfig::default(),
             dialects,
             org_sources: HashMap::new(),
             sso_domains,
@@ -220,6 +238,7 @@ const ENV_KEYS: &[&str] = &[
     "limits",
     "sessions",
     "lockout",
+    "passwords",
     "dialects",
     "org_sources",
     "sso_domains",
@@ -275,6 +294,10 @@ impl Config {
             self.default_sso_domain
         );
         anyhow::ensure!(self.sessions.max_per_user > 0, "sessions.max_per_user must be positive");
+        anyhow::ensure!(
+            (1..=MAX_PASSWORD_BYTES).contains(&self.passwords.min_length),
+            "passwords.min_length must be between 1 and {MAX_PASSWORD_BYTES}"
+        );
         anyhow::ensure!(self.tls.cert.is_some() == self.tls.key.is_some(), "tls.cert and tls.key go together");
         if let Some(url) = &self.public_url {
             anyhow::ensure!(
@@ -308,6 +331,7 @@ impl Config {
             revalidate_after: Duration::from_millis(self.sessions.revalidate_after_ms),
             ended_session_retention: Duration::from_secs(self.sessions.retention_hours * 3600),
             max_concurrent_hashes: self.limits.max_concurrent_hashes.max(1),
+            passwords: PasswordPolicy { min_length: self.passwords.min_length },
             ..CoreConfig::default()
         }
     }
@@ -383,7 +407,15 @@ mod tests {
         assert_eq!(config.dialects["loginsight"].idle_timeout_seconds, 1800);
         assert_eq!(config.dialects["vcd"].idle_timeout_seconds, 30 * 60);
         assert!(config.dialects.values().all(|d| d.org == "System" && d.shared && d.listen.is_empty()));
+        assert_eq!(config.core().passwords.min_length, 8, "NIST SP 800-63B's minimum");
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn the_password_minimum_is_configurable_within_bounds() {
+        assert_eq!(load("[passwords]\nmin_length = 12").unwrap().core().passwords.min_length, 12);
+        assert!(error("[passwords]\nmin_length = 0").contains("passwords.min_length must be between 1 and 1024"));
+        assert!(error("[passwords]\nmin_length = 1025").contains("passwords.min_length"));
     }
 
     #[test]
