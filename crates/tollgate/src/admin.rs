@@ -1,13 +1,13 @@
 //! The operator commands: they open the same store the server uses (the server may be
 //! running) and act through the same core, so every rule and audit event applies.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use tollgate_core::directory::LOCAL_SOURCE;
-use tollgate_core::{Core, CoreError, SystemClock, Timestamp, UserSpec};
+use tollgate_core::{Core, CoreError, PasswordPolicy, SystemClock, Timestamp, UserSpec};
 use tollgate_store_sqlite::SqliteStore;
 use uuid::Uuid;
 
@@ -17,81 +17,130 @@ use crate::config::Config;
 #[derive(Subcommand)]
 pub enum OrgCommand {
     /// Create an organisation.
+    ///
+    /// Example: `tollgate org add org1 --full-name 'Org One'`.
     Add {
+        /// The organisation's name, as users type it when they log in (`alice@org1`), e.g.
+        /// org1; it must not contain '@' or '/'.
+        #[arg(value_name = "NAME")]
         name: String,
-        /// Display name [default: the name].
-        #[arg(long)]
+        /// Display name, e.g. 'Org One' [default: the name].
+        #[arg(long, value_name = "TEXT")]
         full_name: Option<String>,
     },
-    /// List organisations.
+    /// List organisations: name, full name, id.
     List,
 }
 
 #[derive(Subcommand)]
 pub enum UserCommand {
     /// Create a local user.
+    ///
+    /// The password is asked for twice at the terminal, or read with --password-stdin; it must
+    /// have at least passwords.min_length characters (8 by default). Example: `tollgate user add
+    /// alice --org org1 --role 'Organization Administrator'`.
     Add {
         #[command(flatten)]
         user: UserRef,
-        /// A role to grant (repeatable); see `tollgate roles`.
-        #[arg(long = "role", required = true)]
+        /// A role to grant, e.g. 'Organization Administrator' or 'vApp User' (repeatable; see
+        /// `tollgate roles`; matched case-insensitively).
+        #[arg(long = "role", value_name = "ROLE", required = true)]
         roles: Vec<String>,
-        /// Read the password from the first line of standard input.
-        #[arg(long, required = true)]
+        /// Read the password from the first line of standard input instead of asking at the
+        /// terminal, e.g. `echo 's3cret-pw' | tollgate user add … --password-stdin`.
+        #[arg(long)]
         password_stdin: bool,
     },
-    /// Set a user's password.
+    /// Set a user's password and end their sessions.
+    ///
+    /// The password is asked for twice at the terminal, or read with --password-stdin. Also
+    /// the way to reset a lost administrator password: `tollgate user passwd administrator --org
+    /// System` (with the server's --data).
     Passwd {
         #[command(flatten)]
         user: UserRef,
-        /// Read the password from the first line of standard input.
-        #[arg(long, required = true)]
+        /// Read the password from the first line of standard input instead of asking at the
+        /// terminal.
+        #[arg(long)]
         password_stdin: bool,
     },
     /// Refuse the user's logins and end their sessions.
+    ///
+    /// Example: `tollgate user disable alice --org org1`.
     Disable(UserRef),
     /// Allow the user to log in again.
+    ///
+    /// Example: `tollgate user enable alice --org org1`.
     Enable(UserRef),
     /// Lift a lockout caused by failed logins.
+    ///
+    /// Example: `tollgate user unlock alice --org org1`.
     Unlock(UserRef),
-    /// List users.
+    /// List users: org, name, roles, status, identity source, last login.
     List {
-        /// Only this organisation's users.
-        #[arg(long)]
+        /// Only this organisation's users, e.g. org1.
+        #[arg(long, value_name = "ORG")]
         org: Option<String>,
     },
 }
 
 #[derive(Subcommand)]
 pub enum SessionCommand {
-    /// List live sessions.
+    /// List live sessions, newest first.
+    ///
+    /// Example: `tollgate session list --org org1 --user alice`.
     List {
-        #[arg(long)]
+        /// Only this organisation's sessions, e.g. org1 or System.
+        #[arg(long, value_name = "ORG")]
         org: Option<String>,
-        /// Only this user's sessions (needs --org).
-        #[arg(long, requires = "org")]
+        /// Only this user's sessions, e.g. alice (needs --org).
+        #[arg(long, value_name = "NAME", requires = "org")]
         user: Option<String>,
-        /// Include ended sessions.
+        /// Include ended sessions (logged out, revoked, timed out, expired).
         #[arg(long)]
         all: bool,
     },
     /// End one session by id, or all of a user's sessions with --org and --user.
+    ///
+    /// Examples: `tollgate session revoke 0b6c7e0e-5f2a-4c4e-9d53-6a1f0c3e2b71`, `tollgate
+    /// session revoke --org org1 --user alice`.
     Revoke {
-        /// The session id.
-        #[arg(required_unless_present = "user", conflicts_with_all = ["org", "user"])]
+        /// The session id as `tollgate session list` shows it, e.g.
+        /// 0b6c7e0e-5f2a-4c4e-9d53-6a1f0c3e2b71.
+        #[arg(value_name = "ID", required_unless_present = "user", conflicts_with_all = ["org", "user"])]
         id: Option<String>,
-        #[arg(long, requires = "user")]
+        /// The organisation of the user whose sessions end, e.g. org1 (needs --user).
+        #[arg(long, value_name = "ORG", requires = "user")]
         org: Option<String>,
-        #[arg(long, requires = "org")]
+        /// The user whose sessions all end, e.g. alice (needs --org).
+        #[arg(long, value_name = "NAME", requires = "org")]
         user: Option<String>,
     },
 }
 
-/// The core over the configured store, without starting a server.
-pub fn open_core(config: &Config) -> anyhow::Result<Core> {
+/// The core over the configured store, creating the data directory and the store when they do
+/// not exist yet: for `serve` and `bootstrap` only.
+pub fn create_or_open_core(config: &Config) -> anyhow::Result<Core> {
     prepare_data_dir(&config.data_dir)?;
+    create_private_file(&config.database_path())?;
+    core_over(config)
+}
+
+/// The core over the configured store, which must exist: the other commands never create one,
+/// so a command run in the wrong directory says so instead of acting on an empty store.
+pub fn open_core(config: &Config) -> anyhow::Result<Core> {
+    if !config.database_path().is_file() {
+        bail!(
+            "no Tollgate store in {}; run `tollgate serve` or `tollgate bootstrap` there first, or pass --data",
+            config.data_dir.display()
+        );
+    }
+    prepare_data_dir(&config.data_dir)?;
+    core_over(config)
+}
+
+fn core_over(config: &Config) -> anyhow::Result<Core> {
     let path = config.database_path();
-    create_private_file(&path)?;
     let store = SqliteStore::open(&path).with_context(|| format!("cannot open the store {}", path.display()))?;
     Ok(Core::new(Arc::new(store), Arc::new(SystemClock), config.core()))
 }
@@ -125,6 +174,7 @@ fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
+/// The password on the first line of standard input (`--password-stdin`).
 fn read_password_line() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
@@ -133,6 +183,53 @@ fn read_password_line() -> anyhow::Result<String> {
         bail!("no password on standard input");
     }
     Ok(password)
+}
+
+/// A new password: from standard input with `--password-stdin`, else typed twice at the
+/// terminal without echo. Without the flag and without a terminal it fails rather than block.
+fn new_password(password_stdin: bool, whose: &str, policy: &PasswordPolicy) -> anyhow::Result<String> {
+    if password_stdin {
+        return read_password_line();
+    }
+    match prompt_new_password(whose, policy)? {
+        Some(password) => Ok(password),
+        None => bail!("no password typed"),
+    }
+}
+
+/// Asks for a new password twice without echo; `None` when the first answer is empty. One the
+/// policy refuses is refused before it is asked for again (the core checks it once more).
+fn prompt_new_password(whose: &str, policy: &PasswordPolicy) -> anyhow::Result<Option<String>> {
+    if !std::io::stdin().is_terminal() {
+        bail!("standard input is not a terminal: pass --password-stdin and the password on its first line");
+    }
+    let password = rpassword::prompt_password(format!("New password for {whose}: "))
+        .context("cannot read the password from the terminal")?;
+    if password.is_empty() {
+        return Ok(None);
+    }
+    policy.check(&password).map_err(explain)?;
+    let again = rpassword::prompt_password("Type it again: ").context("cannot read the password from the terminal")?;
+    if again != password {
+        bail!("the two passwords differ; nothing was changed");
+    }
+    Ok(Some(password))
+}
+
+/// TOLLGATE_ADMIN_PASSWORD, when set and not empty.
+fn admin_password_from_env() -> Option<String> {
+    std::env::var("TOLLGATE_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty())
+}
+
+/// Where `bootstrap` gets the administrator's password when TOLLGATE_ADMIN_PASSWORD is unset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminPassword {
+    /// The first line of standard input (`--password-stdin`).
+    Stdin,
+    /// Typed at the terminal (empty: generated), or generated when there is no terminal.
+    PromptOrGenerate,
+    /// Generated and printed once (`serve`).
+    Generate,
 }
 
 /// Turns core errors into operator-facing messages.
@@ -144,12 +241,23 @@ fn explain(error: CoreError) -> anyhow::Error {
     }
 }
 
-/// Bootstraps with the password from the environment, stdin, or a generated one it prints.
-pub async fn bootstrap_with(core: &Core, password_stdin: bool) -> anyhow::Result<()> {
-    let password = match std::env::var("TOLLGATE_ADMIN_PASSWORD") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ if password_stdin => Some(read_password_line()?),
-        _ => None,
+/// Bootstraps with the password from TOLLGATE_ADMIN_PASSWORD, else from `source`; prints a
+/// generated one once.
+pub async fn bootstrap_with(core: &Core, source: AdminPassword) -> anyhow::Result<()> {
+    if core.is_initialised().await? {
+        bail!(
+            "the server is already bootstrapped; to set the administrator's password run `tollgate user passwd {} --org System`",
+            tollgate_core::BOOTSTRAP_ADMIN
+        );
+    }
+    let password = match (admin_password_from_env(), source) {
+        (Some(p), _) => Some(p),
+        (None, AdminPassword::Stdin) => Some(read_password_line()?),
+        (None, AdminPassword::PromptOrGenerate) if std::io::stdin().is_terminal() => {
+            let whose = format!("{}@System (empty: generate one)", tollgate_core::BOOTSTRAP_ADMIN);
+            prompt_new_password(&whose, &core.config().passwords)?
+        }
+        (None, AdminPassword::PromptOrGenerate | AdminPassword::Generate) => None,
     };
     if let Some(generated) = core.bootstrap(password).await.map_err(explain)? {
         // Printed once, to the terminal only: never to the log.
@@ -164,7 +272,18 @@ pub async fn bootstrap_with(core: &Core, password_stdin: bool) -> anyhow::Result
 }
 
 pub async fn bootstrap(config: &Config, password_stdin: bool) -> anyhow::Result<()> {
-    bootstrap_with(&open_core(config)?, password_stdin).await
+    let source = if password_stdin { AdminPassword::Stdin } else { AdminPassword::PromptOrGenerate };
+    bootstrap_with(&create_or_open_core(config)?, source).await
+}
+
+/// Says that TOLLGATE_ADMIN_PASSWORD, when set, has no effect on this start.
+pub fn warn_if_admin_password_ignored(why: &str) {
+    if admin_password_from_env().is_some() {
+        tracing::warn!(
+            "TOLLGATE_ADMIN_PASSWORD is set but ignored: {why}; to change the administrator's password run `tollgate user passwd {} --org System`",
+            tollgate_core::BOOTSTRAP_ADMIN
+        );
+    }
 }
 
 pub async fn org(config: &Config, command: OrgCommand) -> anyhow::Result<()> {
@@ -186,7 +305,9 @@ pub async fn org(config: &Config, command: OrgCommand) -> anyhow::Result<()> {
 pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
     let core = open_core(config)?;
     match command {
-        UserCommand::Add { user, roles, password_stdin: _ } => {
+        UserCommand::Add { user, roles, password_stdin } => {
+            // Fail on a mistyped org or role before asking for a password.
+            core.org(&user.org).await.map_err(explain)?;
             let known = core.roles().await.map_err(explain)?;
             let mut canonical = Vec::new();
             for role in &roles {
@@ -198,7 +319,8 @@ pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
                     }
                 }
             }
-            let password = read_password_line()?;
+            let password =
+                new_password(password_stdin, &format!("{}@{}", user.user, user.org), &core.config().passwords)?;
             let spec = UserSpec {
                 org: user.org.clone(),
                 name: user.user.clone(),
@@ -209,8 +331,11 @@ pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             let created = core.add_user(spec, Some(&password)).await.map_err(explain)?;
             println!("Created user {} in org {} ({})", created.name, created.org_name, created.id);
         }
-        UserCommand::Passwd { user, password_stdin: _ } => {
-            let password = read_password_line()?;
+        UserCommand::Passwd { user, password_stdin } => {
+            // Fail on a mistyped name before asking for a password.
+            core.user(&user.org, &user.user).await.map_err(explain)?;
+            let password =
+                new_password(password_stdin, &format!("{}@{}", user.user, user.org), &core.config().passwords)?;
             core.set_password(&user.org, &user.user, &password).await.map_err(explain)?;
             println!("Password of {}@{} changed", user.user, user.org);
         }

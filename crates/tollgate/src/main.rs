@@ -1,5 +1,6 @@
 //! `tollgate`: the session and authentication server and its operator CLI.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,12 +18,13 @@ mod tls;
     about = "A session and authentication server that speaks the login APIs of VMware Cloud Director and friends."
 )]
 struct Cli {
-    /// Configuration file (TOML).
-    #[arg(long, global = true, env = "TOLLGATE_CONFIG")]
+    /// Configuration file (TOML), e.g. /etc/tollgate/tollgate.toml; see the README for every key.
+    #[arg(long, global = true, value_name = "FILE", env = "TOLLGATE_CONFIG")]
     config: Option<PathBuf>,
-    /// Data directory holding the embedded store and the generated TLS certificate
-    /// [default: ./tollgate-data].
-    #[arg(long, global = true, env = "TOLLGATE_DATA")]
+    /// Data directory holding the store (tollgate.db) and the generated TLS certificate, e.g.
+    /// /var/lib/tollgate; the commands other than serve and bootstrap need an existing store
+    /// there [default: ./tollgate-data].
+    #[arg(long, global = true, value_name = "DIR", env = "TOLLGATE_DATA")]
     data: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -30,35 +32,45 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server.
+    /// Run the server; Ctrl-C or SIGTERM stops it gracefully.
+    ///
+    /// On first start it creates the data directory, the store, a self-signed TLS certificate
+    /// and the administrator (password from TOLLGATE_ADMIN_PASSWORD, else generated and printed
+    /// once). Example: `tollgate serve --listen 127.0.0.1:8443`.
     Serve(serve::ServeArgs),
-    /// Create the System org and its administrator (password from TOLLGATE_ADMIN_PASSWORD,
-    /// --password-stdin, or generated and printed once).
+    /// Create the System org and its administrator (after `serve --no-bootstrap`).
+    ///
+    /// Works on a store `serve --no-bootstrap` left uninitialised, or creates a new one. The
+    /// password: TOLLGATE_ADMIN_PASSWORD, else --password-stdin, else typed twice at the
+    /// terminal (empty: generated), else generated; a generated one is printed once. Example:
+    /// `echo 's3cret-pw' | tollgate bootstrap --password-stdin`.
     Bootstrap {
-        /// Read the administrator's password from the first line of standard input.
+        /// Read the administrator's password from the first line of standard input, e.g.
+        /// `echo 's3cret-pw' | tollgate bootstrap --password-stdin`.
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Manage organisations.
+    /// Manage organisations (tenants): add, list.
     #[command(subcommand)]
     Org(admin::OrgCommand),
-    /// Manage users.
+    /// Manage local users: add, passwd, disable, enable, unlock, list.
     #[command(subcommand)]
     User(admin::UserCommand),
     /// List and revoke sessions.
     #[command(subcommand)]
     Session(admin::SessionCommand),
-    /// List the roles users can be given.
+    /// List the roles users can be given (for `user add --role`).
     Roles,
 }
 
 /// `--org ORG` and the user name, shared by the user commands.
 #[derive(Args, Debug)]
 pub struct UserRef {
-    /// The user's name.
+    /// The user's name, e.g. alice or administrator.
+    #[arg(value_name = "NAME")]
     pub user: String,
-    /// The user's organisation.
-    #[arg(long)]
+    /// The user's organisation, e.g. org1 or System.
+    #[arg(long, value_name = "ORG")]
     pub org: String,
 }
 
@@ -101,7 +113,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn init_logging(format: config::LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: escape codes would litter files and journals.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         config::LogFormat::Json => builder.json().init(),
         config::LogFormat::Text => builder.init(),

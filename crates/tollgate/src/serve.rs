@@ -1,5 +1,5 @@
-//! `tollgate serve`: open the store, bootstrap, and serve the dialects: all of them on the
-//! shared listener, and any on listeners of their own.
+//! `tollgate serve`: bind the listeners, open the store, bootstrap, and serve the dialects: all
+//! of them on the shared listener, and any on listeners of their own.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,8 +19,10 @@ use crate::tls;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8443].
-    #[arg(long, env = "TOLLGATE_LISTEN")]
+    /// Address and port of the shared listener, e.g. 127.0.0.1:8443, 0.0.0.0:443 or [::1]:8443;
+    /// port 0 picks a free one [default: 127.0.0.1:8443]. Dialects' own listeners come from
+    /// the configuration (dialects.NAME.listen).
+    #[arg(long, value_name = "ADDR:PORT", env = "TOLLGATE_LISTEN")]
     listen: Option<SocketAddr>,
     /// Serve plain HTTP instead of HTTPS (for loopback and tests).
     #[arg(long)]
@@ -41,9 +43,18 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     config.http |= args.http;
     tls::install_crypto_provider();
 
-    let core = Arc::new(admin::open_core(&config)?);
-    if !args.no_bootstrap && !core.is_initialised().await? {
-        admin::bootstrap_with(&core, false).await?;
+    // Every listener is bound before anything else happens: a port that is taken fails the
+    // start before the store is created and the one-time administrator password is printed.
+    let listeners = bind(&config)?;
+
+    let core = Arc::new(admin::create_or_open_core(&config)?);
+    let tls = if config.http { None } else { Some(tls::server_config(&config).await?) };
+    if core.is_initialised().await? {
+        admin::warn_if_admin_password_ignored("the store is already bootstrapped");
+    } else if args.no_bootstrap {
+        admin::warn_if_admin_password_ignored("--no-bootstrap leaves the store uninitialised");
+    } else {
+        admin::bootstrap_with(&core, admin::AdminPassword::Generate).await?;
     }
     let site = Site { id: core.installation_id().await?, name: config.site_name.clone() };
     let state = AppState::new(Shared {
@@ -55,28 +66,12 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     });
     tokio::spawn(sweep(core.clone(), Duration::from_secs(config.sessions.sweep_interval_seconds.max(1))));
 
-    // Dialects with listeners of their own first, the shared listener last: its line is the
-    // one that says the server is ready.
-    let mut plan: Vec<(Option<Dialect>, Vec<Dialect>, SocketAddr)> = Vec::new();
-    for &dialect in Dialect::ALL {
-        for &addr in config.dialects.get(dialect.name()).map(|d| d.listen.as_slice()).unwrap_or_default() {
-            plan.push((Some(dialect), vec![dialect], addr));
-        }
-    }
-    let shared: Vec<Dialect> =
-        Dialect::ALL.iter().copied().filter(|d| config.dialects.get(d.name()).is_none_or(|c| c.shared)).collect();
-    plan.push((None, shared, config.listen));
-
-    let tls = if config.http { None } else { Some(tls::server_config(&config).await?) };
     let timeout = Duration::from_secs(config.limits.request_timeout_seconds);
     let header_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds.max(1));
     let scheme = if config.http { "http" } else { "https" };
     let mut handles = Vec::new();
     let mut servers = tokio::task::JoinSet::new();
-    for (own, dialects, addr) in plan {
-        let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
-        listener.set_nonblocking(true)?;
-        let local = listener.local_addr()?;
+    for Bound { own, dialects, listener, local } in listeners {
         let app = tollgate_dialects::router(state.clone(), &dialects)
             .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout));
         let handle = axum_server::Handle::new();
@@ -103,6 +98,36 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     core.sweep().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A bound listener and the dialects it serves; `own` names the dialect of a listener of its own.
+struct Bound {
+    own: Option<Dialect>,
+    dialects: Vec<Dialect>,
+    listener: std::net::TcpListener,
+    local: SocketAddr,
+}
+
+/// Binds every listener the configuration asks for: dialects with listeners of their own
+/// first, the shared listener last (its line is the one that says the server is ready).
+fn bind(config: &Config) -> anyhow::Result<Vec<Bound>> {
+    let mut plan: Vec<(Option<Dialect>, Vec<Dialect>, SocketAddr)> = Vec::new();
+    for &dialect in Dialect::ALL {
+        for &addr in config.dialects.get(dialect.name()).map(|d| d.listen.as_slice()).unwrap_or_default() {
+            plan.push((Some(dialect), vec![dialect], addr));
+        }
+    }
+    let shared: Vec<Dialect> =
+        Dialect::ALL.iter().copied().filter(|d| config.dialects.get(d.name()).is_none_or(|c| c.shared)).collect();
+    plan.push((None, shared, config.listen));
+    plan.into_iter()
+        .map(|(own, dialects, addr)| {
+            let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+            listener.set_nonblocking(true)?;
+            let local = listener.local_addr()?;
+            Ok(Bound { own, dialects, listener, local })
+        })
+        .collect()
 }
 
 fn make_service(app: Router) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr> {

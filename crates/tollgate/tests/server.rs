@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{ADMIN_PASSWORD, Options, Server, http, session_status, vcd_login};
+use support::{ADMIN_PASSWORD, Options, Server, http, serve_until_exit, session_status, vcd_login};
 
 #[tokio::test]
 async fn acknowledged_sessions_survive_a_crash() {
@@ -97,21 +97,29 @@ async fn neither_passwords_nor_tokens_reach_the_log() {
 #[test]
 fn cli_mistakes_get_clear_messages_and_a_failing_exit_code() {
     let server = Server::start(Options { http: true, ..Options::default() });
-    server.add_tenant("org1", "alice", "pw");
+    server.add_tenant("org1", "alice", "alice-pw");
     let cases: &[(&[&str], Option<&str>, &str)] = &[
         (&["org", "add", "org1"], None, "already exists"),
         (
             &["user", "add", "bob", "--org", "nope", "--role", "vApp User", "--password-stdin"],
-            Some("pw"),
+            Some("bob-pw-1"),
             "does not exist",
         ),
-        (&["user", "add", "bob", "--org", "org1", "--role", "Wizard", "--password-stdin"], Some("pw"), "unknown role"),
+        (
+            &["user", "add", "bob", "--org", "org1", "--role", "Wizard", "--password-stdin"],
+            Some("bob-pw-1"),
+            "unknown role",
+        ),
         (&["user", "add", "bob", "--org", "org1", "--role", "vApp User", "--password-stdin"], Some(""), "no password"),
         (
             &["user", "add", "alice", "--org", "org1", "--role", "vApp User", "--password-stdin"],
-            Some("pw"),
+            Some("alice-pw-2"),
             "already exists",
         ),
+        // Without --password-stdin the password is asked for at a terminal, and there is none.
+        (&["user", "add", "bob", "--org", "org1", "--role", "vApp User"], Some("bob-pw-1"), "pass --password-stdin"),
+        (&["user", "passwd", "alice", "--org", "org1"], Some("alice-pw-2"), "pass --password-stdin"),
+        (&["user", "passwd", "carol", "--org", "org1", "--password-stdin"], Some("carol-pw"), "does not exist"),
         (&["user", "unlock", "carol", "--org", "org1"], None, "does not exist"),
         (&["session", "revoke", "not-a-uuid"], None, "not a session id"),
         (&["session", "revoke", "00000000-0000-0000-0000-000000000000"], None, "does not exist"),
@@ -127,10 +135,39 @@ fn cli_mistakes_get_clear_messages_and_a_failing_exit_code() {
     for args in [&["user", "add", "bob"][..], &["session", "revoke"], &["frobnicate"]] {
         assert_eq!(server.cli(args, None).status.code(), Some(2), "{args:?}");
     }
-    for args in [&["--help"][..], &["serve", "--help"], &["user", "add", "--help"], &["session", "revoke", "--help"]] {
-        let output = server.cli(args, None);
+    // Every command's help describes every argument, with an example of each form.
+    let helps: &[(&[&str], &[&str])] = &[
+        (&[], &["--config <FILE>", "e.g. /etc/tollgate/tollgate.toml", "--data <DIR>", "e.g. /var/lib/tollgate"]),
+        (&["serve"], &["--listen <ADDR:PORT>", "e.g. 127.0.0.1:8443", "--http", "--no-bootstrap", "SIGTERM"]),
+        (&["bootstrap"], &["--password-stdin", "TOLLGATE_ADMIN_PASSWORD"]),
+        (&["org", "add"], &["<NAME>", "e.g. org1", "--full-name <TEXT>", "e.g. 'Org One'"]),
+        (
+            &["user", "add"],
+            &["--org <ORG>", "e.g. org1", "--role <ROLE>", "'Organization Administrator'", "--password-stdin"],
+        ),
+        (
+            &["user", "passwd"],
+            &["<NAME>", "--org <ORG>", "--password-stdin", "tollgate user passwd administrator --org System"],
+        ),
+        (&["user", "disable"], &["<NAME>", "e.g. alice", "--org <ORG>"]),
+        (&["user", "enable"], &["<NAME>", "--org <ORG>"]),
+        (&["user", "unlock"], &["<NAME>", "--org <ORG>"]),
+        (&["user", "list"], &["--org <ORG>", "e.g. org1"]),
+        (&["session", "list"], &["--org <ORG>", "--user <NAME>", "--all"]),
+        (
+            &["session", "revoke"],
+            &["[ID]", "e.g. 0b6c7e0e-5f2a-4c4e-9d53-6a1f0c3e2b71", "--org <ORG>", "--user <NAME>"],
+        ),
+        (&["roles"], &["Usage: tollgate roles"]),
+    ];
+    for (command, expected) in helps {
+        let args: Vec<&str> = command.iter().copied().chain(["--help"]).collect();
+        let output = server.cli(&args, None);
         assert!(output.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&output.stdout).contains("Usage"), "{args:?}");
+        let help = String::from_utf8_lossy(&output.stdout);
+        for text in *expected {
+            assert!(help.contains(text), "{args:?}: expected {text:?} in\n{help}");
+        }
     }
 }
 
@@ -138,8 +175,8 @@ fn cli_mistakes_get_clear_messages_and_a_failing_exit_code() {
 fn a_new_data_directory_is_private() {
     let parent = tempfile::tempdir().unwrap();
     let data = parent.path().join("tollgate-data");
-    let output = support::cli(&data, &["org", "list"], None);
-    assert!(output.status.success());
+    let output = support::cli(&data, &["bootstrap", "--password-stdin"], Some("Boot-Pw-2"));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&data).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o700);
 }
@@ -147,13 +184,146 @@ fn a_new_data_directory_is_private() {
 #[test]
 fn the_directory_commands_work_against_a_running_server() {
     let server = Server::start(Options { http: true, ..Options::default() });
-    server.add_tenant("org1", "alice", "pw");
+    server.add_tenant("org1", "alice", "alice-pw");
     assert!(server.cli_ok(&["org", "list"], None).contains("org1"));
     assert!(server.cli_ok(&["roles"], None).contains("Organization Administrator"));
-    server.cli_ok(&["user", "passwd", "alice", "--org", "org1", "--password-stdin"], Some("new-pw"));
+    server.cli_ok(&["user", "passwd", "alice", "--org", "org1", "--password-stdin"], Some("new-alice-pw"));
     server.cli_ok(&["user", "disable", "alice", "--org", "org1"], None);
     assert!(server.cli_ok(&["user", "list", "--org", "org1"], None).contains("disabled"));
     server.cli_ok(&["user", "enable", "alice", "--org", "org1"], None);
     let listed = server.cli_ok(&["user", "list"], None);
     assert!(listed.contains("alice") && listed.contains("administrator"), "{listed}");
+}
+
+#[test]
+fn a_taken_port_fails_the_start_before_the_store_and_the_password_exist() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let own_listener = format!("[\"{addr}\"]");
+    // The shared listener, then a dialect's own listener, on the taken port.
+    type Start<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let starts: [Start; 2] = [
+        (&["--listen", &addr], &[]),
+        (&["--listen", "127.0.0.1:0"], &[("TOLLGATE_DIALECTS__HCX__LISTEN", &own_listener)]),
+    ];
+    for (args, env) in starts {
+        let data = tempfile::tempdir().unwrap();
+        let output = serve_until_exit(data.path(), args, env);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?} {env:?}: {stderr}");
+        assert!(stderr.contains(&format!("cannot listen on {addr}")), "{stderr}");
+        assert!(!stdout.contains("password") && !stdout.contains("Bootstrapped"), "{stdout}");
+        assert!(!stdout.contains("listening"), "{stdout}");
+        assert!(!data.path().join("tollgate.db").exists(), "no store was created, so nothing was bootstrapped");
+        // The first start that gets its port still bootstraps and prints the password.
+        let output = support::cli(data.path(), &["bootstrap"], None);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("generated password: "));
+    }
+}
+
+#[tokio::test]
+async fn an_admin_password_for_a_bootstrapped_store_is_ignored_with_a_warning() {
+    let mut server = Server::start(Options { http: true, ..Options::default() });
+    let warning = "TOLLGATE_ADMIN_PASSWORD is set but ignored: the store is already bootstrapped";
+    assert!(!server.log().contains(warning), "the first start used it");
+    server.options_mut().env.push(("TOLLGATE_ADMIN_PASSWORD".into(), "Another-Pw-3".into()));
+    server.restart();
+    let log = server.log();
+    assert!(log.contains(warning), "{log}");
+    assert!(log.contains("tollgate user passwd administrator --org System"), "the warning says what to do instead");
+    assert!(!log.contains("Another-Pw-3"), "the password itself is not logged");
+    // The password it had stays the password.
+    vcd_login(&http(), &server.url, "administrator", "System", ADMIN_PASSWORD).await;
+}
+
+#[test]
+fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let server = Server::start(Options { http: true, ..Options::default() });
+    let log = server.log();
+    assert!(log.contains("INFO") && log.contains("listening"), "{log}");
+    assert!(!log.contains('\u{1b}'), "ANSI escape codes in a log written to a file:\n{log:?}");
+    let output = server.cli(&["user", "unlock", "administrator", "--org", "System"], None);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("INFO"), "the CLI logs its audit events: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
+
+#[test]
+fn commands_other_than_serve_and_bootstrap_never_create_a_store() {
+    let parent = tempfile::tempdir().unwrap();
+    let empty = parent.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let missing = parent.path().join("missing");
+    let commands: &[&[&str]] = &[
+        &["org", "list"],
+        &["org", "add", "org1"],
+        &["user", "add", "alice", "--org", "org1", "--role", "vApp User", "--password-stdin"],
+        &["user", "passwd", "alice", "--org", "org1", "--password-stdin"],
+        &["user", "disable", "alice", "--org", "org1"],
+        &["user", "enable", "alice", "--org", "org1"],
+        &["user", "unlock", "alice", "--org", "org1"],
+        &["user", "list"],
+        &["session", "list"],
+        &["session", "revoke", "00000000-0000-0000-0000-000000000000"],
+        &["session", "revoke", "--org", "org1", "--user", "alice"],
+        &["roles"],
+    ];
+    for dir in [&empty, &missing] {
+        for args in commands {
+            let output = support::cli(dir, args, Some("alice-pw"));
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+            let expected = format!(
+                "no Tollgate store in {}; run `tollgate serve` or `tollgate bootstrap` there first, or pass --data",
+                dir.display()
+            );
+            assert!(stderr.contains(&expected), "{args:?}: {stderr}");
+            assert!(!dir.join("tollgate.db").exists(), "{args:?} created a store");
+        }
+    }
+    assert!(!missing.exists(), "nor a data directory");
+}
+
+#[test]
+fn passwords_shorter_than_the_policy_are_refused() {
+    let server = Server::start(Options { http: true, ..Options::default() });
+    server.cli_ok(&["org", "add", "org1"], None);
+    let add = ["user", "add", "bob", "--org", "org1", "--role", "vApp User", "--password-stdin"];
+    let output = server.cli(&add, Some("bob-pw1"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the password is too short: 7 characters, at least 8 required"), "{stderr}");
+    assert!(!server.cli_ok(&["user", "list"], None).contains("bob"), "no user was created");
+    server.cli_ok(&add, Some("bob-pw-1"));
+    let output = server.cli(&["user", "passwd", "bob", "--org", "org1", "--password-stdin"], Some("short"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("too short"));
+    // The minimum is configurable.
+    let longer = [("TOLLGATE_PASSWORDS__MIN_LENGTH", "12")];
+    let output = support::cli_with_env(
+        server.data.path(),
+        &["user", "add", "carol", "--org", "org1", "--role", "vApp User", "--password-stdin"],
+        Some("carol-pw-11"),
+        &longer,
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least 12 required"), "{output:?}");
+
+    // Bootstrap: by the CLI, and by serve with TOLLGATE_ADMIN_PASSWORD.
+    let data = tempfile::tempdir().unwrap();
+    let output = support::cli(data.path(), &["bootstrap", "--password-stdin"], Some("admin"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("too short: 5 characters"), "{output:?}");
+    let output = serve_until_exit(
+        data.path(),
+        &["--http", "--listen", "127.0.0.1:0"],
+        &[("TOLLGATE_ADMIN_PASSWORD", "admin-1")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("too short: 7 characters"), "{output:?}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("listening"));
+    // Still not bootstrapped: a bootstrap with an acceptable password works.
+    let output = support::cli_with_env(data.path(), &["bootstrap"], None, &[("TOLLGATE_ADMIN_PASSWORD", "admin-pw")]);
+    assert!(output.status.success(), "{output:?}");
 }

@@ -127,6 +127,11 @@ impl Server {
         }
     }
 
+    /// The options the next [`Server::restart`] starts with.
+    pub fn options_mut(&mut self) -> &mut Options {
+        &mut self.options
+    }
+
     /// Starts again on the same data directory.
     pub fn restart(&mut self) {
         self.crash();
@@ -166,22 +171,53 @@ impl Drop for Server {
 }
 
 pub fn cli(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(binary())
+    cli_with_env(data, args, stdin, &[])
+}
+
+/// `tollgate --data DATA ARGS…` with `env` and without TOLLGATE_ADMIN_PASSWORD, its output
+/// captured.
+fn command(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(binary());
+    command
         .arg("--data")
         .arg(data)
         .args(args)
         .env_remove("TOLLGATE_ADMIN_PASSWORD")
-        .stdin(Stdio::piped())
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tollgate");
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Like [`cli`], with these environment variables set.
+pub fn cli_with_env(data: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    let mut child = command(data, args, env).stdin(Stdio::piped()).spawn().expect("run tollgate");
     let mut pipe = child.stdin.take().unwrap();
     if let Some(input) = stdin {
         writeln!(pipe, "{input}").unwrap();
     }
     drop(pipe);
     child.wait_with_output().unwrap()
+}
+
+/// Runs `tollgate serve` on `data` with `args` and `env` until it exits by itself (within 30 s,
+/// or the test fails): for starts that must fail. Its standard input is not a terminal.
+pub fn serve_until_exit(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let args: Vec<&str> = ["serve"].into_iter().chain(args.iter().copied()).collect();
+    let env: Vec<(&str, &str)> = [("TOLLGATE_LOG", "info")].into_iter().chain(env.iter().copied()).collect();
+    let child = command(data, &args, &env).stdin(Stdio::null()).spawn().expect("run tollgate serve");
+    let pid = child.id();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait_with_output());
+    });
+    match done_rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(output) => output.expect("wait for tollgate serve"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            panic!("tollgate serve {args:?} kept running instead of failing");
+        }
+    }
 }
 
 /// The venv holding the Python clients, or `None` (and a note) when this run has none.
