@@ -1,5 +1,5 @@
 //! HCX and Cloud Director Availability have no client installable here, so these follow their
-//! contracts (shared/spec/hcx.md, vcda.md) step by step over real HTTPS against the binary.
+//! contracts (docs/contracts/hcx.md, vcda.md) step by step over real HTTPS against the binary.
 
 mod support;
 

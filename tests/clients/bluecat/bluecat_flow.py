@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box bluecat-libraries 26.1.0 (REST v2 `Client`) flow against Tollgate's `bluecat` dialect.
 
-Exercises shared/spec/bluecat.md:
+Exercises docs/contracts/bluecat.md:
   * "POST /api/v2/sessions" (201, application/hal+json, basicAuthenticationCredentials, readOnly);
   * "GET /api/v2/sessions/current" (login() calls it with Basic right after the POST, needs 200;
     what login() returns is that body), GET /api/v2/users and /api/v2/users/{id};

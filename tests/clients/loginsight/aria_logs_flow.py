@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box vmware-aria-logs 0.1.0 (`LogInsightClient`) flow against Tollgate's `loginsight` dialect.
 
-Exercises shared/spec/loginsight.md:
+Exercises docs/contracts/loginsight.md:
   * "POST /api/v1/sessions (and the same at /api/v2/sessions)": this client only speaks v2 — it
     POSTs username/password/provider to /api/v2/sessions and reads `sessionId`;
     401 on a bad password; 503 "should be bootstrapped" before bootstrap;

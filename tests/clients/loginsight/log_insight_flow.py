@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box vmware-log-insight 2.4.1 (`connection.LogInsightClient`) flow against Tollgate's `loginsight` dialect.
 
-Exercises shared/spec/loginsight.md:
+Exercises docs/contracts/loginsight.md:
   * "POST /api/v1/sessions (and the same at /api/v2/sessions)": this client only speaks v2
     (base https://host:port/api/v2), logs in when constructed, reads `sessionId` and `ttl`;
     401 on a bad password; 503 before bootstrap;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box pyloginsight-fork (0.dev0) flow against Tollgate's `loginsight` dialect.
 
-Exercises shared/spec/loginsight.md:
+Exercises docs/contracts/loginsight.md:
   * "Presenting the token": the client sends its first request with no token and logs in only
     after a 401 or 440; an unknown token -> 401 -> a fresh login; with --wait-expiry an expired
     token -> 440 -> a fresh login; Bearer <sessionId>;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box pyvcloud 23.0.4 login flow against Tollgate's `vcd` dialect.
 
-Exercises shared/spec/vcd.md:
+Exercises docs/contracts/vcd.md:
   * "Login" — auto mode: GET /api/versions, POST /cloudapi/1.0.0/sessions (tenant) or
     .../sessions/provider (System), then GET /api/session with Bearer;
     pinned32: POST /api/sessions (legacy, x-vcloud-authorization);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box pyvcloud 23.0.4 `Client.rehydrate_from_token` against Tollgate's `vcd` dialect.
 
-Exercises shared/spec/vcd.md "Presenting the token" and "GET /api/session":
+Exercises docs/contracts/vcd.md "Presenting the token" and "GET /api/session":
 rehydrate_from_token sends GET /api/session with `Authorization: Bearer <token>` (--jwt, the
 access token) or `x-vcloud-authorization: <token>` (default), then GET /api/org/{id};
 with --logout also "Logout" (DELETE /api/session -> 204, then the token -> 401).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Black-box vcd-cli 24.1.0 flow against Tollgate's `vcd` dialect.
 #
-# Exercises shared/spec/vcd.md "Known client call sequences" (vcd-cli login:
+# Exercises docs/contracts/vcd.md "Known client call sequences" (vcd-cli login:
 # GET /api/versions -> POST /cloudapi/1.0.0/sessions[/provider] -> GET /api/session ->
 # GET org href -> GET vdc query link), `vcd org list` (GET /api/session, GET /api/org/,
 # GET each org), `vcd logout` (GET /api/session, DELETE /api/session -> 204), and
