@@ -68,9 +68,19 @@ async fn every_provider_reaches_the_configured_org() {
 async fn wrong_credentials_are_401_field_error() {
     let server = server().await;
     let reply = login(&server, "v1", &credentials("administrator", "nope")).await;
-    assert_api_error(&reply, StatusCode::UNAUTHORIZED, Some("FIELD_ERROR"), "Invalid username or password.");
+    assert_api_error(
+        &reply,
+        StatusCode::UNAUTHORIZED,
+        Some("FIELD_ERROR"),
+        "Invalid credentials or account is locked.",
+    );
     let reply = login(&server, "v1", &credentials("nobody", "nope")).await;
-    assert_api_error(&reply, StatusCode::UNAUTHORIZED, Some("FIELD_ERROR"), "Invalid username or password.");
+    assert_api_error(
+        &reply,
+        StatusCode::UNAUTHORIZED,
+        Some("FIELD_ERROR"),
+        "Invalid credentials or account is locked.",
+    );
 }
 
 #[tokio::test]

@@ -11,7 +11,6 @@ use clap::Args;
 use hyper_util::rt::TokioTimer;
 use tollgate_core::Core;
 use tollgate_dialects::{AppState, Dialect, Shared, Site};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::admin;
 use crate::config::Config;
@@ -52,6 +51,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         public_url: config.public_url.clone(),
         scheme: if config.http { "http" } else { "https" },
         settings: Arc::new(config.settings()),
+        request_timeout: Duration::from_secs(config.limits.request_timeout_seconds),
     });
     tokio::spawn(sweep(core.clone(), Duration::from_secs(config.sessions.sweep_interval_seconds.max(1))));
 
@@ -68,7 +68,6 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     plan.push((None, shared, config.listen));
 
     let tls = if config.http { None } else { Some(tls::server_config(&config).await?) };
-    let timeout = Duration::from_secs(config.limits.request_timeout_seconds);
     let header_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds.max(1));
     let scheme = if config.http { "http" } else { "https" };
     let mut handles = Vec::new();
@@ -77,8 +76,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
-        let app = tollgate_dialects::router(state.clone(), &dialects)
-            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout));
+        let app = tollgate_dialects::router(state.clone(), &dialects);
         let handle = axum_server::Handle::new();
         handles.push(handle.clone());
         match &tls {
