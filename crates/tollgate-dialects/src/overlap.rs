@@ -1,9 +1,10 @@
 //! Log Insight and BlueCat both serve `/api/v2/sessions` and `/api/v2/sessions/current`. On a
 //! listener that serves both, each request goes to the dialect it belongs to: a login that
 //! names a `provider` is Log Insight's, a `Basic` credential is BlueCat's, a `Bearer` token is
-//! Log Insight's unless BlueCat issued it, `/api/v2/version` is Log Insight's, and everything
-//! else under `/api/v2` is BlueCat's. A request without credentials gets BlueCat's JSON 401,
-//! which Log Insight's clients take as "log in" (they only read the status).
+//! Log Insight's unless BlueCat issued it, `/api/v2/version` and `/api/v2/auth-providers` are
+//! Log Insight's, and everything else under `/api/v2` is BlueCat's. A request without
+//! credentials gets BlueCat's JSON 401, which Log Insight's clients take as "log in" (they only
+//! read the status).
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -45,7 +46,7 @@ async fn dispatch(State(both): State<Both>, request: Request) -> Response {
             }
             Err(_) => return tag(Failure::BodyTooLarge.into_response(), Dialect::BlueCat),
         }
-    } else if path == "/api/v2/version" {
+    } else if path == "/api/v2/version" || path == "/api/v2/auth-providers" {
         (true, body)
     } else if path == "/api/v2/sessions/current" {
         (is_loginsight_token(&both.state, &parts.headers).await, body)

@@ -131,6 +131,29 @@ async fn legacy_login_returns_both_tokens_and_a_session_document() {
 }
 
 #[tokio::test]
+async fn seed_000_logs_in_at_version_27_as_printed() {
+    let server = server().await;
+    let accept = ("accept", "application/vnd.vmware.vcloud.session+xml;version=27.0");
+    let reply = server
+        .send(Method::POST, "/api/sessions", &[("authorization", &basic("alice@org1:alice-pw")), accept], "")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let token = reply.header("x-vcloud-authorization").to_owned();
+    assert!(token.len() == 32 && token.chars().all(|c| c.is_ascii_hexdigit()), "{token}");
+    assert_eq!(reply.content_type(), "application/vnd.vmware.vcloud.session+xml;version=27.0");
+    // "This header, including the token, must be included in each subsequent vCloud API request."
+    let session = server.get("/api/session", &[("x-vcloud-authorization", &token), accept]).await;
+    assert_eq!(session.status, StatusCode::OK, "{}", session.body);
+    // "If the Authorization header is missing ... 403"; "If the credentials ... are invalid ... 401".
+    let missing = server.send(Method::POST, "/api/sessions", &[accept], "").await;
+    assert_xml_error(&missing, StatusCode::FORBIDDEN, "ACCESS_TO_RESOURCE_IS_FORBIDDEN");
+    let wrong =
+        server.send(Method::POST, "/api/sessions", &[("authorization", &basic("alice@org1:nope")), accept], "").await;
+    assert_xml_error(&wrong, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_eq!(wrong.content_type(), "application/vnd.vmware.vcloud.error+xml;version=27.0");
+}
+
+#[tokio::test]
 async fn legacy_login_without_authorization_is_403() {
     let server = server().await;
     let reply = server.send(Method::POST, "/api/sessions", &[ACCEPT_XML_32], "").await;
@@ -373,6 +396,22 @@ async fn a_system_session_links_the_admin_resources() {
         assert_eq!(links.iter().filter(|l| l.attr("type") == Some(ty)).count(), 1, "{ty}");
     }
     assert_eq!(elements(&reply.body)[0].attr("org"), Some("System"));
+}
+
+#[tokio::test]
+async fn every_link_of_the_session_document_answers() {
+    let server = server().await;
+    for t in [login_admin(&server).await, login_alice(&server).await] {
+        let session = server.get("/api/session", &[("x-vcloud-authorization", &t.vcloud)]).await;
+        for link in links(&session.body).into_iter().filter(|l| l.attr("rel") != Some("remove")) {
+            let path = link.attr("href").unwrap().strip_prefix(BASE).unwrap().to_owned();
+            let reply = server.get(&path, &[("x-vcloud-authorization", &t.vcloud)]).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+            if let Some(ty) = link.attr("type") {
+                assert!(reply.content_type().starts_with(ty), "{path}: {} is not {ty}", reply.content_type());
+            }
+        }
+    }
 }
 
 #[tokio::test]

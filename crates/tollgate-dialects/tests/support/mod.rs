@@ -55,6 +55,8 @@ pub struct Setup {
     pub database: Option<std::path::PathBuf>,
     /// The dialects the listener serves; all of them when `None`.
     pub dialects: Option<Vec<Dialect>>,
+    /// The request timeout; 30 s when `None`.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 /// A server with org System (administrator) and org1 (alice, an Organization Administrator).
@@ -104,7 +106,7 @@ pub async fn uninitialised_with(setup: Setup) -> TestServer {
         public_url: None,
         scheme: "https",
         settings,
-        request_timeout: std::time::Duration::from_secs(30),
+        request_timeout: setup.request_timeout.unwrap_or(std::time::Duration::from_secs(30)),
     });
     let dialects = setup.dialects.unwrap_or_else(|| Dialect::ALL.to_vec());
     TestServer { app: tollgate_dialects::router(state, &dialects), core }
