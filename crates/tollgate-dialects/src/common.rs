@@ -109,6 +109,18 @@ fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
     given.eq_ignore_ascii_case(scheme).then_some(rest)
 }
 
+/// How a request's connection reached us, when the listener says (the listener adds it to
+/// every request; without it, the listener's configured scheme holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tls,
+    /// Plain HTTP on a listener that also speaks TLS; `allowed` when the listener serves plain
+    /// HTTP to this client (loopback, by default), else the request is refused.
+    Plain {
+        allowed: bool,
+    },
+}
+
 /// The absolute URL prefix clients reach us at: the configured public URL, else the host the
 /// request was sent to (`Host`, or the HTTP/2 authority) on this listener's scheme.
 #[derive(Debug, Clone)]
@@ -130,7 +142,12 @@ impl FromRequestParts<AppState> for BaseUrl {
                 !h.is_empty() && h.len() <= 255 && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
             })
             .unwrap_or("localhost");
-        Ok(BaseUrl(format!("{}://{host}", state.scheme)))
+        let scheme = match parts.extensions.get::<Transport>() {
+            Some(Transport::Tls) => "https",
+            Some(Transport::Plain { .. }) => "http",
+            None => state.scheme,
+        };
+        Ok(BaseUrl(format!("{scheme}://{host}")))
     }
 }
 

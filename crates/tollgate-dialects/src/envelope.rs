@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 
-use crate::common::{self, MAX_BODY_BYTES};
+use crate::common::{self, MAX_BODY_BYTES, Transport};
 use crate::failure::{Failure, RequestInfo};
 use crate::{AppState, Dialect, bluecat, hcx, loginsight, native, vcd, vcda};
 
@@ -85,17 +85,26 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     // The request's headers, kept for the renderers (they read Accept, for one).
     let headers = parts.headers.clone();
 
+    // Whatever answers, a body the client is still sending is read to the end (or closed on).
+    let body = Lingering(Some(body));
     let mut close = false;
-    let mut response = if common::headers_too_large(&parts.headers) {
+    let mut response = if parts.extensions.get::<Transport>() == Some(&Transport::Plain { allowed: false }) {
+        // As nginx answers plain HTTP sent to its HTTPS port.
+        Failure::BadRequest("The plain HTTP request was sent to an HTTPS port: use https://.".into()).into_response()
+    } else if common::headers_too_large(&parts.headers) {
         Failure::HeadersTooLarge.into_response()
     } else if declared_length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        // Refused before a byte of it is read (and before any `100 Continue`).
+        // Refused before a byte of it is read (and before any `100 Continue`); a body too large
+        // to drain is not waited for.
         close = declared_length.is_some_and(|n| n > MAX_DRAIN_BYTES);
+        if close {
+            body.abandon();
+        }
         Failure::BodyTooLarge.into_response()
     } else if let Some(version) = vcd.as_ref().and_then(|n| n.unsupported.clone()) {
         Failure::UnsupportedVersion(version).into_response()
     } else {
-        let request = Request::from_parts(parts, Body::new(Lingering(Some(body))));
+        let request = Request::from_parts(parts, Body::new(body));
         match tokio::time::timeout(listener.state.request_timeout, next.run(request)).await {
             Ok(response) => response,
             Err(_) => Failure::Timeout.into_response(),
@@ -188,6 +197,13 @@ fn log(dialect: Option<Dialect>, failure: &Failure, info: &RequestInfo<'_>, star
 
 /// The request body, read on after the handler let go of it (see [`MAX_DRAIN_BYTES`]).
 struct Lingering(Option<Body>);
+
+impl Lingering {
+    /// Lets the body go without reading it: the connection closes on it.
+    fn abandon(mut self) {
+        self.0 = None;
+    }
+}
 
 impl http_body::Body for Lingering {
     type Data = Bytes;

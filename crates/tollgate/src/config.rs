@@ -51,6 +51,8 @@ pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key matching `cert`.
     pub key: Option<PathBuf>,
+    /// Who may send plain HTTP to an HTTPS listener: `never`, `loopback` or `any`.
+    pub plain_http: crate::listener::PlainHttp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ use tollgate_dialects::{AppState, Dialect, Shared, Site};
 
 use crate::admin;
 use crate::config::Config;
+use crate::listener::Sniffing;
 use crate::tls;
 
 #[derive(Args, Debug)]
@@ -86,7 +87,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
                 servers.spawn(async move { server.serve(make_service(app)).await });
             }
             Some(tls) => {
-                let mut server = axum_server::tls_rustls::from_tcp_rustls(listener, tls.clone())?.handle(handle);
+                let acceptor =
+                    Sniffing { tls: tls.get_inner(), plain: config.tls.plain_http, handshake_timeout: header_timeout };
+                let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor).handle(handle);
                 tune(server.http_builder(), header_timeout);
                 servers.spawn(async move { server.serve(make_service(app)).await });
             }
