@@ -23,7 +23,10 @@ fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
         Failure::MissingField(field) => {
             (StatusCode::BAD_REQUEST, "MissingRequiredField", format!("Missing required field: {field}"))
         }
-        Failure::InvalidField { reason, .. } => (StatusCode::BAD_REQUEST, "InvalidEnumValue", reason.clone()),
+        Failure::InvalidField { field, reason } if field == "state" => {
+            (StatusCode::BAD_REQUEST, "InvalidEnumValue", reason.clone())
+        }
+        Failure::InvalidField { reason, .. } => (StatusCode::BAD_REQUEST, "InvalidFieldValue", reason.clone()),
         Failure::UnsupportedMediaType => (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",

@@ -2,7 +2,7 @@
 //! Contract: `docs/contracts/bluecat.md`.
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -154,8 +154,59 @@ async fn session_view(state: &AppState, session: &Session, token: Option<&str>) 
     }))
 }
 
-fn collection(href: &str, items: Vec<Value>) -> Value {
-    json!({"count": items.len(), "totalCount": items.len(), "data": items, "_links": {"self": {"href": href}}})
+/// `?limit=&offset=` of a collection request: BlueCat's defaults are 1000 and 0, and a
+/// limit may not exceed 100000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Page {
+    limit: usize,
+    offset: usize,
+}
+
+impl Page {
+    fn parse(query: Option<&str>) -> Result<Page, Failure> {
+        let mut page = Page { limit: 1000, offset: 0 };
+        for (name, value) in query.unwrap_or_default().split('&').filter_map(|pair| pair.split_once('=')) {
+            let number = || {
+                value.parse::<usize>().map_err(|_| Failure::InvalidField {
+                    field: name.to_owned(),
+                    reason: format!("{name} must be a non-negative integer, not {value:?}"),
+                })
+            };
+            match name {
+                "limit" => page.limit = number()?,
+                "offset" => page.offset = number()?,
+                // BlueCat ignores parameters it does not know.
+                _ => {}
+            }
+        }
+        if !(1..=100_000).contains(&page.limit) {
+            return Err(Failure::InvalidField {
+                field: "limit".into(),
+                reason: "limit must be between 1 and 100000".into(),
+            });
+        }
+        Ok(page)
+    }
+
+    /// This page of `items`.
+    fn of<T>(self, items: Vec<T>) -> (Vec<T>, usize) {
+        let total = items.len();
+        (items.into_iter().skip(self.offset).take(self.limit).collect(), total)
+    }
+}
+
+/// A HAL collection: `count` items of this page in `data`, `prev` and `next` links when there
+/// are pages on either side.
+fn collection(path: &str, page: Page, total: usize, items: Vec<Value>) -> Value {
+    let href = |offset: usize| format!("{path}?offset={offset}&limit={}", page.limit);
+    let mut links = json!({"self": {"href": if page == (Page { limit: 1000, offset: 0 }) { path.to_owned() } else { href(page.offset) }}});
+    if page.offset > 0 {
+        links["prev"] = json!({"href": href(page.offset.saturating_sub(page.limit))});
+    }
+    if page.offset + page.limit < total {
+        links["next"] = json!({"href": href(page.offset + page.limit)});
+    }
+    json!({"count": items.len(), "data": items, "_links": links})
 }
 
 async fn login(
@@ -225,16 +276,22 @@ async fn get_session(
     Ok(hal(StatusCode::OK, session_view(&state, &session, token).await?))
 }
 
-async fn list_sessions(State(state): State<AppState>, caller: Caller) -> Result<Response, Failure> {
+async fn list_sessions(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    caller: Caller,
+) -> Result<Response, Failure> {
     if !is_admin(&caller.session) {
         return Err(Failure::Forbidden("Only administrators can list sessions".into()));
     }
+    let page = Page::parse(query.as_deref())?;
+    let (sessions, total) = page.of(state.core.dialect_sessions(DIALECT, Some(caller.session.org_id), false).await?);
     let mut items = Vec::new();
-    for session in state.core.dialect_sessions(DIALECT, Some(caller.session.org_id), false).await? {
+    for session in sessions {
         let token = (session.id == caller.session.id).then_some(caller.token.as_str());
         items.push(session_view(&state, &session, token).await?);
     }
-    Ok(hal(StatusCode::OK, collection("/api/v2/sessions", items)))
+    Ok(hal(StatusCode::OK, collection("/api/v2/sessions", page, total, items)))
 }
 
 /// Logout (`{"state":"LOGGED_OUT"}`) or, by an administrator, termination
@@ -277,13 +334,19 @@ async fn patch_session(
     Ok(hal(StatusCode::OK, session_view(&state, &ended, None).await?))
 }
 
-async fn list_users(State(state): State<AppState>, caller: Caller) -> Result<Response, Failure> {
+async fn list_users(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    caller: Caller,
+) -> Result<Response, Failure> {
+    let page = Page::parse(query.as_deref())?;
     let users = if is_admin(&caller.session) {
         state.core.users(Some(&caller.session.org_name)).await?
     } else {
         state.core.user_by_id(caller.session.user_id).await?.into_iter().collect()
     };
-    Ok(hal(StatusCode::OK, collection("/api/v2/users", users.iter().map(user_view).collect())))
+    let (users, total) = page.of(users);
+    Ok(hal(StatusCode::OK, collection("/api/v2/users", page, total, users.iter().map(user_view).collect())))
 }
 
 async fn get_user(State(state): State<AppState>, Path(id): Path<String>, caller: Caller) -> Result<Response, Failure> {
