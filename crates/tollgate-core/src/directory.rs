@@ -38,6 +38,12 @@ impl Org {
     }
 }
 
+/// Whether two role names are the same role. Role names match whatever their case, here and
+/// nowhere else: every role check goes through this.
+pub fn same_role(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
     pub id: Uuid,
@@ -56,7 +62,6 @@ pub struct User {
     pub enabled: bool,
     /// The account refuses logins until then (lockout).
     pub locked_until: Option<Timestamp>,
-    pub failed_logins: u32,
     pub identity_source: String,
     /// Argon2id PHC string; `None` for accounts another identity source verifies.
     pub password_hash: Option<String>,
@@ -71,7 +76,11 @@ impl User {
 
     /// A System Administrator of the System org: the provider, who may act for others.
     pub fn is_provider_admin(&self) -> bool {
-        self.org_name.eq_ignore_ascii_case(SYSTEM_ORG) && self.roles.iter().any(|r| r.name == SYSTEM_ADMINISTRATOR)
+        self.org_name.eq_ignore_ascii_case(SYSTEM_ORG) && self.has_role(SYSTEM_ADMINISTRATOR)
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| same_role(&r.name, role))
     }
 
     pub fn role_names(&self) -> Vec<String> {

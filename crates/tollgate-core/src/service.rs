@@ -420,8 +420,8 @@ impl Core {
                 principal
             }
         };
-        let permitted = request.required_roles.is_empty()
-            || user.roles.iter().any(|r| request.required_roles.contains(&r.name.as_str()));
+        let permitted =
+            request.required_roles.is_empty() || request.required_roles.iter().any(|role| user.has_role(role));
         if !permitted {
             audit::login_failed(&attempt, FailureReason::NoRole);
             return Err(CoreError::NotPermitted(format!("{} holds none of the roles this login needs", user.name)));

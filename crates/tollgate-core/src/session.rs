@@ -88,6 +88,6 @@ impl Session {
     }
 
     pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
+        self.roles.iter().any(|r| crate::directory::same_role(r, role))
     }
 }

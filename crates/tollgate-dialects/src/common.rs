@@ -10,9 +10,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, header};
 use base64::Engine;
 use serde_json::{Map, Value};
-use tollgate_core::{CoreError, FailureReason, LoginOutcome, LoginRequest};
+use tollgate_core::{FailureReason, LoginOutcome, LoginRequest};
 use uuid::Uuid;
 
+use crate::failure::Failure;
 use crate::settings::Route;
 use crate::{AppState, Dialect};
 
@@ -26,6 +27,8 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest client-supplied correlation id we echo and log.
 const MAX_CORRELATION_LEN: usize = 128;
+/// The correlation id header of the dialects whose products name none of their own.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The client's IP address, when the listener knows it.
 #[derive(Debug, Clone)]
@@ -46,17 +49,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 /// True when the request's headers exceed [`MAX_HEADER_BYTES`] in total.
 pub fn headers_too_large(headers: &HeaderMap) -> bool {
     headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum::<usize>() > MAX_HEADER_BYTES
-}
-
-/// True for a client error the framework answered before any dialect code ran (a path that
-/// is not UTF-8, a method the route lacks): it has no body or axum's plain-text one, and the
-/// dialect's envelope should render it in the dialect's own shape.
-pub fn unrendered_client_error(response: &axum::response::Response) -> bool {
-    response.status().is_client_error()
-        && response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_none_or(|ct| ct.as_bytes().eq_ignore_ascii_case(b"text/plain; charset=utf-8"))
 }
 
 /// The client's correlation id from `name` when it is sane, else a fresh one.
@@ -117,6 +109,18 @@ fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
     given.eq_ignore_ascii_case(scheme).then_some(rest)
 }
 
+/// How a request's connection reached us, when the listener says (the listener adds it to
+/// every request; without it, the listener's configured scheme holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tls,
+    /// Plain HTTP on a listener that also speaks TLS; `allowed` when the listener serves plain
+    /// HTTP to this client (loopback, by default), else the request is refused.
+    Plain {
+        allowed: bool,
+    },
+}
+
 /// The absolute URL prefix clients reach us at: the configured public URL, else the host the
 /// request was sent to (`Host`, or the HTTP/2 authority) on this listener's scheme.
 #[derive(Debug, Clone)]
@@ -138,7 +142,12 @@ impl FromRequestParts<AppState> for BaseUrl {
                 !h.is_empty() && h.len() <= 255 && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
             })
             .unwrap_or("localhost");
-        Ok(BaseUrl(format!("{}://{host}", state.scheme)))
+        let scheme = match parts.extensions.get::<Transport>() {
+            Some(Transport::Tls) => "https",
+            Some(Transport::Plain { .. }) => "http",
+            None => state.scheme,
+        };
+        Ok(BaseUrl(format!("{scheme}://{host}")))
     }
 }
 
@@ -207,35 +216,22 @@ pub fn password_field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<
     required_string(object, name, tollgate_core::password::MAX_PASSWORD_BYTES)
 }
 
-/// Why a provider login failed.
-#[derive(Debug)]
-pub enum ProviderLoginError {
-    /// The provider has no identity source configured.
-    NotConfigured,
-    Core(CoreError),
-}
-
-impl From<CoreError> for ProviderLoginError {
-    fn from(e: CoreError) -> Self {
-        ProviderLoginError::Core(e)
-    }
-}
-
 /// Logs `request` in through `provider` of `dialect`: the dialect's settings pick the org and
-/// identity source (and, for SSO domains, strip `@domain` from the user name).
+/// identity source (and, for SSO domains, strip `@domain` from the user name). A provider
+/// switched off is [`Failure::ProviderNotConfigured`].
 pub async fn login_via_provider(
     state: &AppState,
     dialect: Dialect,
     provider: &str,
     request: LoginRequest<'_>,
-) -> Result<LoginOutcome, ProviderLoginError> {
+) -> Result<LoginOutcome, Failure> {
     let request = LoginRequest { dialect: dialect.name(), ..request };
     match state.settings.route(dialect, provider, request.username) {
         Route::Source { org, source, username } => {
             Ok(state.core.login(LoginRequest { org: &org, source: &source, username: &username, ..request }).await?)
         }
         Route::UnknownDomain => Err(state.core.refuse_login(request, FailureReason::UnknownOrg).await.into()),
-        Route::NotConfigured => Err(ProviderLoginError::NotConfigured),
+        Route::NotConfigured => Err(Failure::ProviderNotConfigured(provider.to_owned())),
     }
 }
 

@@ -3,14 +3,21 @@
 //! and errors, byte for byte what its clients expect.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
 use tollgate_core::Core;
 use uuid::Uuid;
 
 pub mod bluecat;
 pub mod common;
+pub mod envelope;
+pub mod failure;
 pub mod hcx;
 pub mod loginsight;
 pub mod native;
@@ -18,6 +25,9 @@ mod overlap;
 pub mod settings;
 pub mod vcd;
 pub mod vcda;
+
+pub use envelope::CorrelationId;
+pub use failure::Failure;
 
 pub use settings::{DialectSettings, Route, Settings, SsoDomain};
 
@@ -45,6 +55,53 @@ impl Dialect {
             Dialect::Hcx => hcx::DIALECT,
             Dialect::BlueCat => bluecat::DIALECT,
             Dialect::Native => native::DIALECT,
+        }
+    }
+
+    /// The product whose API the dialect speaks.
+    pub fn product(self) -> &'static str {
+        match self {
+            Dialect::Vcd => "VMware Cloud Director",
+            Dialect::Vcda => "VMware Cloud Director Availability",
+            Dialect::LogInsight => "VMware Aria Operations for Logs",
+            Dialect::Hcx => "VMware HCX",
+            Dialect::BlueCat => "BlueCat Address Manager",
+            Dialect::Native => "Tollgate",
+        }
+    }
+
+    /// Where a client of the dialect starts: its login URL (or, for Cloud Director, the list
+    /// of versions and login URLs).
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            Dialect::Vcd => "/api/versions",
+            Dialect::Vcda => "/sessions",
+            Dialect::LogInsight => "/api/v1/sessions",
+            Dialect::Hcx => "/api/admin/v1/sessions",
+            Dialect::BlueCat => "/api/v2/sessions",
+            Dialect::Native => "/v1/sessions",
+        }
+    }
+
+    /// The dialect whose API `path` belongs to, on a listener serving `served` (which decides
+    /// who owns `/api/v2` when only Log Insight is there); `None` for paths no dialect has.
+    pub fn owning(path: &str, served: &[Dialect]) -> Option<Dialect> {
+        let under =
+            |prefix: &str| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if under("/api/v1") {
+            Some(Dialect::LogInsight)
+        } else if under("/api/v2") {
+            Some(if served.contains(&Dialect::BlueCat) { Dialect::BlueCat } else { Dialect::LogInsight })
+        } else if under("/api/admin/v1") || under("/hybridity") {
+            Some(Dialect::Hcx)
+        } else if under("/api") || under("/cloudapi") {
+            Some(Dialect::Vcd)
+        } else if under("/sessions") {
+            Some(Dialect::Vcda)
+        } else if under("/v1") {
+            Some(Dialect::Native)
+        } else {
+            None
         }
     }
 
@@ -88,6 +145,8 @@ pub struct Shared {
     /// `https` or `http`, for URLs derived from `Host`.
     pub scheme: &'static str,
     pub settings: Arc<Settings>,
+    /// The longest a request may take, body included, before it is answered 408.
+    pub request_timeout: Duration,
 }
 
 impl AppState {
@@ -104,10 +163,13 @@ impl std::ops::Deref for AppState {
 }
 
 /// One router serving `dialects`. Their paths do not collide but for Log Insight's and
-/// BlueCat's `/api/v2`, which [`overlap`] shares out when a listener serves both.
+/// BlueCat's `/api/v2`, which [`overlap`] shares out when a listener serves both. Every request
+/// goes through [`envelope::envelope`], after repeated slashes in its path are merged (as the
+/// nginx in front of the real appliances does: VCDA's own documentation prints `//sessions`).
 pub fn router(state: AppState, dialects: &[Dialect]) -> Router {
     let both = dialects.contains(&Dialect::LogInsight) && dialects.contains(&Dialect::BlueCat);
-    let mut app = Router::new();
+    let served = dialects.to_vec();
+    let mut app = Router::new().route("/", get(move || index(served))).route("/healthz", get(healthz));
     if both {
         app = app.merge(loginsight::router_for(&["v1"])).merge(overlap::router(state.clone()));
     }
@@ -124,5 +186,58 @@ pub fn router(state: AppState, dialects: &[Dialect]) -> Router {
             Dialect::Native => native::router(),
         });
     }
-    app.layer(DefaultBodyLimit::max(common::MAX_BODY_BYTES)).with_state(state)
+    let listener = envelope::Listener { state: state.clone(), dialects: dialects.to_vec() };
+    let app = app
+        .fallback(|| async { Failure::NotFound })
+        .layer(DefaultBodyLimit::max(common::MAX_BODY_BYTES))
+        .with_state(state);
+    Router::new()
+        .fallback_service(app)
+        .layer(axum::middleware::from_fn_with_state(listener, envelope::envelope))
+        .layer(axum::middleware::map_request(merge_slashes))
+}
+
+/// `//sessions` is `/sessions`.
+async fn merge_slashes(mut request: Request) -> Request {
+    let path = request.uri().path();
+    if !path.contains("//") {
+        return request;
+    }
+    let mut merged = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && merged.ends_with('/')) {
+            merged.push(c);
+        }
+    }
+    if let Some(query) = request.uri().query() {
+        merged.push('?');
+        merged.push_str(query);
+    }
+    let mut parts = request.uri().clone().into_parts();
+    if let Ok(path_and_query) = merged.parse() {
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
+/// What this listener is: each dialect it serves and where its clients start.
+async fn index(served: Vec<Dialect>) -> Response {
+    let dialects: Vec<_> =
+        served.iter().map(|d| json!({"name": d.name(), "product": d.product(), "start": d.entry_point()})).collect();
+    axum::Json(json!({
+        "name": "Tollgate",
+        "version": env!("CARGO_PKG_VERSION"),
+        "dialects": dialects,
+        "health": "/healthz",
+    }))
+    .into_response()
+}
+
+/// 200 when the store answers, else the failure (503 in Tollgate's own shape).
+async fn healthz(State(state): State<AppState>) -> Result<Response, Failure> {
+    let initialised = state.core.is_initialised().await?;
+    Ok(axum::Json(json!({"status": "ok", "initialised": initialised})).into_response())
 }

@@ -3,8 +3,8 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,11 +13,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tollgate_core::{CoreError, LiveSession, LoginRequest, TokenKind};
 
-use crate::AppState;
 use crate::common::{self, ClientAddr};
+use crate::failure::RequestInfo;
+use crate::{AppState, CorrelationId, Failure};
 
 pub const DIALECT: &str = "native";
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,79 +26,71 @@ pub fn router() -> Router<AppState> {
         .route("/v1/introspect", post(introspect))
 }
 
-/// `{"error": CODE, "message": TEXT}` with a matching status.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
-    }
-
-    fn unauthenticated() -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "The session token is missing, expired or revoked.")
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::warn!(dialect = DIALECT, status = self.status.as_u16(), code = self.code, "request failed");
-        } else {
-            tracing::info!(dialect = DIALECT, status = self.status.as_u16(), code = self.code, "request refused");
+/// How Tollgate's own API renders a failure: `{"error": CODE, "message": TEXT}`. Requests no
+/// dialect owns (unknown paths on the shared listener, `/healthz`) are answered this way too.
+pub fn render(failure: &Failure, _info: &RequestInfo<'_>) -> Response {
+    let (status, code, message): (StatusCode, &str, String) = match failure {
+        Failure::BadRequest(what) => (StatusCode::BAD_REQUEST, "invalid_request", what.clone()),
+        Failure::MissingField(field) => (StatusCode::BAD_REQUEST, "invalid_request", format!("{field} is required.")),
+        Failure::InvalidField { field, reason } => {
+            (StatusCode::BAD_REQUEST, "invalid_request", format!("{field}: {reason}"))
         }
-        (self.status, Json(json!({"error": self.code, "message": self.message}))).into_response()
-    }
-}
-
-impl From<CoreError> for ApiError {
-    fn from(error: CoreError) -> Self {
-        match error {
-            CoreError::Auth(_) => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "Invalid organisation, user name or password.",
-            ),
-            CoreError::Session(_) => ApiError::unauthenticated(),
-            CoreError::NotInitialised => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_initialised",
-                "The server has not been initialised: an operator must run `tollgate bootstrap`.",
-            ),
-            CoreError::Invalid(what) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", what),
-            CoreError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", what),
-            CoreError::NotPermitted(what) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", what),
-            other => {
-                tracing::error!(dialect = DIALECT, error = %other, "core error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "An internal error occurred.")
-            }
+        Failure::UnsupportedMediaType => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send the body as application/json.".into())
         }
-    }
+        Failure::UnsupportedVersion(version) => {
+            (StatusCode::NOT_ACCEPTABLE, "unsupported_version", format!("Version {version} is not supported."))
+        }
+        Failure::BodyTooLarge => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "The request body is too large.".into())
+        }
+        Failure::HeadersTooLarge => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            "The request headers are too large.".into(),
+        ),
+        Failure::NotFound => (StatusCode::NOT_FOUND, "not_found", "No such resource.".into()),
+        Failure::MethodNotAllowed => {
+            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not supported here.".into())
+        }
+        Failure::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout", "The request was not completed in time.".into()),
+        Failure::MissingCredentials | Failure::LoginRefused(_) | Failure::ProviderNotConfigured(_) => {
+            (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid organisation, user name or password.".into())
+        }
+        Failure::InvalidToken(_) | Failure::WrongScheme | Failure::RemoteAuthenticationFailed => {
+            (StatusCode::UNAUTHORIZED, "invalid_token", "The session token is missing, expired or revoked.".into())
+        }
+        Failure::NotPermitted(what) | Failure::Forbidden(what) => (StatusCode::FORBIDDEN, "forbidden", what.clone()),
+        Failure::ReadOnly => (StatusCode::FORBIDDEN, "forbidden", "This session cannot make changes.".into()),
+        Failure::Conflict(what) => (StatusCode::CONFLICT, "conflict", what.clone()),
+        Failure::NotInitialised => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_initialised",
+            "The server has not been initialised: an operator must run `tollgate bootstrap`.".into(),
+        ),
+        Failure::Unavailable(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The store is not answering; try again later.".into())
+        }
+        Failure::Internal(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "An internal error occurred.".into())
+        }
+    };
+    (status, Json(json!({"error": code, "message": message}))).into_response()
 }
 
-/// A JSON body whose every rejection (size, type, syntax, shape) is rendered as [`ApiError`].
+/// A JSON body whose every rejection (size, type, syntax, shape) is a [`Failure`].
 struct Body<T>(T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
+    type Rejection = Failure;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, Failure> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Body(value)),
             Err(rejection) => Err(match rejection {
-                JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "Send the body as application/json.",
-                ),
-                JsonRejection::BytesRejection(_) => {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "The request body is too large.")
-                }
-                other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", other.body_text()),
+                JsonRejection::MissingJsonContentType(_) => Failure::UnsupportedMediaType,
+                JsonRejection::BytesRejection(_) => Failure::BodyTooLarge,
+                other => Failure::BadRequest(other.body_text()),
             }),
         }
     }
@@ -108,10 +100,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 struct Caller(LiveSession);
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+    type Rejection = Failure;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = common::bearer_token(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
+        let token = common::bearer_token(&parts.headers).ok_or(Failure::InvalidToken(None))?;
         Ok(Caller(state.core.authenticate(DIALECT, token).await?))
     }
 }
@@ -146,21 +138,16 @@ fn system_org() -> String {
 
 async fn login(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    CorrelationId(request_id): CorrelationId,
     addr: ClientAddr,
     Body(credentials): Body<Credentials>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Failure> {
     if credentials.username.is_empty()
         || credentials.username.len() > common::MAX_USERNAME_LEN
         || credentials.org.len() > common::MAX_USERNAME_LEN
     {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "org and username must be 1 to 256 bytes.",
-        ));
+        return Err(Failure::BadRequest("org and username must be 1 to 256 bytes.".into()));
     }
-    let request_id = common::correlation_id(&headers, &REQUEST_ID);
     let outcome = state
         .core
         .login(LoginRequest {
@@ -183,8 +170,12 @@ async fn current(caller: Caller) -> Json<Value> {
     Json(describe(&caller.0))
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap, caller: Caller) -> Result<StatusCode, ApiError> {
-    state.core.logout(&caller.0, &common::correlation_id(&headers, &REQUEST_ID)).await?;
+async fn logout(
+    State(state): State<AppState>,
+    CorrelationId(request_id): CorrelationId,
+    caller: Caller,
+) -> Result<StatusCode, Failure> {
+    state.core.logout(&caller.0, &request_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -196,10 +187,7 @@ struct Introspection {
 
 /// Whether a token of any dialect names a live session, for whom and until when. Looking
 /// does not count as use: it does not slide the idle timeout.
-async fn introspect(
-    State(state): State<AppState>,
-    Body(request): Body<Introspection>,
-) -> Result<Json<Value>, ApiError> {
+async fn introspect(State(state): State<AppState>, Body(request): Body<Introspection>) -> Result<Json<Value>, Failure> {
     if request.token.is_empty() || request.token.len() > common::MAX_TOKEN_LEN {
         return Ok(Json(json!({"active": false})));
     }

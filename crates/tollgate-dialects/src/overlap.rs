@@ -1,9 +1,10 @@
 //! Log Insight and BlueCat both serve `/api/v2/sessions` and `/api/v2/sessions/current`. On a
 //! listener that serves both, each request goes to the dialect it belongs to: a login that
 //! names a `provider` is Log Insight's, a `Basic` credential is BlueCat's, a `Bearer` token is
-//! Log Insight's unless BlueCat issued it, `/api/v2/version` is Log Insight's, and everything
-//! else under `/api/v2` is BlueCat's. A request without credentials gets BlueCat's JSON 401,
-//! which Log Insight's clients take as "log in" (they only read the status).
+//! Log Insight's unless BlueCat issued it, `/api/v2/version` and `/api/v2/auth-providers` are
+//! Log Insight's, and everything else under `/api/v2` is BlueCat's. A request without
+//! credentials gets BlueCat's JSON 401, which Log Insight's clients take as "log in" (they only
+//! read the status).
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -16,7 +17,7 @@ use axum::routing::any;
 use tower::ServiceExt;
 
 use crate::common::{self, MAX_BODY_BYTES};
-use crate::{AppState, bluecat, loginsight};
+use crate::{AppState, CorrelationId, Dialect, Failure, bluecat, loginsight};
 
 #[derive(Clone)]
 struct Both {
@@ -43,9 +44,9 @@ async fn dispatch(State(both): State<Both>, request: Request) -> Response {
                 let names_provider = common::json_object(&bytes).is_ok_and(|o| o.contains_key("provider"));
                 (names_provider, Body::from(bytes))
             }
-            Err(_) => return bluecat::BcError::too_large().into_response(),
+            Err(_) => return tag(Failure::BodyTooLarge.into_response(), Dialect::BlueCat),
         }
-    } else if path == "/api/v2/version" {
+    } else if path == "/api/v2/version" || path == "/api/v2/auth-providers" {
         (true, body)
     } else if path == "/api/v2/sessions/current" {
         (is_loginsight_token(&both.state, &parts.headers).await, body)
@@ -53,15 +54,22 @@ async fn dispatch(State(both): State<Both>, request: Request) -> Response {
         (false, body)
     };
     let request = forwarded(parts, body);
-    let target = if to_loginsight { both.loginsight } else { both.bluecat };
+    let (target, dialect) =
+        if to_loginsight { (both.loginsight, Dialect::LogInsight) } else { (both.bluecat, Dialect::BlueCat) };
     match target.oneshot(request).await {
-        Ok(response) => response,
+        // The envelope renders failures in the shape of the dialect that answered.
+        Ok(response) => tag(response, dialect),
         Err(never) => match never {},
     }
 }
 
+fn tag(mut response: Response, dialect: Dialect) -> Response {
+    response.extensions_mut().insert(dialect);
+    response
+}
+
 /// The request as the dialect's own router must see it: without the path parameters this
-/// router's catch-all route added, but with the client's address.
+/// router's catch-all route added, but with the client's address and correlation id.
 fn forwarded(parts: axum::http::request::Parts, body: Body) -> Request {
     let mut request = Request::new(body);
     *request.method_mut() = parts.method;
@@ -70,6 +78,9 @@ fn forwarded(parts: axum::http::request::Parts, body: Body) -> Request {
     *request.headers_mut() = parts.headers;
     if let Some(addr) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
         request.extensions_mut().insert(*addr);
+    }
+    if let Some(id) = parts.extensions.get::<CorrelationId>() {
+        request.extensions_mut().insert(id.clone());
     }
     request
 }

@@ -36,6 +36,22 @@ pub struct Settings {
     pub sso_domains: HashMap<String, SsoDomain>,
     /// The domain of SSO user names given without `@domain`.
     pub default_sso_domain: String,
+    /// The API versions Cloud Director's `/api/versions` lists, oldest first.
+    pub vcd_versions: Vec<VcdVersion>,
+}
+
+/// One Cloud Director API version and whether it is listed as deprecated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VcdVersion {
+    pub version: String,
+    pub deprecated: bool,
+}
+
+/// Cloud Director versions listed by default: from 27.0 (seed 000 logs in with it) to 37.0
+/// (go-vcloud-director needs exactly that one; pyvcloud picks the highest up to 36.0). Real
+/// servers mark old versions deprecated; clients ignore the mark.
+pub fn default_vcd_versions() -> Vec<VcdVersion> {
+    (27..=37).map(|major| VcdVersion { version: format!("{major}.0"), deprecated: major < 33 }).collect()
 }
 
 /// Where a login goes.
@@ -74,6 +90,7 @@ impl Default for Settings {
                 SsoDomain { org: SYSTEM_ORG.to_owned(), source: LOCAL_SOURCE.to_owned() },
             )]),
             default_sso_domain: "vsphere.local".to_owned(),
+            vcd_versions: default_vcd_versions(),
         }
     }
 }

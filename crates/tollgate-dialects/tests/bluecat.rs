@@ -211,6 +211,40 @@ async fn patch_needs_a_state_it_can_set() {
 }
 
 #[tokio::test]
+async fn session_lists_are_paged_with_limit_and_offset() {
+    let server = server().await;
+    let first_login = admin(&server).await;
+    for _ in 0..4 {
+        admin(&server).await;
+    }
+    let page = |query: &'static str| {
+        let server = &server;
+        let auth = first_login.basic.clone();
+        async move { server.get(&format!("{SESSIONS}{query}"), &[("authorization", &auth)]).await }
+    };
+    let all = page("").await.json();
+    assert_eq!(all["count"], 5);
+    assert!(all["_links"].get("next").is_none() && all["_links"].get("prev").is_none());
+    let first = page("?limit=2").await.json();
+    assert_eq!(first["count"], 2);
+    assert_eq!(first["_links"]["next"]["href"], "/api/v2/sessions?offset=2&limit=2");
+    assert!(first["_links"].get("prev").is_none());
+    let last = page("?offset=4&limit=2").await.json();
+    assert_eq!(last["count"], 1);
+    assert_eq!(last["_links"]["prev"]["href"], "/api/v2/sessions?offset=2&limit=2");
+    assert!(last["_links"].get("next").is_none());
+    let ids =
+        |body: &serde_json::Value| body["data"].as_array().unwrap().iter().map(|s| s["id"].clone()).collect::<Vec<_>>();
+    let middle = page("?offset=2&limit=2").await.json();
+    assert!(
+        ids(&first).iter().chain(&ids(&middle)).chain(&ids(&last)).collect::<std::collections::HashSet<_>>().len() == 5
+    );
+    for bad in ["?limit=0", "?limit=x", "?offset=-1", "?limit=100001"] {
+        assert_error(&page(bad).await, StatusCode::BAD_REQUEST, "InvalidFieldValue");
+    }
+}
+
+#[tokio::test]
 async fn administrators_list_and_terminate_sessions() {
     let server = server().await;
     let admin = admin(&server).await;

@@ -68,9 +68,61 @@ async fn every_provider_reaches_the_configured_org() {
 async fn wrong_credentials_are_401_field_error() {
     let server = server().await;
     let reply = login(&server, "v1", &credentials("administrator", "nope")).await;
-    assert_api_error(&reply, StatusCode::UNAUTHORIZED, Some("FIELD_ERROR"), "Invalid username or password.");
+    assert_api_error(
+        &reply,
+        StatusCode::UNAUTHORIZED,
+        Some("FIELD_ERROR"),
+        "Invalid credentials or account is locked.",
+    );
     let reply = login(&server, "v1", &credentials("nobody", "nope")).await;
-    assert_api_error(&reply, StatusCode::UNAUTHORIZED, Some("FIELD_ERROR"), "Invalid username or password.");
+    assert_api_error(
+        &reply,
+        StatusCode::UNAUTHORIZED,
+        Some("FIELD_ERROR"),
+        "Invalid credentials or account is locked.",
+    );
+}
+
+#[tokio::test]
+async fn seed_002_code_sample_is_a_json_format_error_and_its_example_a_401() {
+    let server = server().await;
+    // The seed's curl sample, literally: an Authorization header with a placeholder, and a body
+    // that is not JSON.
+    let headers = [("authorization", "<value>"), ("content-type", "application/json")];
+    let body = r#"{"password:"string","provider:"string","username:"string"}"#;
+    let reply = server.send(Method::POST, "/api/v1/sessions", &headers, body).await;
+    assert_api_error(&reply, StatusCode::BAD_REQUEST, Some("JSON_FORMAT_ERROR"), "Invalid request body.");
+    // The request body example, for a user this server does not have.
+    let example = serde_json::json!({"username": "johndoe", "password": "password", "provider": "Local"});
+    let reply = server.post_json("/api/v1/sessions", &[("authorization", "<value>")], &example).await;
+    assert_api_error(
+        &reply,
+        StatusCode::UNAUTHORIZED,
+        Some("FIELD_ERROR"),
+        "Invalid credentials or account is locked.",
+    );
+}
+
+#[tokio::test]
+async fn auth_providers_lists_the_configured_providers_without_a_session() {
+    let server = server().await;
+    for version in ["v1", "v2"] {
+        let reply = server.get(&format!("/api/{version}/auth-providers"), &[]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.json(), serde_json::json!({"providers": ["Local", "ActiveDirectory", "vIDM"]}));
+    }
+    let mut settings = tollgate_dialects::Settings::default();
+    settings.dialects.get_mut(&tollgate_dialects::Dialect::LogInsight).unwrap().providers.remove("vIDM");
+    let server = support::server_with(support::Setup { settings: Some(settings), ..Default::default() }).await;
+    let reply = server.get("/api/v1/auth-providers", &[]).await;
+    assert_eq!(reply.json(), serde_json::json!({"providers": ["Local", "ActiveDirectory"]}));
+    let reply = uninitialised().await.get("/api/v1/auth-providers", &[]).await;
+    assert_api_error(
+        &reply,
+        StatusCode::SERVICE_UNAVAILABLE,
+        None,
+        "LI server should be bootstrapped to process this API call",
+    );
 }
 
 #[tokio::test]

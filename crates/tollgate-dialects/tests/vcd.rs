@@ -57,7 +57,8 @@ fn assert_xml_error(reply: &Reply, status: StatusCode, minor: &str) {
 
 fn assert_json_error(reply: &Reply, status: StatusCode, minor: &str) {
     assert_eq!(reply.status, status, "{}", reply.body);
-    assert_eq!(reply.content_type(), "application/json");
+    // Every /cloudapi answer names the API version, as Cloud Director's do.
+    assert!(reply.content_type().starts_with("application/json;version="), "{}", reply.content_type());
     let body = reply.json();
     assert_eq!(body["minorErrorCode"], minor);
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
@@ -67,7 +68,7 @@ fn assert_json_error(reply: &Reply, status: StatusCode, minor: &str) {
 // ---- GET /api/versions --------------------------------------------------------------------
 
 #[tokio::test]
-async fn versions_lists_33_to_37_with_absolute_login_urls() {
+async fn versions_lists_27_to_37_with_absolute_login_urls() {
     let server = server().await;
     let reply = server.get("/api/versions", &[]).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -76,7 +77,8 @@ async fn versions_lists_33_to_37_with_absolute_login_urls() {
     assert!(all.iter().all(|e| e.namespace.as_deref() == Some(NS_VERSIONS)), "every element in the versions namespace");
     let infos: Vec<_> = all.iter().enumerate().filter(|(_, e)| e.name == "VersionInfo").collect();
     let versions: Vec<&str> = all.iter().filter(|e| e.name == "Version").map(|e| e.text.as_str()).collect();
-    for v in ["33.0", "34.0", "35.0", "36.0", "37.0"] {
+    // 27.0 is the version seed 000 logs in with; go-vcloud-director needs exactly 37.0.
+    for v in ["27.0", "32.0", "33.0", "34.0", "35.0", "36.0", "37.0"] {
         assert!(versions.contains(&v), "{v} listed");
     }
     assert!(!versions.iter().any(|v| v.parse::<f64>().unwrap() >= 40.0), "nothing at 40.0 or above");
@@ -89,7 +91,8 @@ async fn versions_lists_33_to_37_with_absolute_login_urls() {
     };
     for (i, info) in &infos {
         let version: f64 = child(*i, "Version").unwrap().parse().unwrap();
-        assert_eq!(info.attr("deprecated"), Some("false"));
+        let deprecated = if version < 33.0 { "true" } else { "false" };
+        assert_eq!(info.attr("deprecated"), Some(deprecated), "{version}");
         let login = child(*i, "LoginUrl").unwrap();
         if version >= 36.0 {
             assert_eq!(login, format!("{BASE}/cloudapi/1.0.0/sessions"));
@@ -125,6 +128,29 @@ async fn legacy_login_returns_both_tokens_and_a_session_document() {
     assert_eq!((root.name.as_str(), root.namespace.as_deref()), ("Session", Some(NS_VCLOUD)));
     assert_eq!(root.attr("user"), Some("alice"));
     assert_eq!(root.attr("org"), Some("org1"));
+}
+
+#[tokio::test]
+async fn seed_000_logs_in_at_version_27_as_printed() {
+    let server = server().await;
+    let accept = ("accept", "application/vnd.vmware.vcloud.session+xml;version=27.0");
+    let reply = server
+        .send(Method::POST, "/api/sessions", &[("authorization", &basic("alice@org1:alice-pw")), accept], "")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let token = reply.header("x-vcloud-authorization").to_owned();
+    assert!(token.len() == 32 && token.chars().all(|c| c.is_ascii_hexdigit()), "{token}");
+    assert_eq!(reply.content_type(), "application/vnd.vmware.vcloud.session+xml;version=27.0");
+    // "This header, including the token, must be included in each subsequent vCloud API request."
+    let session = server.get("/api/session", &[("x-vcloud-authorization", &token), accept]).await;
+    assert_eq!(session.status, StatusCode::OK, "{}", session.body);
+    // "If the Authorization header is missing ... 403"; "If the credentials ... are invalid ... 401".
+    let missing = server.send(Method::POST, "/api/sessions", &[accept], "").await;
+    assert_xml_error(&missing, StatusCode::FORBIDDEN, "ACCESS_TO_RESOURCE_IS_FORBIDDEN");
+    let wrong =
+        server.send(Method::POST, "/api/sessions", &[("authorization", &basic("alice@org1:nope")), accept], "").await;
+    assert_xml_error(&wrong, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_eq!(wrong.content_type(), "application/vnd.vmware.vcloud.error+xml;version=27.0");
 }
 
 #[tokio::test]
@@ -373,6 +399,22 @@ async fn a_system_session_links_the_admin_resources() {
 }
 
 #[tokio::test]
+async fn every_link_of_the_session_document_answers() {
+    let server = server().await;
+    for t in [login_admin(&server).await, login_alice(&server).await] {
+        let session = server.get("/api/session", &[("x-vcloud-authorization", &t.vcloud)]).await;
+        for link in links(&session.body).into_iter().filter(|l| l.attr("rel") != Some("remove")) {
+            let path = link.attr("href").unwrap().strip_prefix(BASE).unwrap().to_owned();
+            let reply = server.get(&path, &[("x-vcloud-authorization", &t.vcloud)]).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+            if let Some(ty) = link.attr("type") {
+                assert!(reply.content_type().starts_with(ty), "{path}: {} is not {ty}", reply.content_type());
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn cloudapi_current_session_is_the_login_json() {
     let server = server().await;
     let login = cloudapi_login(&server, "/cloudapi/1.0.0/sessions", "alice@org1:alice-pw").await;
@@ -421,7 +463,7 @@ async fn an_org_links_its_vdc_query_unless_it_is_system() {
     let path = href.strip_prefix(BASE).unwrap();
     let reply = server.get(path, &[("authorization", &bearer(&alice.access))]).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(reply.content_type(), "application/vnd.vmware.vcloud.org+xml");
+    assert_eq!(reply.content_type(), "application/vnd.vmware.vcloud.org+xml;version=37.0");
     let all = elements(&reply.body);
     assert_eq!((all[0].name.as_str(), all[0].attr("name")), ("Org", Some("org1")));
     assert_eq!(all.iter().find(|e| e.name == "FullName").unwrap().text, "Org One");
@@ -462,11 +504,17 @@ async fn another_orgs_resource_is_403_and_a_bad_id_400() {
         StatusCode::FORBIDDEN,
         "ACCESS_TO_RESOURCE_IS_FORBIDDEN",
     );
-    assert_xml_error(
-        &server.get("/api/query", &[("authorization", &auth)]).await,
-        StatusCode::BAD_REQUEST,
-        "BAD_REQUEST",
-    );
+}
+
+#[tokio::test]
+async fn query_without_a_type_lists_the_queries() {
+    let server = server().await;
+    let alice = login_alice(&server).await;
+    let reply = server.get("/api/query", &[("authorization", &bearer(&alice.access))]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.content_type(), "application/vnd.vmware.vcloud.query.queryList+xml;version=37.0");
+    assert_eq!(elements(&reply.body)[0].name, "QueryList");
+    assert!(links(&reply.body).iter().any(|l| l.attr("name") == Some("orgVdc")));
 }
 
 #[tokio::test]
@@ -475,9 +523,14 @@ async fn admin_describes_the_product_for_the_provider() {
     let admin = login_admin(&server).await;
     let reply = server.get("/api/admin", &[("authorization", &bearer(&admin.access))]).await;
     assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.content_type(), "application/vnd.vmware.admin.vcloud+xml;version=37.0");
     let all = elements(&reply.body);
     assert_eq!(all[0].name, "VCloud");
-    assert!(all.iter().find(|e| e.name == "Description").unwrap().text.contains("Tollgate"));
+    // go-vcloud-director reads "<four-part version> <build date>".
+    let description = all.iter().find(|e| e.name == "Description").unwrap().text.clone();
+    let (version, date) = description.split_once(' ').unwrap();
+    assert_eq!(version.split('.').filter(|p| p.parse::<u32>().is_ok()).count(), 4, "{description}");
+    assert!(time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339).is_ok(), "{date}");
 }
 
 // ---- logout -------------------------------------------------------------------------------

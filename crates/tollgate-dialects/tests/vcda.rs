@@ -103,12 +103,21 @@ async fn sso_credentials_go_through_the_sso_domain() {
 }
 
 #[tokio::test]
-async fn sso_tokens_need_saml_which_is_not_configured() {
+async fn an_sso_token_no_saml_source_can_verify_is_401() {
     let server = server().await;
-    let body = json!({"type": "ssoToken", "samlToken": "<saml2:Assertion/>", "timestamp": 1, "nonce": "n", "signature": "c2ln"});
+    // Seed 001's own ssoToken example, as printed.
+    let body = json!({
+        "type": "ssoToken",
+        "samlToken": "<saml2:Assertion xmlns:saml2=...>...</saml2:Assertion>",
+        "timestamp": 1465194049081_i64,
+        "nonce": "jF845646gJzx734",
+        "signature": "c2FtcGxlU2lnbmF0dXJlCg==",
+        "principal": null
+    });
     let reply = login(&server, body).await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "BadRequest");
-    assert!(reply.json()["msg"].as_str().unwrap().contains("SAML"));
+    assert_error(&reply, StatusCode::UNAUTHORIZED, "NotAuthenticated");
+    let incomplete = json!({"type": "ssoToken", "samlToken": "<saml2:Assertion/>"});
+    assert_error(&login(&server, incomplete).await, StatusCode::BAD_REQUEST, "BadRequest");
 }
 
 #[tokio::test]

@@ -140,7 +140,7 @@ fn org_from_row(row: &Row<'_>) -> rusqlite::Result<Org> {
 }
 
 const USER_COLUMNS: &str = "u.id, u.number, u.org_id, o.name AS org_name, u.name, u.enabled, u.locked_until,
-    u.failed_logins, u.identity_source, u.password_hash, u.created_at, u.last_login_at";
+    u.identity_source, u.password_hash, u.created_at, u.last_login_at";
 
 fn user_from_row(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<User> {
     let id = uuid_col(row, "id")?;
@@ -153,7 +153,6 @@ fn user_from_row(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<User> {
         roles: user_roles(conn, id)?,
         enabled: row.get("enabled")?,
         locked_until: ts(row.get("locked_until")?),
-        failed_logins: row.get("failed_logins")?,
         identity_source: row.get("identity_source")?,
         password_hash: row.get("password_hash")?,
         created_at: Timestamp(row.get("created_at")?),

@@ -51,6 +51,7 @@ async fn main() {
         public_url: None,
         scheme: "http",
         settings: Default::default(),
+        request_timeout: std::time::Duration::from_secs(30),
     });
     let validating = core.clone();
     let app = Router::new()

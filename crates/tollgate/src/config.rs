@@ -12,7 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use tollgate_core::password::MAX_PASSWORD_BYTES;
 use tollgate_core::{CoreConfig, DialectPolicy, LockoutPolicy, PasswordPolicy};
-use tollgate_dialects::settings::SSO;
+use tollgate_dialects::settings::{SSO, VcdVersion};
 use tollgate_dialects::{Dialect, DialectSettings, Settings, SsoDomain};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +53,8 @@ pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key matching `cert`.
     pub key: Option<PathBuf>,
+    /// Who may send plain HTTP to an HTTPS listener: `never`, `loopback` or `any`.
+    pub plain_http: crate::listener::PlainHttp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +127,10 @@ pub struct DialectConfig {
     pub listen: Vec<SocketAddr>,
     /// Also serve this dialect on the shared listener.
     pub shared: bool,
+    /// Cloud Director only: the API versions `/api/versions` lists (`MAJOR.MINOR`).
+    pub api_versions: Vec<String>,
+    /// Cloud Director only: listed versions older than this are marked deprecated.
+    pub deprecated_below: Option<String>,
 }
 
 impl Default for DialectConfig {
@@ -136,6 +142,8 @@ impl Default for DialectConfig {
             providers: HashMap::new(),
             listen: Vec::new(),
             shared: true,
+            api_versions: Vec::new(),
+            deprecated_below: None,
         }
     }
 }
@@ -158,10 +166,19 @@ impl Default for Config {
                     Dialect::BlueCat => 20,
                     _ => 30,
                 };
+                let (api_versions, deprecated_below) = match dialect {
+                    Dialect::Vcd => (
+                        settings.vcd_versions.iter().map(|v| v.version.clone()).collect(),
+                        settings.vcd_versions.iter().find(|v| !v.deprecated).map(|v| v.version.clone()),
+                    ),
+                    _ => (Vec::new(), None),
+                };
                 let config = DialectConfig {
                     idle_timeout_seconds: idle_minutes * 60,
                     org: defaults.org.clone(),
                     providers: defaults.providers.clone(),
+                    api_versions,
+                    deprecated_below,
                     ..DialectConfig::default()
                 };
                 (dialect.name().to_owned(), config)
@@ -270,6 +287,23 @@ impl Config {
             let kind = Dialect::parse(name).ok_or_else(|| anyhow::anyhow!("unknown dialect {name:?} in [dialects]"))?;
             anyhow::ensure!(dialect.idle_timeout_seconds > 0, "dialects.{name}.idle_timeout_seconds must be positive");
             anyhow::ensure!(dialect.lifetime_seconds > 0, "dialects.{name}.lifetime_seconds must be positive");
+            if kind == Dialect::Vcd {
+                anyhow::ensure!(!dialect.api_versions.is_empty(), "dialects.vcd.api_versions must list a version");
+                for version in dialect.api_versions.iter().chain(&dialect.deprecated_below) {
+                    anyhow::ensure!(
+                        api_version_number(version).is_some(),
+                        "dialects.vcd: {version:?} is not an API version like \"37.0\""
+                    );
+                }
+                if !dialect.api_versions.iter().any(|v| v == "37.0") {
+                    tracing::warn!("dialects.vcd.api_versions lacks 37.0, which go-vcloud-director logs in with");
+                }
+            } else {
+                anyhow::ensure!(
+                    dialect.api_versions.is_empty() && dialect.deprecated_below.is_none(),
+                    "dialects.{name}: api_versions and deprecated_below are Cloud Director's (dialects.vcd)"
+                );
+            }
             for (provider, target) in &dialect.providers {
                 anyhow::ensure!(
                     canonical_provider(kind, provider).is_some(),
@@ -356,12 +390,38 @@ impl Config {
                     .insert(dialect, DialectSettings { org: config.org.clone(), providers: providers.collect() });
             }
         }
+        if let Some(versions) = self.vcd_versions() {
+            settings.vcd_versions = versions;
+        }
         settings
+    }
+
+    /// Cloud Director's listed versions, oldest first, those below `deprecated_below` marked.
+    fn vcd_versions(&self) -> Option<Vec<VcdVersion>> {
+        let vcd = self.dialects.get(Dialect::Vcd.name())?;
+        let below = vcd.deprecated_below.as_deref().and_then(api_version_number);
+        let mut versions: Vec<_> = vcd
+            .api_versions
+            .iter()
+            .filter_map(|v| Some((api_version_number(v)?, v)))
+            .map(|(number, v)| {
+                (number, VcdVersion { version: v.clone(), deprecated: below.is_some_and(|b| number < b) })
+            })
+            .collect();
+        versions.sort_by_key(|(number, _)| *number);
+        versions.dedup_by_key(|(number, _)| *number);
+        Some(versions.into_iter().map(|(_, v)| v).collect())
     }
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("tollgate.db")
     }
+}
+
+/// `MAJOR.MINOR` as a pair that sorts like the version.
+fn api_version_number(version: &str) -> Option<(u32, u32)> {
+    let (major, minor) = version.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 /// `provider` spelled as `dialect` spells it. Environment variables arrive lower-cased, so
@@ -473,6 +533,21 @@ mod tests {
         assert!(!li.providers.contains_key("vIDM") && !li.providers.contains_key("vidm"));
         assert_eq!(li.providers["Local"], "local");
         assert_eq!(li.providers["ActiveDirectory"], "local");
+    }
+
+    #[test]
+    fn cloud_directors_versions_are_configurable() {
+        let defaults = Config::default().settings().vcd_versions;
+        assert_eq!(defaults, tollgate_dialects::settings::default_vcd_versions());
+        let config =
+            load("[dialects.vcd]\napi_versions = [\"37.0\", \"9.0\", \"36.0\"]\ndeprecated_below = \"36.0\"").unwrap();
+        let listed: Vec<(String, bool)> =
+            config.settings().vcd_versions.into_iter().map(|v| (v.version, v.deprecated)).collect();
+        let expected = [("9.0", true), ("36.0", false), ("37.0", false)];
+        assert_eq!(listed, expected.map(|(v, d)| (v.to_owned(), d)), "numeric order, the old ones deprecated");
+        assert!(error("[dialects.vcd]\napi_versions = []").contains("must list a version"));
+        assert!(error("[dialects.vcd]\napi_versions = [\"latest\"]").contains("not an API version"));
+        assert!(error("[dialects.hcx]\napi_versions = [\"1.0\"]").contains("Cloud Director's"));
     }
 
     #[test]

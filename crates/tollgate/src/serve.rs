@@ -11,10 +11,10 @@ use clap::Args;
 use hyper_util::rt::TokioTimer;
 use tollgate_core::Core;
 use tollgate_dialects::{AppState, Dialect, Shared, Site};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::admin;
 use crate::config::Config;
+use crate::listener::Sniffing;
 use crate::tls;
 
 #[derive(Args, Debug)]
@@ -63,17 +63,16 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         public_url: config.public_url.clone(),
         scheme: if config.http { "http" } else { "https" },
         settings: Arc::new(config.settings()),
+        request_timeout: Duration::from_secs(config.limits.request_timeout_seconds),
     });
     tokio::spawn(sweep(core.clone(), Duration::from_secs(config.sessions.sweep_interval_seconds.max(1))));
 
-    let timeout = Duration::from_secs(config.limits.request_timeout_seconds);
     let header_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds.max(1));
     let scheme = if config.http { "http" } else { "https" };
     let mut handles = Vec::new();
     let mut servers = tokio::task::JoinSet::new();
     for Bound { own, dialects, listener, local } in listeners {
-        let app = tollgate_dialects::router(state.clone(), &dialects)
-            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout));
+        let app = tollgate_dialects::router(state.clone(), &dialects);
         let handle = axum_server::Handle::new();
         handles.push(handle.clone());
         match &tls {
@@ -83,7 +82,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
                 servers.spawn(async move { server.serve(make_service(app)).await });
             }
             Some(tls) => {
-                let mut server = axum_server::tls_rustls::from_tcp_rustls(listener, tls.clone())?.handle(handle);
+                let acceptor =
+                    Sniffing { tls: tls.get_inner(), plain: config.tls.plain_http, handshake_timeout: header_timeout };
+                let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor).handle(handle);
                 tune(server.http_builder(), header_timeout);
                 servers.spawn(async move { server.serve(make_service(app)).await });
             }

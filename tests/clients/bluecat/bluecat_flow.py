@@ -102,6 +102,7 @@ def check_raw_401(url, authorization, what):
         fail(f"{what}: 401 body lacks {sorted(ERROR_KEYS)}: {body!r}")
     if body["status"] != 401 or body["code"] != "InvalidAuthorizationCredentials":
         fail(f"{what}: 401 body {body!r}, expected status 401 code InvalidAuthorizationCredentials")
+    return {"status": r.status_code, "content_type": ct, "code": body["code"]}
 
 
 def check_session_body(what, body, user, read_only, state="LOGGED_IN"):
@@ -146,13 +147,15 @@ def main():
                              lambda: login_raw(client, a))
         if client.is_authenticated:
             fail("client holds an Authorization header after a failed login")
-        print(json.dumps({"client": "bluecat-libraries", "expect": "unauthorized", "status": e.status,
+        print(json.dumps({"client": "bluecat-libraries", "expect": "unauthorized",
+                          "exception": type(e).__name__, "status": e.status,
                           "code": e.code, "reason": e.reason, "message": e.message, "requests": trace}))
         return 0
 
     # 1. login: POST /sessions, then GET /sessions/current with Basic; returns the GET body.
     session = login(client, a.user, a.password, a.read_only)
     check_session_body("login() result (GET /sessions/current)", session, a.user, a.read_only)
+    client_is_read_only = client.is_read_only
     if client.is_read_only is not a.read_only:
         fail(f"client.is_read_only (POST body readOnly) is {client.is_read_only!r}, expected {a.read_only!r}")
     if client.username != a.user:
@@ -208,16 +211,17 @@ def main():
     # 4. read-only: writes refused with 403 ReadOnlySession (its own logout still allowed, below).
     ro_probes = []
     if a.read_only:
-        expect_bam_error("read-only session: POST /users", 403, "ReadOnlySession",
-                         lambda: client.http_post("/users", json={"type": "User", "name": "tollgate-ro-probe",
-                                                                  "password": "x-Tollgate-ro-1"}))
-        ro_probes.append("POST /users")
+        e = expect_bam_error("read-only session: POST /users", 403, "ReadOnlySession",
+                             lambda: client.http_post("/users", json={"type": "User", "name": "tollgate-ro-probe",
+                                                                      "password": "x-Tollgate-ro-1"}))
+        ro_probes.append({"request": "POST /users", "status": e.status, "code": e.code})
         other = new_client(a.url, trace)
         other_session = login(other, a.user, a.password, False)
-        expect_bam_error("read-only session: PATCH another session", 403, "ReadOnlySession",
-                         lambda: client.http_patch(f"/sessions/{other_session['id']}", json={"state": "TERMINATED"},
-                                                   headers={"Content-Type": "application/merge-patch+json"}))
-        ro_probes.append("PATCH /sessions/{other}")
+        e = expect_bam_error("read-only session: PATCH another session", 403, "ReadOnlySession",
+                             lambda: client.http_patch(f"/sessions/{other_session['id']}",
+                                                       json={"state": "TERMINATED"},
+                                                       headers={"Content-Type": "application/merge-patch+json"}))
+        ro_probes.append({"request": "PATCH /sessions/{other}", "status": e.status, "code": e.code})
         try:
             other.logout()
         except Exception as e:
@@ -235,22 +239,28 @@ def main():
         fail("client still holds an Authorization header after logout()")
 
     # 6. the old credentials are dead: raw requests and through fresh clients (BAMV2ErrorResponse).
-    check_raw_401(a.url, basic, "old Basic credentials after logout")
-    check_raw_401(a.url, f"Bearer {api_token}", "old Bearer apiToken after logout")
+    after_logout = {
+        "raw_basic": check_raw_401(a.url, basic, "old Basic credentials after logout"),
+        "raw_bearer": check_raw_401(a.url, f"Bearer {api_token}", "old Bearer apiToken after logout"),
+    }
     for label, value in (("Basic", basic), ("Bearer", f"Bearer {api_token}")):
         fresh = new_client(a.url, trace)
-        expect_bam_error(f"fresh Client with the old {label} credentials", 401, "InvalidAuthorizationCredentials",
-                         lambda: setattr(fresh, "auth", value))
+        e = expect_bam_error(f"fresh Client with the old {label} credentials", 401,
+                             "InvalidAuthorizationCredentials", lambda: setattr(fresh, "auth", value))
+        after_logout[f"client_{label.lower()}"] = {"exception": type(e).__name__, "status": e.status, "code": e.code}
 
     print(json.dumps({
         "client": "bluecat-libraries", "expect": "ok", "user": a.user, "read_only": a.read_only,
-        "session_id": session_id, "state_after_logout": out.get("state"),
+        "session_id": session_id, "login_state": session.get("state"), "login_read_only": session.get("readOnly"),
+        "client_is_read_only": client_is_read_only, "basic_decodes_to_user": decoded.split(":", 1)[0],
+        "current_id_matches": current["id"] == session_id, "bearer_status": r.status_code,
+        "state_after_logout": out.get("state"),
         "logoutDateTime": out.get("logoutDateTime"),
         "apiTokenExpirationDateTime": session.get("apiTokenExpirationDateTime"),
         "authenticator": (session.get("authenticator") or {}).get("name"),
         "current_has_apiToken": "apiToken" in session,
         "users_is_collection": isinstance(users, dict) and "data" in users,
-        "read_only_probes": ro_probes, "requests": trace,
+        "read_only_probes": ro_probes, "after_logout": after_logout, "requests": trace,
     }))
     return 0
 

@@ -13,6 +13,8 @@ for <method> <path>: <body>") for any status >= 400.
 --expect ok               authenticate() -> get_version() -> GET /api/v2/sessions/current.
 --expect unauthorized     authenticate() raises LogInsightError for HTTP 401.
 --expect not-bootstrapped authenticate() raises LogInsightError for HTTP 503 quoting "should be bootstrapped".
+A refusal prints {"exception","status","body"} (the body as the error message quotes it, parsed as
+JSON when it is JSON); success prints the version and the current session.
 Exit status 0 on success (one JSON line of facts on stdout), 1 with "FAIL: ..." on stderr otherwise.
 """
 import argparse
@@ -59,7 +61,14 @@ def main():
                 fail(f"503 without {PHRASE!r}: {msg}")
             if client.token:
                 fail("client kept a token after a failed login")
-            print(json.dumps({"client": "vmware-aria-logs", "expect": a.expect, "error": msg}))
+            # The message is "HTTP <status> for POST /api/v2/sessions: <body>": the client exposes the body.
+            body = msg.split(": ", 1)[1] if ": " in msg else None
+            try:
+                body = json.loads(body)
+            except (TypeError, ValueError):
+                pass
+            print(json.dumps({"client": "vmware-aria-logs", "expect": a.expect, "exception": type(e).__name__,
+                              "status": int(msg.split()[1]), "body": body, "error": msg}))
             return 0
         except Exception as e:
             fail(f"expected LogInsightError (HTTP {status}), got {type(e).__name__}: {e}")
@@ -86,7 +95,8 @@ def main():
         fail(f"probe_endpoint(GET /api/v2/sessions/current): {probe}")
 
     print(json.dumps({"client": "vmware-aria-logs", "expect": "ok", "api": "v2", "provider": a.provider,
-                      "token_len": len(token), "version": version, "current": current}))
+                      "token_len": len(token), "version": version, "current": current,
+                      "probe_verdict": probe["verdict"]}))
     return 0
 
 

@@ -15,6 +15,8 @@ Exercises docs/contracts/loginsight.md:
 --expect unauthorized     construction raises LogInsightApiError(status_code=401).
 --expect not-bootstrapped construction raises LogInsightApiError(status_code=503) (the client drops the
                           body, so "should be bootstrapped" is not visible through it).
+A refusal prints {"exception","status","path","body": null}; success prints the login ttl, the
+version, the current session and the requests the client sent.
 Exit status 0 on success (one JSON line of facts on stdout), 1 with "FAIL: ..." on stderr otherwise.
 """
 import argparse
@@ -57,8 +59,8 @@ def main():
         except LogInsightApiError as e:
             if e.status_code != status or e.path != "/sessions":
                 fail(f"expected LogInsightApiError {status} on POST /sessions, got {e.status_code} {e.path}: {e}")
-            print(json.dumps({"client": "vmware-log-insight", "expect": a.expect, "status": e.status_code,
-                              "error": str(e)}))
+            print(json.dumps({"client": "vmware-log-insight", "expect": a.expect, "exception": type(e).__name__,
+                              "status": e.status_code, "path": e.path, "body": None, "error": str(e)}))
             return 0
         except Exception as e:
             fail(f"expected LogInsightApiError {status}, got {type(e).__name__}: {e}")

@@ -22,6 +22,9 @@ and it needs marshmallow 2.x (pinned in tests/clients/requirements.txt).
 --expect not-bootstrapped the error surfaces with "should be bootstrapped" (NotBootstrapped when the
                           first request gets 401 and the login 503; TransportError(503, body) when
                           the first request itself gets 503).
+A refusal prints {"exception","status","body"} (status and body of the response that ended the
+flow); success prints the version, the current session, the re-login statuses and the old token's
+answer after --logout.
 Exit status 0 on success (one JSON line of facts on stdout), 1 with "FAIL: ..." on stderr otherwise.
 """
 import argparse
@@ -123,8 +126,8 @@ def main():
                 body = resp.json()
             except ValueError:
                 body = resp.text
-            print(json.dumps({"client": "pyloginsight-fork", "expect": "unauthorized", "login_status": 401,
-                              "login_body": body, "requests": fmt(trace)}))
+            print(json.dumps({"client": "pyloginsight-fork", "expect": "unauthorized", "exception": type(e).__name__,
+                              "status": resp.status_code, "body": body, "requests": fmt(trace)}))
             return 0
         except (Exception, NotBootstrapped) as e:
             fail(f"expected pyloginsight Unauthorized, got {type(e).__name__}: {e!r}")
@@ -137,16 +140,17 @@ def main():
             msg = str(e.args[0]) if e.args else ""
             if PHRASE not in msg:
                 fail(f"NotBootstrapped without {PHRASE!r}: {e.args!r}")
-            surfaced = "NotBootstrapped"
+            surfaced, body = "NotBootstrapped", msg
         except TransportError as e:
             if not (e.args and e.args[0] == 503 and PHRASE in json.dumps(e.args[1:])):
                 fail(f"expected 503 {PHRASE!r}, got {type(e).__name__}{e.args!r}")
-            surfaced = "TransportError(503)"
+            surfaced, body = "TransportError", json.dumps(e.args[1:])
         except Exception as e:
             fail(f"expected NotBootstrapped/503 {PHRASE!r}, got {type(e).__name__}: {e!r}")
         else:
             fail(f"request succeeded but the server should not be bootstrapped: {fmt(trace)}")
-        print(json.dumps({"client": "pyloginsight-fork", "expect": "not-bootstrapped", "surfaced_as": surfaced,
+        print(json.dumps({"client": "pyloginsight-fork", "expect": "not-bootstrapped", "exception": surfaced,
+                          "status": trace[-1]["status"] if trace else None, "body": body,
                           "requests": fmt(trace)}))
         return 0
 
@@ -191,6 +195,7 @@ def main():
     except (Exception, NotBootstrapped) as e:
         fail(f"re-login after an unknown token: {type(e).__name__}: {e!r} (requests: {fmt(trace[mark:])})")
     seq = [(t["method"], t["path"], t["status"]) for t in trace[mark:]]
+    unknown_token = [f"{m} {p} -> {st}" for m, p, st in seq]
     if seq != [("GET", "/api/v1/sessions/current", 401), ("POST", "/api/v1/sessions", 200),
                ("GET", "/api/v1/sessions/current", 200)]:
         fail(f"unknown token: expected 401 -> login -> retry, saw {fmt(trace[mark:])}")
@@ -229,7 +234,8 @@ def main():
     print(json.dumps({
         "client": "pyloginsight-fork", "expect": "ok", "provider": a.provider,
         "version": version.vstring, "build": build, "release_name": version.release_name,
-        "current": current, "first_status": first["status"], "expired_token_status": expiry,
+        "current": current, "first_status": first["status"], "unknown_token": unknown_token,
+        "expired_token_status": expiry,
         "old_token_after_logout": logout,
         "requests": fmt(trace),
     }))

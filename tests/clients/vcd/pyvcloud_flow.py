@@ -8,9 +8,11 @@ Exercises docs/contracts/vcd.md:
   * "GET /api/session", "What clients read right after login" (GET /api/org/, GET /api/org/{id});
   * "Logout" (DELETE /api/session -> 204) and "old token -> 401".
 
---expect ok           log in, check org/user, print tokens as one JSON line, log out
-                      (unless --no-logout), then check the old token(s) are rejected with 401.
---expect unauthorized login must raise pyvcloud UnauthorizedException (HTTP 401).
+--expect ok           log in, check org/user, log out (unless --no-logout), then present the old
+                      token(s) again; prints what it saw (tokens, API version, Session user/org,
+                      org names, logout, how each old token was refused) as one JSON line.
+--expect unauthorized login must raise pyvcloud UnauthorizedException (HTTP 401); prints the
+                      exception class, status, minorErrorCode and message as one JSON line.
 Exit status 0 on success, 1 with a "FAIL:" message on stderr otherwise.
 """
 import argparse
@@ -22,6 +24,7 @@ import tempfile
 import urllib3
 from pyvcloud.vcd.client import BasicLoginCredentials, Client
 from pyvcloud.vcd.exceptions import UnauthorizedException
+from vcd_errors import refusal
 
 urllib3.disable_warnings()
 LOG_FILE = os.path.join(tempfile.gettempdir(), "tollgate-pyvcloud.log")  # pyvcloud always logs to a file
@@ -37,11 +40,11 @@ def new_client(url, api_version):
 
 
 def expect_401(url, api_version, token, is_jwt):
-    """A fresh client presenting a revoked token must get UnauthorizedException."""
+    """A fresh client presenting a revoked token must get UnauthorizedException; returns refusal()."""
     try:
         new_client(url, api_version).rehydrate_from_token(token, is_jwt_token=is_jwt)
-    except UnauthorizedException:
-        return
+    except UnauthorizedException as e:
+        return refusal(e)
     except Exception as e:  # e.g. lxml XMLSyntaxError when the 401 body is not XML
         fail(f"old {'access' if is_jwt else 'x-vcloud-authorization'} token: expected UnauthorizedException, "
              f"got {type(e).__name__}: {e}")
@@ -65,7 +68,8 @@ def main():
     if a.expect == "unauthorized":
         try:
             client.set_credentials(creds)
-        except UnauthorizedException:
+        except UnauthorizedException as e:
+            print(json.dumps({"expect": "unauthorized", "login": refusal(e)}), flush=True)
             return 0
         except Exception as e:  # VcdException('Login failed.') when the 401 body does not parse
             fail(f"login: expected UnauthorizedException, got {type(e).__name__}: {e}")
@@ -108,20 +112,21 @@ def main():
     if a.org.lower() not in org_names:
         fail(f"logged-in org {a.org!r} missing from get_org_list(): {org_names}")
 
-    print(json.dumps({"x_vcloud_authorization": xauth, "access_token": access,
-                      "org_href": org.get("href"), "api_version": version}), flush=True)
-    if a.no_logout:
-        return 0
-
-    try:
-        if client.logout() is not None:  # 204 with empty body -> None
-            fail("DELETE /api/session returned a body; expected 204 empty")
-    except Exception as e:
-        fail(f"logout failed: {type(e).__name__}: {e}")
-    if access:
-        expect_401(a.url, version, access, True)
-    if xauth:
-        expect_401(a.url, version, xauth, False)
+    summary = {"expect": "ok", "x_vcloud_authorization": xauth, "access_token": access,
+               "api_version": version, "session_user": session.get("user"), "session_org": session.get("org"),
+               "is_sysadmin": client.is_sysadmin(), "org_name": org.get("name"), "org_href": org.get("href"),
+               "org_names": org_names}
+    if not a.no_logout:
+        try:
+            logout_body = client.logout()  # 204 with an empty body -> None
+        except Exception as e:
+            fail(f"logout failed: {type(e).__name__}: {e}")
+        summary["logout_returned_body"] = logout_body is not None
+        summary["after_logout"] = {
+            "access_token": expect_401(a.url, version, access, True) if access else None,
+            "x_vcloud_authorization": expect_401(a.url, version, xauth, False) if xauth else None,
+        }
+    print(json.dumps(summary), flush=True)
     return 0
 
 

@@ -6,8 +6,10 @@ rehydrate_from_token sends GET /api/session with `Authorization: Bearer <token>`
 access token) or `x-vcloud-authorization: <token>` (default), then GET /api/org/{id};
 with --logout also "Logout" (DELETE /api/session -> 204, then the token -> 401).
 
---expect ok           session must work; prints {"user","org","org_href"} as one JSON line.
---expect unauthorized rehydrate must raise pyvcloud UnauthorizedException (HTTP 401).
+--expect ok           session must work; prints {"expect","user","org","org_href"} (with --logout
+                      also "after_logout": how the token was refused afterwards) as one JSON line.
+--expect unauthorized rehydrate must raise pyvcloud UnauthorizedException (HTTP 401); prints
+                      {"expect","refused": {"exception","status","minor_error_code","message"}}.
 Exit status 0 on success, 1 with a "FAIL:" message on stderr otherwise.
 """
 import argparse
@@ -19,6 +21,7 @@ import tempfile
 import urllib3
 from pyvcloud.vcd.client import Client
 from pyvcloud.vcd.exceptions import UnauthorizedException
+from vcd_errors import refusal
 
 urllib3.disable_warnings()
 LOG_FILE = os.path.join(tempfile.gettempdir(), "tollgate-pyvcloud.log")
@@ -50,7 +53,8 @@ def main():
     if a.expect == "unauthorized":
         try:
             rehydrate(a)
-        except UnauthorizedException:
+        except UnauthorizedException as e:
+            print(json.dumps({"expect": "unauthorized", "refused": refusal(e)}), flush=True)
             return 0
         except Exception as e:  # e.g. lxml XMLSyntaxError when the 401 body is not XML
             fail(f"expected UnauthorizedException, got {type(e).__name__}: {e}")
@@ -67,8 +71,7 @@ def main():
     for name, what in ((session.get("org"), "Session org"), (org.get("name"), "get_org() name")):
         if a.org is not None and (name or "").lower() != a.org.lower():
             fail(f"{what}={name!r}, expected {a.org!r}")
-    print(json.dumps({"user": session.get("user"), "org": org.get("name"), "org_href": org.get("href")}),
-          flush=True)
+    summary = {"expect": "ok", "user": session.get("user"), "org": org.get("name"), "org_href": org.get("href")}
 
     if a.logout:
         try:
@@ -77,11 +80,13 @@ def main():
             fail(f"logout failed: {type(e).__name__}: {e}")
         try:
             rehydrate(a)
-        except UnauthorizedException:
-            return 0
+        except UnauthorizedException as e:
+            summary["after_logout"] = refusal(e)
         except Exception as e:
             fail(f"after logout: expected UnauthorizedException, got {type(e).__name__}: {e}")
-        fail("token still accepted after logout")
+        else:
+            fail("token still accepted after logout")
+    print(json.dumps(summary), flush=True)
     return 0
 
 

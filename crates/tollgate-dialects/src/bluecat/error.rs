@@ -1,136 +1,86 @@
-//! BlueCat's errors: `{"status","reason","code","message"}` with `Content-Type` exactly
-//! `application/json` (bluecat-libraries compares the string before it raises
+//! How BlueCat renders a failure: `{"status","reason","code","message"}` with `Content-Type`
+//! exactly `application/json` (bluecat-libraries compares the string before it raises
 //! `BAMV2ErrorResponse`).
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tollgate_core::CoreError;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BcError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
+use crate::failure::{Failure, RequestInfo};
 
-impl BcError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        BcError { status, code, message: message.into() }
-    }
-
-    pub fn missing_field(name: &str) -> Self {
-        BcError::new(StatusCode::BAD_REQUEST, "MissingRequiredField", format!("Missing required field: {name}"))
-    }
-
-    pub fn json_parse(message: impl Into<String>) -> Self {
-        BcError::new(StatusCode::BAD_REQUEST, "JsonParseError", message)
-    }
-
-    pub fn invalid_enum(message: impl Into<String>) -> Self {
-        BcError::new(StatusCode::BAD_REQUEST, "InvalidEnumValue", message)
-    }
-
-    pub fn bad_login() -> Self {
-        BcError::new(StatusCode::UNAUTHORIZED, "InvalidUsernameOrPassword", "Invalid username or password")
-    }
-
-    pub fn bad_token() -> Self {
-        BcError::new(
+fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
+    let bad_token = || {
+        (
             StatusCode::UNAUTHORIZED,
             "InvalidAuthorizationCredentials",
-            "The authorization credentials are invalid or expired",
+            "The authorization credentials are invalid or expired".to_owned(),
         )
-    }
-
-    pub fn access_denied(message: impl Into<String>) -> Self {
-        BcError::new(StatusCode::FORBIDDEN, "AccessDenied", message)
-    }
-
-    pub fn bad_scheme() -> Self {
-        BcError::new(
-            StatusCode::FORBIDDEN,
-            "InvalidAuthorizationScheme",
-            "Use the Basic or Bearer authorization scheme",
-        )
-    }
-
-    pub fn read_only() -> Self {
-        BcError::new(StatusCode::FORBIDDEN, "ReadOnlySession", "A read-only session cannot make changes")
-    }
-
-    pub fn not_found(what: impl Into<String>) -> Self {
-        BcError::new(StatusCode::NOT_FOUND, "ResourceNotFound", what)
-    }
-
-    pub fn stale(message: impl Into<String>) -> Self {
-        BcError::new(StatusCode::CONFLICT, "StaleResourceState", message)
-    }
-
-    pub fn too_large() -> Self {
-        BcError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLarge", "The request body is too large")
-    }
-
-    pub fn headers_too_large() -> Self {
-        BcError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "RequestTooLarge",
-            "The request headers are too large",
-        )
-    }
-
-    fn internal() -> Self {
-        BcError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "An internal error occurred")
-    }
-}
-
-impl From<CoreError> for BcError {
-    fn from(error: CoreError) -> Self {
-        match error {
-            CoreError::Auth(_) => BcError::bad_login(),
-            CoreError::Session(_) => BcError::bad_token(),
-            CoreError::NotPermitted(what) => BcError::access_denied(what),
-            CoreError::NotFound(what) => BcError::not_found(what),
-            CoreError::NotInitialised => BcError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailable",
-                "Address Manager is not initialised: an operator must run `tollgate bootstrap`",
-            ),
-            other => {
-                tracing::error!(dialect = super::DIALECT, error = %other, "core error");
-                BcError::internal()
-            }
+    };
+    let bad_login =
+        || (StatusCode::UNAUTHORIZED, "InvalidUsernameOrPassword", "Invalid username or password".to_owned());
+    match failure {
+        Failure::BadRequest(message) => (StatusCode::BAD_REQUEST, "JsonParseError", message.clone()),
+        Failure::MissingField(field) => {
+            (StatusCode::BAD_REQUEST, "MissingRequiredField", format!("Missing required field: {field}"))
+        }
+        Failure::InvalidField { field, reason } if field == "state" => {
+            (StatusCode::BAD_REQUEST, "InvalidEnumValue", reason.clone())
+        }
+        Failure::InvalidField { reason, .. } => (StatusCode::BAD_REQUEST, "InvalidFieldValue", reason.clone()),
+        Failure::UnsupportedMediaType => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "The request body must be application/json".into(),
+        ),
+        Failure::UnsupportedVersion(version) => {
+            (StatusCode::NOT_ACCEPTABLE, "NotAcceptable", format!("Version {version} is not supported"))
+        }
+        Failure::BodyTooLarge => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLarge", "The request body is too large".into())
+        }
+        Failure::HeadersTooLarge => {
+            (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "RequestTooLarge", "The request headers are too large".into())
+        }
+        Failure::NotFound => (StatusCode::NOT_FOUND, "ResourceNotFound", "Resource not found".into()),
+        Failure::MethodNotAllowed => {
+            (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "This method is not supported here".into())
+        }
+        Failure::Timeout => {
+            (StatusCode::REQUEST_TIMEOUT, "RequestTimeout", "The request was not completed in time".into())
+        }
+        Failure::MissingCredentials | Failure::LoginRefused(_) | Failure::ProviderNotConfigured(_) => bad_login(),
+        Failure::InvalidToken(_) | Failure::RemoteAuthenticationFailed => bad_token(),
+        Failure::WrongScheme => {
+            (StatusCode::FORBIDDEN, "InvalidAuthorizationScheme", "Use the Basic or Bearer authorization scheme".into())
+        }
+        Failure::NotPermitted(message) | Failure::Forbidden(message) => {
+            (StatusCode::FORBIDDEN, "AccessDenied", message.clone())
+        }
+        Failure::ReadOnly => {
+            (StatusCode::FORBIDDEN, "ReadOnlySession", "A read-only session cannot make changes".into())
+        }
+        Failure::Conflict(message) => (StatusCode::CONFLICT, "StaleResourceState", message.clone()),
+        Failure::NotInitialised => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "Address Manager is not initialised: an operator must run `tollgate bootstrap`".into(),
+        ),
+        Failure::Unavailable(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "The service is temporarily unavailable".into())
+        }
+        Failure::Internal(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "An internal error occurred".into())
         }
     }
 }
 
-impl From<crate::common::BodyError> for BcError {
-    fn from(error: crate::common::BodyError) -> Self {
-        match error {
-            crate::common::BodyError::TooLarge => BcError::too_large(),
-            crate::common::BodyError::Invalid(reason) => BcError::json_parse(reason),
-        }
-    }
-}
-
-impl IntoResponse for BcError {
-    fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::warn!(dialect = super::DIALECT, status = self.status.as_u16(), code = self.code, "request failed");
-        } else {
-            tracing::info!(
-                dialect = super::DIALECT,
-                status = self.status.as_u16(),
-                code = self.code,
-                "request refused"
-            );
-        }
-        let body = json!({
-            "status": self.status.as_u16(),
-            "reason": self.status.canonical_reason().unwrap_or("Error"),
-            "code": self.code,
-            "message": self.message,
-        });
-        (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
-    }
+pub fn render(failure: &Failure, _info: &RequestInfo<'_>) -> Response {
+    let (status, code, message) = parts(failure);
+    let body = json!({
+        "status": status.as_u16(),
+        "reason": status.canonical_reason().unwrap_or("Error"),
+        "code": code,
+        "message": message,
+    });
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }

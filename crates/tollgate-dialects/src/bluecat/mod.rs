@@ -1,8 +1,8 @@
 //! `bluecat` — BlueCat Address Manager REST v2 sessions (`/api/v2`).
-//! Contract: `shared/spec/bluecat.md`.
+//! Contract: `docs/contracts/bluecat.md`.
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -13,17 +13,16 @@ use serde_json::{Value, json};
 use tollgate_core::directory::{LOCAL_SOURCE, SYSTEM_ADMINISTRATOR};
 use tollgate_core::{LiveSession, LoginRequest, Session, SessionState, TokenKind, User};
 
-use crate::common::{self, AuthorizationProblem, ClientAddr, JsonBody, ProviderLoginError};
-use crate::{AppState, DEFAULT_PROVIDER, Dialect};
+use crate::common::{self, AuthorizationProblem, ClientAddr, JsonBody};
+use crate::{AppState, CorrelationId, DEFAULT_PROVIDER, Dialect, Failure};
 
 mod error;
 
-pub use error::BcError;
+pub use error::render;
 
 pub const DIALECT: &str = "bluecat";
 const HAL_JSON: &str = "application/hal+json";
 const CHANGE_COMMENT: HeaderName = HeaderName::from_static("x-bcn-change-control-comment");
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,25 +31,16 @@ pub fn router() -> Router<AppState> {
         .route("/api/v2/users", get(list_users).fallback(other_method))
         .route("/api/v2/users/{id}", get(get_user).fallback(other_method))
         .route("/api/v2/{*rest}", any(elsewhere))
-        .layer(middleware::from_fn(envelope))
+        .layer(middleware::from_fn(change_comment))
 }
 
-async fn envelope(request: Request, next: Next) -> Response {
-    if common::headers_too_large(request.headers()) {
-        return BcError::headers_too_large().into_response();
-    }
+/// Logs the change control comment a client attaches to its request.
+async fn change_comment(request: Request, next: Next) -> Response {
     if let Some(comment) = request.headers().get(CHANGE_COMMENT).and_then(|v| v.to_str().ok()) {
         let comment: String = comment.chars().take(256).collect();
         tracing::info!(dialect = DIALECT, method = %request.method(), path = %request.uri().path(), comment, "change control comment");
     }
-    let response = next.run(request).await;
-    if !common::unrendered_client_error(&response) {
-        response
-    } else if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-        BcError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "Method not allowed").into_response()
-    } else {
-        BcError::not_found("Resource not found").into_response()
-    }
+    next.run(request).await
 }
 
 /// A request with a live BlueCat session: `Basic base64(username:apiToken)` or
@@ -61,24 +51,24 @@ struct Caller {
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = BcError;
+    type Rejection = Failure;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, BcError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
         let headers = &parts.headers;
         let (username, token) = match common::basic_credentials(headers) {
             Ok((username, token)) => (Some(username), token),
-            Err(AuthorizationProblem::Missing) => return Err(BcError::bad_token()),
+            Err(AuthorizationProblem::Missing) => return Err(Failure::InvalidToken(None)),
             Err(AuthorizationProblem::Malformed) => {
                 let token = common::bearer_token(headers).ok_or_else(|| scheme_problem(headers))?;
                 (None, token.to_owned())
             }
         };
         if token.len() > common::MAX_TOKEN_LEN {
-            return Err(BcError::bad_token());
+            return Err(Failure::InvalidToken(None));
         }
         let session = state.core.authenticate(DIALECT, &token).await?;
         if username.is_some_and(|name| !name.eq_ignore_ascii_case(&session.user_name)) {
-            return Err(BcError::bad_token());
+            return Err(Failure::InvalidToken(None));
         }
         Ok(Caller { session, token })
     }
@@ -86,14 +76,14 @@ impl FromRequestParts<AppState> for Caller {
 
 /// A Basic or Bearer header that could not be read is bad credentials; any other scheme is
 /// the wrong scheme.
-fn scheme_problem(headers: &HeaderMap) -> BcError {
+fn scheme_problem(headers: &HeaderMap) -> Failure {
     let scheme = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_whitespace().next())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if scheme == "basic" || scheme == "bearer" { BcError::bad_token() } else { BcError::bad_scheme() }
+    if scheme == "basic" || scheme == "bearer" { Failure::InvalidToken(None) } else { Failure::WrongScheme }
 }
 
 fn is_admin(session: &Session) -> bool {
@@ -118,7 +108,7 @@ fn user_ref(user: &User) -> Value {
 }
 
 fn user_view(user: &User) -> Value {
-    let admin = user.roles.iter().any(|r| r.name == SYSTEM_ADMINISTRATOR);
+    let admin = user.has_role(SYSTEM_ADMINISTRATOR);
     json!({
         "id": user.number,
         "type": "User",
@@ -131,8 +121,8 @@ fn user_view(user: &User) -> Value {
 }
 
 /// A `UserSession` object; `token` only for the session whose own credentials asked.
-async fn session_view(state: &AppState, session: &Session, token: Option<&str>) -> Result<Value, BcError> {
-    let user = state.core.user_by_id(session.user_id).await?.ok_or_else(|| BcError::not_found("User not found"))?;
+async fn session_view(state: &AppState, session: &Session, token: Option<&str>) -> Result<Value, Failure> {
+    let user = state.core.user_by_id(session.user_id).await?.ok_or(Failure::NotFound)?;
     let (id, name, kind) = if session.identity_source == LOCAL_SOURCE {
         (2, "proteusAuthenticator".to_owned(), "AddressManagerAuthenticator")
     } else {
@@ -164,30 +154,80 @@ async fn session_view(state: &AppState, session: &Session, token: Option<&str>) 
     }))
 }
 
-fn collection(href: &str, items: Vec<Value>) -> Value {
-    json!({"count": items.len(), "totalCount": items.len(), "data": items, "_links": {"self": {"href": href}}})
+/// `?limit=&offset=` of a collection request: BlueCat's defaults are 1000 and 0, and a
+/// limit may not exceed 100000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Page {
+    limit: usize,
+    offset: usize,
+}
+
+impl Page {
+    fn parse(query: Option<&str>) -> Result<Page, Failure> {
+        let mut page = Page { limit: 1000, offset: 0 };
+        for (name, value) in query.unwrap_or_default().split('&').filter_map(|pair| pair.split_once('=')) {
+            let number = || {
+                value.parse::<usize>().map_err(|_| Failure::InvalidField {
+                    field: name.to_owned(),
+                    reason: format!("{name} must be a non-negative integer, not {value:?}"),
+                })
+            };
+            match name {
+                "limit" => page.limit = number()?,
+                "offset" => page.offset = number()?,
+                // BlueCat ignores parameters it does not know.
+                _ => {}
+            }
+        }
+        if !(1..=100_000).contains(&page.limit) {
+            return Err(Failure::InvalidField {
+                field: "limit".into(),
+                reason: "limit must be between 1 and 100000".into(),
+            });
+        }
+        Ok(page)
+    }
+
+    /// This page of `items`.
+    fn of<T>(self, items: Vec<T>) -> (Vec<T>, usize) {
+        let total = items.len();
+        (items.into_iter().skip(self.offset).take(self.limit).collect(), total)
+    }
+}
+
+/// A HAL collection: `count` items of this page in `data`, `prev` and `next` links when there
+/// are pages on either side.
+fn collection(path: &str, page: Page, total: usize, items: Vec<Value>) -> Value {
+    let href = |offset: usize| format!("{path}?offset={offset}&limit={}", page.limit);
+    let mut links = json!({"self": {"href": if page == (Page { limit: 1000, offset: 0 }) { path.to_owned() } else { href(page.offset) }}});
+    if page.offset > 0 {
+        links["prev"] = json!({"href": href(page.offset.saturating_sub(page.limit))});
+    }
+    if page.offset + page.limit < total {
+        links["next"] = json!({"href": href(page.offset + page.limit)});
+    }
+    json!({"count": items.len(), "data": items, "_links": links})
 }
 
 async fn login(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    CorrelationId(correlation_id): CorrelationId,
     addr: ClientAddr,
     JsonBody(object): JsonBody,
-) -> Result<Response, BcError> {
+) -> Result<Response, Failure> {
     let object = object?;
     let username = common::string_field(&object, "username", common::MAX_USERNAME_LEN)
-        .map_err(BcError::json_parse)?
+        .map_err(Failure::BadRequest)?
         .filter(|u| !u.is_empty())
-        .ok_or_else(|| BcError::missing_field("username"))?;
+        .ok_or_else(|| Failure::MissingField("username".into()))?;
     let password = common::string_field(&object, "password", tollgate_core::password::MAX_PASSWORD_BYTES)
-        .map_err(BcError::json_parse)?
-        .ok_or_else(|| BcError::missing_field("password"))?;
+        .map_err(Failure::BadRequest)?
+        .ok_or_else(|| Failure::MissingField("password".into()))?;
     let read_only = match object.get("readOnly") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(BcError::json_parse("readOnly must be a boolean")),
+        Some(_) => return Err(Failure::BadRequest("readOnly must be a boolean".into())),
     };
-    let correlation_id = common::correlation_id(&headers, &REQUEST_ID);
     let outcome = common::login_via_provider(
         &state,
         Dialect::BlueCat,
@@ -202,14 +242,7 @@ async fn login(
             ..LoginRequest::default()
         },
     )
-    .await
-    .map_err(|e| match e {
-        ProviderLoginError::NotConfigured => {
-            tracing::warn!(dialect = DIALECT, "no identity source is configured for BlueCat");
-            BcError::bad_login()
-        }
-        ProviderLoginError::Core(e) => e.into(),
-    })?;
+    .await?;
     let view = session_view(&state, &outcome.session, Some(&outcome.tokens[0])).await?;
     let mut response = hal(StatusCode::CREATED, view);
     let location = format!("/api/v2/sessions/{}", outcome.session.number);
@@ -220,19 +253,15 @@ async fn login(
 }
 
 /// The session `id` names (`current` or a number), if the caller may see it.
-async fn target(state: &AppState, caller: &Caller, id: &str) -> Result<Session, BcError> {
+async fn target(state: &AppState, caller: &Caller, id: &str) -> Result<Session, Failure> {
     if id == "current" {
         return Ok(caller.session.session().clone());
     }
-    let number: i64 = id.parse().map_err(|_| BcError::not_found(format!("Session {id} not found")))?;
-    let session = state
-        .core
-        .session_by_number(number)
-        .await?
-        .filter(|s| s.dialect == DIALECT)
-        .ok_or_else(|| BcError::not_found(format!("Session {id} not found")))?;
+    let number: i64 = id.parse().map_err(|_| Failure::NotFound)?;
+    let session =
+        state.core.session_by_number(number).await?.filter(|s| s.dialect == DIALECT).ok_or(Failure::NotFound)?;
     if session.user_id != caller.session.user_id && !is_admin(&caller.session) {
-        return Err(BcError::access_denied("Only administrators can see other users' sessions"));
+        return Err(Failure::Forbidden("Only administrators can see other users' sessions".into()));
     }
     Ok(session)
 }
@@ -241,22 +270,28 @@ async fn get_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
     caller: Caller,
-) -> Result<Response, BcError> {
+) -> Result<Response, Failure> {
     let session = target(&state, &caller, &id).await?;
     let token = (session.id == caller.session.id).then_some(caller.token.as_str());
     Ok(hal(StatusCode::OK, session_view(&state, &session, token).await?))
 }
 
-async fn list_sessions(State(state): State<AppState>, caller: Caller) -> Result<Response, BcError> {
+async fn list_sessions(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    caller: Caller,
+) -> Result<Response, Failure> {
     if !is_admin(&caller.session) {
-        return Err(BcError::access_denied("Only administrators can list sessions"));
+        return Err(Failure::Forbidden("Only administrators can list sessions".into()));
     }
+    let page = Page::parse(query.as_deref())?;
+    let (sessions, total) = page.of(state.core.dialect_sessions(DIALECT, Some(caller.session.org_id), false).await?);
     let mut items = Vec::new();
-    for session in state.core.dialect_sessions(DIALECT, Some(caller.session.org_id), false).await? {
+    for session in sessions {
         let token = (session.id == caller.session.id).then_some(caller.token.as_str());
         items.push(session_view(&state, &session, token).await?);
     }
-    Ok(hal(StatusCode::OK, collection("/api/v2/sessions", items)))
+    Ok(hal(StatusCode::OK, collection("/api/v2/sessions", page, total, items)))
 }
 
 /// Logout (`{"state":"LOGGED_OUT"}`) or, by an administrator, termination
@@ -264,61 +299,72 @@ async fn list_sessions(State(state): State<AppState>, caller: Caller) -> Result<
 async fn patch_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    CorrelationId(correlation_id): CorrelationId,
     caller: Caller,
     JsonBody(object): JsonBody,
-) -> Result<Response, BcError> {
+) -> Result<Response, Failure> {
     let object = object?;
     let wanted = common::string_field(&object, "state", 32)
-        .map_err(BcError::json_parse)?
-        .ok_or_else(|| BcError::missing_field("state"))?;
+        .map_err(Failure::BadRequest)?
+        .ok_or_else(|| Failure::MissingField("state".into()))?;
     let wanted = match SessionState::parse(wanted) {
         Some(s @ (SessionState::LoggedOut | SessionState::Terminated)) => s,
         // LOGIN_FAIL is a state BlueCat records, never one a client sets.
-        Some(_) => return Err(BcError::invalid_enum(format!("A session's state cannot be set to {wanted}"))),
+        Some(_) => return Err(invalid_state(format!("A session's state cannot be set to {wanted}"))),
         None if wanted == "LOGIN_FAIL" => {
-            return Err(BcError::invalid_enum(format!("A session's state cannot be set to {wanted}")));
+            return Err(invalid_state(format!("A session's state cannot be set to {wanted}")));
         }
-        None => return Err(BcError::invalid_enum(format!("{wanted:?} is not a session state"))),
+        None => return Err(invalid_state(format!("{wanted:?} is not a session state"))),
     };
     let session = target(&state, &caller, &id).await?;
     let own = session.id == caller.session.id;
     if caller.session.read_only && !(own && wanted == SessionState::LoggedOut) {
-        return Err(BcError::read_only());
+        return Err(Failure::ReadOnly);
     }
     if !own && !is_admin(&caller.session) {
-        return Err(BcError::access_denied("Only administrators can end other users' sessions"));
+        return Err(Failure::Forbidden("Only administrators can end other users' sessions".into()));
     }
     if wanted == SessionState::Terminated && !is_admin(&caller.session) {
-        return Err(BcError::access_denied("Only administrators can terminate sessions"));
+        return Err(Failure::Forbidden("Only administrators can terminate sessions".into()));
     }
-    let correlation_id = common::correlation_id(&headers, &REQUEST_ID);
     let event = if wanted == SessionState::LoggedOut && own { "logout" } else { "revocation" };
-    let ended =
-        state.core.end_session(session.id, wanted, event, &correlation_id).await?.ok_or_else(|| {
-            BcError::stale(format!("Session {} is already {}", session.number, session.state.as_str()))
-        })?;
+    let ended = state.core.end_session(session.id, wanted, event, &correlation_id).await?.ok_or_else(|| {
+        Failure::Conflict(format!("Session {} is already {}", session.number, session.state.as_str()))
+    })?;
     Ok(hal(StatusCode::OK, session_view(&state, &ended, None).await?))
 }
 
-async fn list_users(State(state): State<AppState>, caller: Caller) -> Result<Response, BcError> {
+async fn list_users(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    caller: Caller,
+) -> Result<Response, Failure> {
+    let page = Page::parse(query.as_deref())?;
     let users = if is_admin(&caller.session) {
         state.core.users(Some(&caller.session.org_name)).await?
     } else {
         state.core.user_by_id(caller.session.user_id).await?.into_iter().collect()
     };
-    Ok(hal(StatusCode::OK, collection("/api/v2/users", users.iter().map(user_view).collect())))
+    let (users, total) = page.of(users);
+    Ok(hal(StatusCode::OK, collection("/api/v2/users", page, total, users.iter().map(user_view).collect())))
 }
 
-async fn get_user(State(state): State<AppState>, Path(id): Path<String>, caller: Caller) -> Result<Response, BcError> {
-    let not_found = || BcError::not_found(format!("User {id} not found"));
-    let number: i64 = id.parse().map_err(|_| not_found())?;
-    let user =
-        state.core.user_by_number(number).await?.filter(|u| u.org_id == caller.session.org_id).ok_or_else(not_found)?;
+async fn get_user(State(state): State<AppState>, Path(id): Path<String>, caller: Caller) -> Result<Response, Failure> {
+    let number: i64 = id.parse().map_err(|_| Failure::NotFound)?;
+    let user = state
+        .core
+        .user_by_number(number)
+        .await?
+        .filter(|u| u.org_id == caller.session.org_id)
+        .ok_or(Failure::NotFound)?;
     if user.id != caller.session.user_id && !is_admin(&caller.session) {
-        return Err(BcError::access_denied("Only administrators can see other users"));
+        return Err(Failure::Forbidden("Only administrators can see other users".into()));
     }
     Ok(hal(StatusCode::OK, user_view(&user)))
+}
+
+fn invalid_state(reason: String) -> Failure {
+    Failure::InvalidField { field: "state".into(), reason }
 }
 
 fn is_write(method: &Method) -> bool {
@@ -327,20 +373,12 @@ fn is_write(method: &Method) -> bool {
 
 /// Everything else under `/api/v2`: Tollgate keeps no IP addresses, but a read-only session
 /// still learns it may not write.
-async fn elsewhere(method: Method, caller: Caller) -> BcError {
-    if is_write(&method) && caller.session.read_only {
-        BcError::read_only()
-    } else {
-        BcError::not_found("Resource not found")
-    }
+async fn elsewhere(method: Method, caller: Caller) -> Failure {
+    if is_write(&method) && caller.session.read_only { Failure::ReadOnly } else { Failure::NotFound }
 }
 
 /// A method a known resource does not have (writing users, say): a read-only session hears
 /// that first.
-async fn other_method(method: Method, caller: Caller) -> BcError {
-    if is_write(&method) && caller.session.read_only {
-        BcError::read_only()
-    } else {
-        BcError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("{method} is not supported here"))
-    }
+async fn other_method(method: Method, caller: Caller) -> Failure {
+    if is_write(&method) && caller.session.read_only { Failure::ReadOnly } else { Failure::MethodNotAllowed }
 }

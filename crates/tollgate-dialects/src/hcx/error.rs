@@ -1,115 +1,78 @@
-//! HCX's errors: `SessionErrorResponse`, `{"success":false,"completed":false,"time",
-//! "version":"1.0","errorCode","error"}`.
+//! How HCX renders a failure: `SessionErrorResponse`, `{"success":false,"completed":false,
+//! "time","version":"1.0","errorCode","error"}`.
 
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tollgate_core::{CoreError, FailureReason};
+use tollgate_core::FailureReason;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HcxError {
-    BadRequest(String),
-    InvalidCredentials,
-    /// The Hybridity API says when an account is locked.
-    AccountLocked,
-    /// Valid credentials, but no HCX role.
-    NotEnoughPrivileges,
-    InvalidSessionToken,
-    NoActiveSession,
-    /// The identity source failed (or anything else did).
-    Internal,
-    NotInitialised,
-    HeadersTooLarge,
-    TooLarge,
-    NotFound,
-}
+use crate::failure::{Failure, RequestInfo};
 
-impl HcxError {
-    fn parts(&self) -> (StatusCode, &'static str, String) {
-        match self {
-            HcxError::BadRequest(what) => (StatusCode::BAD_REQUEST, "BAD_REQUEST", what.clone()),
-            HcxError::InvalidCredentials => {
-                (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "Invalid username or password.".into())
-            }
-            HcxError::AccountLocked => {
-                (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "Account locked due to failed login attempts".into())
-            }
-            HcxError::NotEnoughPrivileges => (StatusCode::FORBIDDEN, "NOT_ENOUGH_PRIVILEGES", "Access Denied".into()),
-            HcxError::InvalidSessionToken => {
-                (StatusCode::UNAUTHORIZED, "INVALID_SESSION_TOKEN", "Invalid or expired session token".into())
-            }
-            HcxError::NoActiveSession => {
-                (StatusCode::UNAUTHORIZED, "INVALID_SESSION_TOKEN", "No active session found".into())
-            }
-            HcxError::Internal => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "Exception while performing auth".into())
-            }
-            HcxError::NotInitialised => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "INTERNAL_SERVER_ERROR",
-                "HCX Manager is not initialised: an operator must run `tollgate bootstrap`.".into(),
-            ),
-            HcxError::HeadersTooLarge => (
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "BAD_REQUEST",
-                "The request headers are too large.".into(),
-            ),
-            HcxError::TooLarge => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "BAD_REQUEST", "The request body is too large.".into())
-            }
-            HcxError::NotFound => (StatusCode::NOT_FOUND, "BAD_REQUEST", "No such resource.".into()),
+fn parts(failure: &Failure, info: &RequestInfo<'_>) -> (StatusCode, &'static str, String) {
+    let bad_request = |message: String| (StatusCode::BAD_REQUEST, "BAD_REQUEST", message);
+    let invalid_token = |message: &str| (StatusCode::UNAUTHORIZED, "INVALID_SESSION_TOKEN", message.to_owned());
+    let internal =
+        || (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "Exception while performing auth".to_owned());
+    // The Hybridity API tells a locked account apart; the appliance API does not.
+    let hybridity = info.path.starts_with("/hybridity");
+    match failure {
+        Failure::BadRequest(message) => bad_request(message.clone()),
+        Failure::MissingField(field) => bad_request(format!("{field} is required")),
+        Failure::InvalidField { field, reason } => bad_request(format!("{field} {reason}")),
+        Failure::UnsupportedMediaType => bad_request("The request body must be JSON".into()),
+        Failure::UnsupportedVersion(version) => bad_request(format!("Unsupported API version: {version}")),
+        Failure::ProviderNotConfigured(auth_type) => bad_request(format!("Unsupported auth type: {auth_type}")),
+        Failure::BodyTooLarge => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "BAD_REQUEST", "The request body is too large.".into())
         }
-    }
-}
-
-impl From<CoreError> for HcxError {
-    fn from(error: CoreError) -> Self {
-        match error {
-            CoreError::Auth(_) => HcxError::InvalidCredentials,
-            CoreError::NotPermitted(_) => HcxError::NotEnoughPrivileges,
-            CoreError::Session(_) => HcxError::InvalidSessionToken,
-            CoreError::NotInitialised => HcxError::NotInitialised,
-            other => {
-                tracing::error!(dialect = super::DIALECT, error = %other, "core error");
-                HcxError::Internal
-            }
+        Failure::HeadersTooLarge => {
+            (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "BAD_REQUEST", "The request headers are too large.".into())
         }
-    }
-}
-
-/// The Hybridity API tells a locked account apart; the appliance API does not.
-pub fn hybridity(error: CoreError) -> HcxError {
-    match error {
-        CoreError::Auth(failure) if failure.reason == FailureReason::Locked => HcxError::AccountLocked,
-        other => other.into(),
-    }
-}
-
-impl From<crate::common::BodyError> for HcxError {
-    fn from(error: crate::common::BodyError) -> Self {
-        match error {
-            crate::common::BodyError::TooLarge => HcxError::TooLarge,
-            crate::common::BodyError::Invalid(reason) => HcxError::BadRequest(reason),
+        Failure::NotFound => (StatusCode::NOT_FOUND, "BAD_REQUEST", "No such resource.".into()),
+        Failure::MethodNotAllowed => {
+            (StatusCode::METHOD_NOT_ALLOWED, "BAD_REQUEST", "This method is not supported on this resource.".into())
         }
+        Failure::Timeout => {
+            (StatusCode::REQUEST_TIMEOUT, "BAD_REQUEST", "The request was not completed in time.".into())
+        }
+        Failure::LoginRefused(FailureReason::Locked) if hybridity => {
+            (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "Account locked due to failed login attempts".into())
+        }
+        Failure::MissingCredentials | Failure::LoginRefused(_) => {
+            (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "Invalid username or password.".into())
+        }
+        // Valid credentials, but none of the HCX roles.
+        Failure::NotPermitted(_) => (StatusCode::FORBIDDEN, "NOT_ENOUGH_PRIVILEGES", "Access Denied".into()),
+        Failure::Forbidden(_) | Failure::ReadOnly => {
+            (StatusCode::FORBIDDEN, "NOT_ENOUGH_PRIVILEGES", "Access Denied".into())
+        }
+        Failure::InvalidToken(_) | Failure::WrongScheme | Failure::RemoteAuthenticationFailed
+            if info.method == Method::DELETE =>
+        {
+            invalid_token("No active session found")
+        }
+        Failure::InvalidToken(_) | Failure::WrongScheme | Failure::RemoteAuthenticationFailed => {
+            invalid_token("Invalid or expired session token")
+        }
+        Failure::Conflict(message) => (StatusCode::CONFLICT, "BAD_REQUEST", message.clone()),
+        Failure::NotInitialised => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "INTERNAL_SERVER_ERROR",
+            "HCX Manager is not initialised: an operator must run `tollgate bootstrap`.".into(),
+        ),
+        Failure::Unavailable(_) | Failure::Internal(_) => internal(),
     }
 }
 
-impl IntoResponse for HcxError {
-    fn into_response(self) -> Response {
-        let (status, code, message) = self.parts();
-        if status.is_server_error() {
-            tracing::warn!(dialect = super::DIALECT, status = status.as_u16(), code, "request failed");
-        } else {
-            tracing::info!(dialect = super::DIALECT, status = status.as_u16(), code, "request refused");
-        }
-        let body = json!({
-            "success": false,
-            "completed": false,
-            "time": super::now_millis(),
-            "version": "1.0",
-            "errorCode": code,
-            "error": message,
-        });
-        (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
-    }
+pub fn render(failure: &Failure, info: &RequestInfo<'_>) -> Response {
+    let (status, code, message) = parts(failure, info);
+    let body = json!({
+        "success": false,
+        "completed": false,
+        "time": info.now_millis,
+        "version": "1.0",
+        "errorCode": code,
+        "error": message,
+    });
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }

@@ -1,23 +1,23 @@
 //! `hcx` — HCX Manager sessions: the appliance API (`/api/admin/v1/sessions`, port 9443 in
 //! the product) and the older Hybridity API (`/hybridity/api/sessions`).
-//! Contract: `shared/spec/hcx.md`.
+//! Contract: `docs/contracts/hcx.md`.
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use tollgate_core::directory::same_role;
 use tollgate_core::{LiveSession, LoginRequest, TokenKind};
 
-use crate::common::{self, ClientAddr, JsonBody, ProviderLoginError};
-use crate::{AppState, Dialect};
+use crate::common::{self, ClientAddr, JsonBody};
+use crate::{AppState, CorrelationId, Dialect, Failure};
 
 mod error;
 
-pub use error::HcxError;
+pub use error::render;
 
 pub const DIALECT: &str = "hcx";
 /// The `authType` values: `local` (operating-system accounts) and `vsphere` (an SSO domain).
@@ -27,7 +27,6 @@ pub const HCX_ROLES: &[&str] = &["System Administrator", "Enterprise Administrat
 
 const TOKEN_HEADER: &str = "x-hm-authorization";
 const TOKEN_NAME: HeaderName = HeaderName::from_static("auth_token_name");
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,33 +34,19 @@ pub fn router() -> Router<AppState> {
         .route("/hybridity/api/sessions", post(hybridity_login).get(current).delete(logout))
         .route("/api/admin/v1/{*rest}", any(not_found))
         .route("/hybridity/api/{*rest}", any(not_found))
-        .layer(middleware::from_fn(bound_headers))
-}
-
-async fn bound_headers(request: Request, next: Next) -> Response {
-    if common::headers_too_large(request.headers()) {
-        return HcxError::HeadersTooLarge.into_response();
-    }
-    next.run(request).await
-}
-
-/// The clock HCX stamps its answers with. Errors are rendered without the state at hand, so
-/// every answer reads the system clock.
-fn now_millis() -> i64 {
-    tollgate_core::Clock::now(&tollgate_core::SystemClock).millis()
 }
 
 /// A request with a live HCX session (`x-hm-authorization`, or `Authorization: Bearer`).
 struct Caller(LiveSession);
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = HcxError;
+    type Rejection = Failure;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HcxError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
         let headers = &parts.headers;
         let token = common::token_header(headers, TOKEN_HEADER)
             .or_else(|| common::bearer_token(headers))
-            .ok_or(HcxError::InvalidSessionToken)?;
+            .ok_or(Failure::InvalidToken(None))?;
         Ok(Caller(state.core.authenticate(DIALECT, token).await?))
     }
 }
@@ -75,34 +60,34 @@ enum Api {
 
 async fn appliance_login(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    correlation_id: CorrelationId,
     addr: ClientAddr,
     body: JsonBody,
-) -> Result<Response, HcxError> {
-    login(state, Api::Appliance, headers, addr, body).await
+) -> Result<Response, Failure> {
+    login(state, Api::Appliance, correlation_id, addr, body).await
 }
 
 async fn hybridity_login(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    correlation_id: CorrelationId,
     addr: ClientAddr,
     body: JsonBody,
-) -> Result<Response, HcxError> {
-    login(state, Api::Hybridity, headers, addr, body).await
+) -> Result<Response, Failure> {
+    login(state, Api::Hybridity, correlation_id, addr, body).await
 }
 
 async fn login(
     state: AppState,
     api: Api,
-    headers: HeaderMap,
+    CorrelationId(correlation_id): CorrelationId,
     addr: ClientAddr,
     JsonBody(object): JsonBody,
-) -> Result<Response, HcxError> {
+) -> Result<Response, Failure> {
     let object = object?;
     let username =
-        common::required_string(&object, "username", common::MAX_USERNAME_LEN).map_err(HcxError::BadRequest)?;
-    let password = common::password_field(&object, "password").map_err(HcxError::BadRequest)?;
-    let auth_type = common::string_field(&object, "authType", 64).map_err(HcxError::BadRequest)?;
+        common::required_string(&object, "username", common::MAX_USERNAME_LEN).map_err(Failure::BadRequest)?;
+    let password = common::password_field(&object, "password").map_err(Failure::BadRequest)?;
+    let auth_type = common::string_field(&object, "authType", 64).map_err(Failure::BadRequest)?;
     let provider = match (api, auth_type) {
         (Api::Appliance, None) => "local",
         (Api::Appliance, Some(given)) => given,
@@ -116,9 +101,8 @@ async fn login(
         } else {
             format!("Unsupported auth type: {provider}")
         };
-        return Err(HcxError::BadRequest(message));
+        return Err(Failure::BadRequest(message));
     }
-    let correlation_id = common::correlation_id(&headers, &REQUEST_ID);
     let outcome = common::login_via_provider(
         &state,
         Dialect::Hcx,
@@ -133,12 +117,7 @@ async fn login(
             ..LoginRequest::default()
         },
     )
-    .await
-    .map_err(|e| match e {
-        ProviderLoginError::NotConfigured => HcxError::BadRequest(format!("Unsupported auth type: {provider}")),
-        ProviderLoginError::Core(e) if api == Api::Hybridity => error::hybridity(e),
-        ProviderLoginError::Core(e) => e.into(),
-    })?;
+    .await?;
     let login_name = if provider == "vsphere" && !username.contains('@') {
         format!("{username}@{}", state.settings.default_sso_domain)
     } else {
@@ -146,7 +125,8 @@ async fn login(
     };
     // Remembered so that GET shows the session exactly as the login did.
     state.core.set_session_data(outcome.session.id, &login_name).await?;
-    let mut response = Json(session_body(&outcome.session, &login_name, &correlation_id)).into_response();
+    let body = session_body(&outcome.session, &login_name, &correlation_id, state.core.now().millis());
+    let mut response = Json(body).into_response();
     if let Ok(token) = HeaderValue::from_str(&outcome.tokens[0]) {
         response.headers_mut().insert(TOKEN_HEADER, token);
         response.headers_mut().insert(TOKEN_NAME, HeaderValue::from_static(TOKEN_HEADER));
@@ -154,12 +134,13 @@ async fn login(
     Ok(response)
 }
 
-fn session_body(session: &LiveSession, login_name: &str, transaction_id: &str) -> Value {
-    let roles: Vec<&str> = session.roles.iter().map(String::as_str).filter(|r| HCX_ROLES.contains(r)).collect();
+fn session_body(session: &LiveSession, login_name: &str, transaction_id: &str, now_millis: i64) -> Value {
+    let roles: Vec<&str> =
+        session.roles.iter().map(String::as_str).filter(|r| HCX_ROLES.iter().any(|hcx| same_role(hcx, r))).collect();
     json!({
         "success": true,
         "completed": true,
-        "time": now_millis(),
+        "time": now_millis,
         "version": "1.0",
         "data": {
             "user": {
@@ -179,27 +160,23 @@ fn session_body(session: &LiveSession, login_name: &str, transaction_id: &str) -
 /// Tollgate's extension: the login's `data` for the current session.
 async fn current(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    CorrelationId(transaction_id): CorrelationId,
     Caller(session): Caller,
-) -> Result<Json<Value>, HcxError> {
-    let transaction_id = common::correlation_id(&headers, &REQUEST_ID);
+) -> Result<Json<Value>, Failure> {
     let login_name = state.core.session_data(session.id).await?.unwrap_or_else(|| session.user_name.clone());
-    Ok(Json(session_body(&session, &login_name, &transaction_id)))
+    Ok(Json(session_body(&session, &login_name, &transaction_id, state.core.now().millis())))
 }
 
+/// Logout; without a live session, `No active session found` (see [`error`]).
 async fn logout(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    caller: Result<Caller, HcxError>,
-) -> Result<Json<Value>, HcxError> {
-    let Caller(session) = caller.map_err(|e| match e {
-        HcxError::InvalidSessionToken => HcxError::NoActiveSession,
-        other => other,
-    })?;
-    state.core.logout(&session, &common::correlation_id(&headers, &REQUEST_ID)).await?;
-    Ok(Json(json!({"success": true, "completed": true, "time": now_millis(), "version": "1.0"})))
+    CorrelationId(correlation_id): CorrelationId,
+    Caller(session): Caller,
+) -> Result<Json<Value>, Failure> {
+    state.core.logout(&session, &correlation_id).await?;
+    Ok(Json(json!({"success": true, "completed": true, "time": state.core.now().millis(), "version": "1.0"})))
 }
 
-async fn not_found() -> HcxError {
-    HcxError::NotFound
+async fn not_found() -> Failure {
+    Failure::NotFound
 }

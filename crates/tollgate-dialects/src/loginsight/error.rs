@@ -1,125 +1,90 @@
-//! Log Insight's errors: JSON `{"errorMessage","errorCode","errorDetails"}` for API errors,
-//! and the bare `text/plain` 401 / 440 its clients key their re-login on.
+//! How Log Insight renders a failure: JSON `{"errorMessage","errorCode","errorDetails"}` for
+//! API errors, and the bare `text/plain` 401 / 440 its clients key their re-login on.
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tollgate_core::{CoreError, FailureReason, SessionRejection, SessionState};
+use tollgate_core::SessionState;
+
+use crate::failure::{Failure, RequestInfo};
 
 /// Log Insight's "Login Timeout" status, which `http` has no constant for.
 const LOGIN_TIMEOUT: u16 = 440;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum LiError {
-    /// The body is not JSON, or a required field is missing or of the wrong type.
-    JsonFormat(String),
-    /// A field has a value we refuse: names the field.
-    Field {
-        field: &'static str,
-        reason: String,
-    },
-    InvalidCredentials,
-    /// The account is locked (Log Insight says so, unlike most dialects).
-    Locked,
-    /// No token, or one that names no session (`text/plain`).
-    InvalidSession,
-    /// The session timed out or expired (`text/plain`, status 440).
-    LoginTimeout,
-    NotFound,
-    TooLarge,
-    HeadersTooLarge,
-    NotBootstrapped,
-    Internal,
-}
+/// Seed 002's 401: one message for every refused login, so it tells nobody whether the
+/// account exists or is locked.
+const REFUSED: &str = "Invalid credentials or account is locked.";
 
-impl LiError {
-    fn log(&self, status: StatusCode) {
-        if status.is_server_error() {
-            tracing::warn!(dialect = super::DIALECT, status = status.as_u16(), error = ?self, "request failed");
-        } else {
-            tracing::info!(dialect = super::DIALECT, status = status.as_u16(), error = ?self, "request refused");
+pub fn render(failure: &Failure, _info: &RequestInfo<'_>) -> Response {
+    let json_format = |reason: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"errorMessage": "Invalid request body.", "errorCode": "JSON_FORMAT_ERROR", "errorDetails": {"reason": reason}}),
+        )
+    };
+    let field_error = |field: &str, reason: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"errorMessage": format!("Invalid value for field {field}."), "errorCode": "FIELD_ERROR",
+                   "errorDetails": {"field": field, "reason": reason}}),
+        )
+    };
+    let internal = || {
+        (StatusCode::INTERNAL_SERVER_ERROR, json!({"errorMessage": "The operation failed due to an internal error."}))
+    };
+    let (status, body): (StatusCode, Value) = match failure {
+        Failure::BadRequest(reason) => json_format(reason.clone()),
+        Failure::MissingField(field) => json_format(format!("{field} is required")),
+        Failure::UnsupportedMediaType => json_format("the request body must be JSON".into()),
+        Failure::InvalidField { field, reason } => field_error(field, reason),
+        Failure::ProviderNotConfigured(provider) => {
+            field_error("provider", &format!("the {provider} provider is not configured"))
         }
-    }
-}
-
-impl From<CoreError> for LiError {
-    fn from(error: CoreError) -> Self {
-        match error {
-            CoreError::Auth(failure) if failure.reason == FailureReason::Locked => LiError::Locked,
-            CoreError::Auth(_) | CoreError::NotPermitted(_) => LiError::InvalidCredentials,
-            CoreError::Session(SessionRejection::Ended(SessionState::TimedOut | SessionState::Expired)) => {
-                LiError::LoginTimeout
-            }
-            CoreError::Session(_) => LiError::InvalidSession,
-            CoreError::NotInitialised => LiError::NotBootstrapped,
-            other => {
-                tracing::error!(dialect = super::DIALECT, error = %other, "core error");
-                LiError::Internal
-            }
+        Failure::UnsupportedVersion(version) => json_format(format!("API version {version} is not supported")),
+        Failure::LoginRefused(_) | Failure::MissingCredentials | Failure::NotPermitted(_) => {
+            (StatusCode::UNAUTHORIZED, json!({"errorMessage": REFUSED, "errorCode": "FIELD_ERROR"}))
         }
-    }
-}
-
-impl From<crate::common::BodyError> for LiError {
-    fn from(error: crate::common::BodyError) -> Self {
-        match error {
-            crate::common::BodyError::TooLarge => LiError::TooLarge,
-            crate::common::BodyError::Invalid(reason) => LiError::JsonFormat(reason),
+        // pyloginsight logs in again on exactly these two.
+        Failure::InvalidToken(Some(SessionState::TimedOut | SessionState::Expired)) => {
+            let status = StatusCode::from_u16(LOGIN_TIMEOUT).expect("440 is a valid status");
+            return plain(status, "Login Timeout");
         }
-    }
+        Failure::InvalidToken(_) | Failure::WrongScheme | Failure::RemoteAuthenticationFailed => {
+            return plain(StatusCode::UNAUTHORIZED, "Invalid session ID");
+        }
+        Failure::Forbidden(message) => {
+            (StatusCode::FORBIDDEN, json!({"errorMessage": message, "errorCode": "RBAC_COMMON_ERROR"}))
+        }
+        Failure::ReadOnly => (
+            StatusCode::FORBIDDEN,
+            json!({"errorMessage": "This session cannot make changes.", "errorCode": "RBAC_COMMON_ERROR"}),
+        ),
+        Failure::Conflict(message) => (StatusCode::CONFLICT, json!({"errorMessage": message})),
+        Failure::NotFound => (StatusCode::NOT_FOUND, json!({"errorMessage": "The requested resource was not found."})),
+        Failure::MethodNotAllowed => {
+            (StatusCode::METHOD_NOT_ALLOWED, json!({"errorMessage": "This method is not supported on this resource."}))
+        }
+        Failure::Timeout => {
+            (StatusCode::REQUEST_TIMEOUT, json!({"errorMessage": "The request was not completed in time."}))
+        }
+        Failure::BodyTooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({"errorMessage": "The request body is too large.", "errorCode": "LIMIT_ERROR"}),
+        ),
+        Failure::HeadersTooLarge => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            json!({"errorMessage": "The request headers are too large.", "errorCode": "LIMIT_ERROR"}),
+        ),
+        // Clients match the phrase "should be bootstrapped".
+        Failure::NotInitialised => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"errorMessage": "LI server should be bootstrapped to process this API call"}),
+        ),
+        Failure::Unavailable(_) | Failure::Internal(_) => internal(),
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
-impl IntoResponse for LiError {
-    fn into_response(self) -> Response {
-        let (status, body): (StatusCode, Value) = match &self {
-            LiError::JsonFormat(reason) => (
-                StatusCode::BAD_REQUEST,
-                json!({"errorMessage": "Invalid request body.", "errorCode": "JSON_FORMAT_ERROR", "errorDetails": {"reason": reason}}),
-            ),
-            LiError::Field { field, reason } => (
-                StatusCode::BAD_REQUEST,
-                json!({"errorMessage": format!("Invalid value for field {field}."), "errorCode": "FIELD_ERROR",
-                       "errorDetails": {"field": field, "reason": reason}}),
-            ),
-            LiError::InvalidCredentials => (
-                StatusCode::UNAUTHORIZED,
-                json!({"errorMessage": "Invalid username or password.", "errorCode": "FIELD_ERROR"}),
-            ),
-            LiError::Locked => (
-                StatusCode::UNAUTHORIZED,
-                json!({"errorMessage": "Invalid credentials or account is locked.", "errorCode": "FIELD_ERROR"}),
-            ),
-            LiError::InvalidSession => return plain(self, StatusCode::UNAUTHORIZED, "Invalid session ID"),
-            LiError::LoginTimeout => {
-                let status = StatusCode::from_u16(LOGIN_TIMEOUT).expect("440 is a valid status");
-                return plain(self, status, "Login Timeout");
-            }
-            LiError::NotFound => {
-                (StatusCode::NOT_FOUND, json!({"errorMessage": "The requested resource was not found."}))
-            }
-            LiError::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({"errorMessage": "The request body is too large.", "errorCode": "LIMIT_ERROR"}),
-            ),
-            LiError::HeadersTooLarge => (
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                json!({"errorMessage": "The request headers are too large.", "errorCode": "LIMIT_ERROR"}),
-            ),
-            LiError::NotBootstrapped => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({"errorMessage": "LI server should be bootstrapped to process this API call"}),
-            ),
-            LiError::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"errorMessage": "The operation failed due to an internal error."}),
-            ),
-        };
-        self.log(status);
-        (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
-    }
-}
-
-fn plain(error: LiError, status: StatusCode, text: &'static str) -> Response {
-    error.log(status);
+fn plain(status: StatusCode, text: &'static str) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain")], text).into_response()
 }

@@ -1,29 +1,27 @@
 //! `loginsight` — Aria Operations for Logs (Log Insight) sessions, under `/api/v1` and
-//! `/api/v2`. Contract: `shared/spec/loginsight.md`.
+//! `/api/v2`. Contract: `docs/contracts/loginsight.md`.
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tollgate_core::{LiveSession, LoginRequest, TokenKind};
 
-use crate::common::{self, ClientAddr, JsonBody, ProviderLoginError};
-use crate::{AppState, Dialect};
+use crate::common::{self, ClientAddr, JsonBody};
+use crate::{AppState, CorrelationId, Dialect, Failure};
 
 mod error;
 
-pub use error::LiError;
+pub use error::render;
 
 pub const DIALECT: &str = "loginsight";
 /// The `provider` values the API accepts (`^(Local|ActiveDirectory|vIDM)$`).
 pub const PROVIDERS: &[&str] = &["Local", "ActiveDirectory", "vIDM"];
 /// The product version `/version` reports.
 pub const PRODUCT_VERSION: &str = "8.18.0-24029231";
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Both API versions.
 pub fn router() -> Router<AppState> {
@@ -38,26 +36,20 @@ pub fn router_for(versions: &[&str]) -> Router<AppState> {
             .route(&format!("/api/{version}/sessions"), post(login))
             .route(&format!("/api/{version}/sessions/current"), get(current).delete(logout))
             .route(&format!("/api/{version}/version"), get(product_version))
+            .route(&format!("/api/{version}/auth-providers"), get(auth_providers))
             .route(&format!("/api/{version}/{{*rest}}"), any(not_found));
     }
-    router.layer(middleware::from_fn(bound_headers))
-}
-
-async fn bound_headers(request: Request, next: Next) -> Response {
-    if common::headers_too_large(request.headers()) {
-        return LiError::HeadersTooLarge.into_response();
-    }
-    next.run(request).await
+    router
 }
 
 /// A request with a live Log Insight session (`Authorization: Bearer <sessionId>`).
 struct Caller(LiveSession);
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = LiError;
+    type Rejection = Failure;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, LiError> {
-        let token = common::bearer_token(&parts.headers).ok_or(LiError::InvalidSession)?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
+        let token = common::bearer_token(&parts.headers).ok_or(Failure::InvalidToken(None))?;
         Ok(Caller(state.core.authenticate(DIALECT, token).await?))
     }
 }
@@ -71,23 +63,22 @@ const MAX_NAME: usize = common::MAX_USERNAME_LEN;
 
 async fn login(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    CorrelationId(correlation_id): CorrelationId,
     addr: ClientAddr,
     JsonBody(object): JsonBody,
-) -> Result<Response, LiError> {
+) -> Result<Response, Failure> {
     let object = object?;
-    let username = common::required_string(&object, "username", MAX_NAME).map_err(LiError::JsonFormat)?;
-    let password = common::password_field(&object, "password").map_err(LiError::JsonFormat)?;
-    let provider = common::required_string(&object, "provider", 64).map_err(LiError::JsonFormat)?;
+    let username = common::required_string(&object, "username", MAX_NAME).map_err(Failure::BadRequest)?;
+    let password = common::password_field(&object, "password").map_err(Failure::BadRequest)?;
+    let provider = common::required_string(&object, "provider", 64).map_err(Failure::BadRequest)?;
     if !PROVIDERS.contains(&provider) {
-        return Err(LiError::JsonFormat(format!(
+        return Err(Failure::BadRequest(format!(
             "provider must match ^(Local|ActiveDirectory|vIDM)$, not {provider:?}"
         )));
     }
     if username.is_empty() {
-        return Err(LiError::Field { field: "username", reason: "must not be empty".into() });
+        return Err(Failure::InvalidField { field: "username".into(), reason: "must not be empty".into() });
     }
-    let correlation_id = common::correlation_id(&headers, &REQUEST_ID);
     let outcome = common::login_via_provider(
         &state,
         Dialect::LogInsight,
@@ -101,13 +92,7 @@ async fn login(
             ..LoginRequest::default()
         },
     )
-    .await
-    .map_err(|e| match e {
-        ProviderLoginError::NotConfigured => {
-            LiError::Field { field: "provider", reason: format!("the {provider} provider is not configured") }
-        }
-        ProviderLoginError::Core(e) => e.into(),
-    })?;
+    .await?;
     let body = json!({
         "userId": outcome.session.user_id,
         "sessionId": outcome.tokens[0],
@@ -123,10 +108,10 @@ async fn current(State(state): State<AppState>, Caller(session): Caller) -> Json
 /// Not in the product (its sessions only time out); Tollgate's extension.
 async fn logout(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    CorrelationId(correlation_id): CorrelationId,
     Caller(session): Caller,
-) -> Result<StatusCode, LiError> {
-    state.core.logout(&session, &common::correlation_id(&headers, &REQUEST_ID)).await?;
+) -> Result<StatusCode, Failure> {
+    state.core.logout(&session, &correlation_id).await?;
     Ok(StatusCode::OK)
 }
 
@@ -134,6 +119,18 @@ async fn product_version(_caller: Caller) -> Json<serde_json::Value> {
     Json(json!({"version": PRODUCT_VERSION, "releaseName": "GA"}))
 }
 
-async fn not_found() -> LiError {
-    LiError::NotFound
+/// The providers this server has configured, which clients list before they log in
+/// (unauthenticated; 503 before bootstrap, like every other call).
+async fn auth_providers(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Failure> {
+    if !state.core.is_initialised().await? {
+        return Err(Failure::NotInitialised);
+    }
+    let configured = state.settings.dialects.get(&Dialect::LogInsight).map(|d| &d.providers);
+    let providers: Vec<&str> =
+        PROVIDERS.iter().copied().filter(|p| configured.is_some_and(|c| c.contains_key(*p))).collect();
+    Ok(Json(json!({"providers": providers})))
+}
+
+async fn not_found() -> Failure {
+    Failure::NotFound
 }

@@ -1,148 +1,96 @@
-//! Cloud Director's errors: an XML `Error` under `/api`, a JSON object under `/cloudapi`.
+//! How Cloud Director renders a failure: an XML `Error` under `/api` (JSON would break
+//! pyvcloud), `{"minorErrorCode","message","stackTrace"}` under `/cloudapi`.
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tollgate_core::CoreError;
+use tollgate_core::FailureReason;
 
 use super::xml;
+use crate::failure::{Failure, RequestInfo};
 
-/// What went wrong, independent of how it is rendered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Login without an `Authorization` header (403, per the seed).
-    MissingCredentials,
-    /// Login with credentials that are wrong or unreadable.
-    BadCredentials,
-    /// A request without a live session token.
-    InvalidSession,
-    Forbidden(String),
-    NotFound(String),
-    BadRequest(String),
-    UnsupportedVersion(String),
-    MethodNotAllowed,
-    HeadersTooLarge,
-    NotInitialised,
-    Internal,
-}
-
-impl Failure {
-    fn parts(&self) -> (StatusCode, &'static str, String) {
-        match self {
-            Failure::MissingCredentials => (
-                StatusCode::FORBIDDEN,
-                "ACCESS_TO_RESOURCE_IS_FORBIDDEN",
-                "The request has no Authorization header with credentials.".into(),
-            ),
-            Failure::BadCredentials => {
-                (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Unknown user name or password.".into())
-            }
-            Failure::InvalidSession => (
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                "The session token is missing, expired or revoked: log in again.".into(),
-            ),
-            Failure::Forbidden(what) => (StatusCode::FORBIDDEN, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", what.clone()),
-            Failure::NotFound(what) => (StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", what.clone()),
-            Failure::BadRequest(what) => (StatusCode::BAD_REQUEST, "BAD_REQUEST", what.clone()),
-            Failure::UnsupportedVersion(version) => (
-                StatusCode::NOT_ACCEPTABLE,
-                "NOT_ACCEPTABLE",
-                format!("The requested API version {version} is not supported; see /api/versions."),
-            ),
-            Failure::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                "This method is not supported on this resource.".into(),
-            ),
-            Failure::HeadersTooLarge => (
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "REQUEST_HEADER_FIELDS_TOO_LARGE",
-                "The request headers are too large.".into(),
-            ),
-            Failure::NotInitialised => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
-                "The server has not been initialised: an operator must run `tollgate bootstrap`.".into(),
-            ),
-            Failure::Internal => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "An internal error occurred.".into())
-            }
+/// Status, minor error code and message of `failure`.
+fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
+    let forbidden = |message: String| (StatusCode::FORBIDDEN, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", message);
+    let bad_request = |message: String| (StatusCode::BAD_REQUEST, "BAD_REQUEST", message);
+    let unauthorized = |message: &str| (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message.to_owned());
+    let unavailable = || {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "The service is temporarily unavailable; try again later.".to_owned(),
+        )
+    };
+    match failure {
+        Failure::BadRequest(what) => bad_request(what.clone()),
+        Failure::MissingField(field) => bad_request(format!("{field} is required.")),
+        Failure::InvalidField { field, reason } => bad_request(format!("{field}: {reason}")),
+        Failure::UnsupportedMediaType => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "The request's Content-Type is not supported here.".into(),
+        ),
+        Failure::UnsupportedVersion(version) => (
+            StatusCode::NOT_ACCEPTABLE,
+            "NOT_ACCEPTABLE",
+            format!("The requested API version {version} is not supported; see /api/versions."),
+        ),
+        Failure::BodyTooLarge => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "REQUEST_ENTITY_TOO_LARGE", "The request body is too large.".into())
         }
-    }
-
-    fn log(&self, status: StatusCode, code: &str) {
-        if status.is_server_error() {
-            tracing::warn!(dialect = super::DIALECT, status = status.as_u16(), code, "request failed");
-        } else {
-            tracing::info!(dialect = super::DIALECT, status = status.as_u16(), code, "request refused");
+        Failure::HeadersTooLarge => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "REQUEST_HEADER_FIELDS_TOO_LARGE",
+            "The request headers are too large.".into(),
+        ),
+        Failure::NotFound => (StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "No such resource.".into()),
+        Failure::MethodNotAllowed => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "This method is not supported on this resource.".into(),
+        ),
+        Failure::Timeout => {
+            (StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", "The request was not completed in time.".into())
         }
-    }
-}
-
-impl From<CoreError> for Failure {
-    fn from(error: CoreError) -> Self {
-        match error {
-            CoreError::Auth(_) => Failure::BadCredentials,
-            CoreError::Session(_) => Failure::InvalidSession,
-            CoreError::NotInitialised => Failure::NotInitialised,
-            CoreError::NotFound(what) => Failure::NotFound(what),
-            CoreError::NotPermitted(what) => Failure::Forbidden(what),
-            CoreError::Invalid(what) => Failure::BadRequest(what),
-            other => {
-                tracing::error!(dialect = super::DIALECT, error = %other, "core error");
-                Failure::Internal
-            }
+        // Seed 000: "If the Authorization header is missing from the request, the server
+        // returns HTTP response code 403."
+        Failure::MissingCredentials => forbidden("The request has no Authorization header with credentials.".into()),
+        Failure::LoginRefused(
+            FailureReason::UnknownOrg
+            | FailureReason::UnknownUser
+            | FailureReason::WrongPassword
+            | FailureReason::Locked
+            | FailureReason::Disabled
+            | FailureReason::WrongSource
+            | FailureReason::NoRole
+            | FailureReason::NoImpersonation,
+        ) => unauthorized("Unknown user name or password."),
+        Failure::ProviderNotConfigured(_) => unauthorized("Unknown user name or password."),
+        Failure::InvalidToken(_) => unauthorized("The session token is missing, expired or revoked: log in again."),
+        Failure::WrongScheme => unauthorized("Use the Basic or Bearer authorization scheme."),
+        Failure::RemoteAuthenticationFailed => unauthorized("Authentication with the remote site failed."),
+        Failure::NotPermitted(what) | Failure::Forbidden(what) => forbidden(what.clone()),
+        Failure::ReadOnly => forbidden("This session cannot make changes.".into()),
+        Failure::Conflict(what) => (StatusCode::CONFLICT, "BUSY_ENTITY", what.clone()),
+        Failure::NotInitialised => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "The server has not been initialised: an operator must run `tollgate bootstrap`.".into(),
+        ),
+        Failure::Unavailable(_) => unavailable(),
+        Failure::Internal(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "An internal error occurred.".into())
         }
     }
 }
 
-/// An error under `/api`: `application/vnd.vmware.vcloud.error+xml` (JSON would break pyvcloud).
-#[derive(Debug)]
-pub struct ApiError(pub Failure);
-
-/// An error under `/cloudapi`: `{"minorErrorCode","message","stackTrace"}`.
-#[derive(Debug)]
-pub struct CloudApiError(pub Failure);
-
-macro_rules! from_failure {
-    ($($error:ident),*) => {$(
-        impl From<Failure> for $error {
-            fn from(f: Failure) -> Self {
-                $error(f)
-            }
-        }
-        impl From<CoreError> for $error {
-            fn from(e: CoreError) -> Self {
-                $error(e.into())
-            }
-        }
-    )*};
-}
-from_failure!(ApiError, CloudApiError);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, message) = self.0.parts();
-        self.0.log(status, code);
-        let body = xml::error(status.as_u16(), code, &message);
-        (status, [(header::CONTENT_TYPE, "application/vnd.vmware.vcloud.error+xml;version=37.0")], body).into_response()
-    }
-}
-
-impl IntoResponse for CloudApiError {
-    fn into_response(self) -> Response {
-        let (status, code, message) = self.0.parts();
-        self.0.log(status, code);
+/// JSON under `/cloudapi`, XML everywhere else. The envelope adds `;version=`.
+pub fn render(failure: &Failure, info: &RequestInfo<'_>) -> Response {
+    let (status, code, message) = parts(failure);
+    if info.path.starts_with("/cloudapi") {
         let body = serde_json::json!({"minorErrorCode": code, "message": message, "stackTrace": null});
         (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
-    }
-}
-
-/// The renderer the path calls for: JSON under `/cloudapi`, XML elsewhere.
-pub fn for_path(path: &str, failure: Failure) -> Response {
-    if path.starts_with("/cloudapi") {
-        CloudApiError(failure).into_response()
     } else {
-        ApiError(failure).into_response()
+        let body = xml::error(status.as_u16(), code, &message);
+        (status, [(header::CONTENT_TYPE, "application/vnd.vmware.vcloud.error+xml")], body).into_response()
     }
 }

@@ -1,159 +1,136 @@
 //! `vcd` — VMware Cloud Director's session API (`/api`, `/cloudapi/1.0.0/sessions`).
-//! Contract: `shared/spec/vcd.md`.
+//! Contract: `docs/contracts/vcd.md`.
 
-use std::marker::PhantomData;
-
-use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use tollgate_core::{LiveSession, LoginRequest, Org, TokenKind};
+use tollgate_core::directory::same_role;
+use tollgate_core::{FailureReason, LiveSession, LoginRequest, Org, TokenKind};
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::common::{self, AuthorizationProblem, BaseUrl, ClientAddr};
+use crate::settings::VcdVersion;
+use crate::{AppState, CorrelationId, Failure};
 
 mod error;
 mod xml;
 
-pub use error::{ApiError, CloudApiError, Failure};
+pub use error::render;
 
 pub const DIALECT: &str = "vcd";
 
-/// Listed by `/api/versions`, oldest first. pyvcloud picks the highest of 29.0–36.0 it sees;
-/// go-vcloud-director needs exactly 37.0. Below 36.0 the login URL is `/api/sessions`.
-pub const SUPPORTED_VERSIONS: &[&str] = &["32.0", "33.0", "34.0", "35.0", "36.0", "37.0"];
-const LATEST_VERSION: &str = "37.0";
-
 const ORG_TYPE: &str = "application/vnd.vmware.vcloud.org+xml";
-const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-vmware-vcloud-client-request-id");
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-vmware-vcloud-request-id");
+/// The client's correlation id, and the header every response echoes it in.
+pub const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-vmware-vcloud-client-request-id");
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-vmware-vcloud-request-id");
 const VCLOUD_AUTHORIZATION: &str = "x-vcloud-authorization";
 const ACCESS_TOKEN: &str = "x-vmware-vcloud-access-token";
 const TOKEN_TYPE: HeaderName = HeaderName::from_static("x-vmware-vcloud-token-type");
+/// The product version `GET /api/admin` reports, as Cloud Director writes it: four-part
+/// version, then the build date (go-vcloud-director parses both). API 37.0 is Cloud Director 10.4.
+const PRODUCT_DESCRIPTION: &str = "10.4.2.21954589 2023-06-08T14:00:00Z";
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/versions", get(versions))
         .route("/api/sessions", post(legacy_login))
-        .route("/api/session", get(session_xml).delete(logout_api))
+        .route("/api/session", get(session_xml).delete(logout))
         .route("/api/org", get(org_list))
         .route("/api/org/", get(org_list))
         .route("/api/org/{id}", get(org))
         .route("/api/query", get(query))
         .route("/api/admin", get(admin))
         .route("/api/admin/", get(admin))
-        .route("/api/{*rest}", any(api_not_found))
-        .route("/cloudapi/1.0.0/sessions", post(tenant_login).delete(logout_cloudapi))
-        .route("/cloudapi/1.0.0/sessions/provider", post(provider_login).delete(logout_cloudapi))
-        .route("/cloudapi/1.0.0/sessions/current", get(session_json).delete(logout_cloudapi))
+        .route("/api/admin/extension", get(admin_extension))
+        .route("/api/{*rest}", any(not_found))
+        .route("/cloudapi/1.0.0/sessions", post(tenant_login).delete(logout))
+        .route("/cloudapi/1.0.0/sessions/provider", post(provider_login).delete(logout))
+        .route("/cloudapi/1.0.0/sessions/current", get(session_json).delete(logout))
         .route("/cloudapi/1.0.0/sessions/{id}", delete(delete_session))
-        .route("/cloudapi/{*rest}", any(cloudapi_not_found))
-        .layer(middleware::from_fn(envelope))
+        .route("/cloudapi/{*rest}", any(not_found))
 }
 
-/// The correlation id of this request, as sent by the client or generated.
-#[derive(Debug, Clone)]
-struct RequestId(String);
+/// The API version a request is served at: the one its `Accept` names, else the newest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiVersion(pub String);
 
-/// The API version the client asked for in `Accept`, if any.
-#[derive(Debug, Clone)]
-struct RequestedVersion(Option<&'static str>);
+/// What the envelope learns from a request's `Accept` header.
+pub struct Negotiation {
+    pub version: ApiVersion,
+    /// A version the client asked for that is not listed (answered 406).
+    pub unsupported: Option<String>,
+}
 
-/// Around every vcd request: bound the headers, check the requested API version, carry the
-/// correlation id in and out, and give axum's bare 405s our error body.
-async fn envelope(mut request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
-    let request_id = common::correlation_id(request.headers(), &CLIENT_REQUEST_ID);
-    let mut response = if common::headers_too_large(request.headers()) {
-        error::for_path(&path, Failure::HeadersTooLarge)
-    } else {
-        match requested_version(request.headers()) {
-            Err(version) if path != "/api/versions" => error::for_path(&path, Failure::UnsupportedVersion(version)),
-            outcome => {
-                request.extensions_mut().insert(RequestedVersion(outcome.unwrap_or(None)));
-                request.extensions_mut().insert(RequestId(request_id.clone()));
-                let response = next.run(request).await;
-                if !common::unrendered_client_error(&response) {
-                    response
-                } else if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-                    error::for_path(&path, Failure::MethodNotAllowed)
-                } else {
-                    error::for_path(&path, Failure::BadRequest("The request could not be read.".into()))
-                }
-            }
-        }
+/// Reads the `version=` of the `Accept` header against the listed versions. `/api/versions`
+/// answers whatever is asked, so that a client can find out what is served.
+pub fn negotiate(parts: &Parts, versions: &[VcdVersion]) -> Negotiation {
+    let newest = ApiVersion(versions.last().map(|v| v.version.clone()).unwrap_or_default());
+    let asked = match requested_version(&parts.headers) {
+        Some(asked) => asked,
+        None => return Negotiation { version: newest, unsupported: None },
     };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
-    response
-}
-
-/// The `version=` of the `Accept` header: `Ok(None)` when none is given, `Err` naming it when
-/// we do not serve it.
-fn requested_version(headers: &HeaderMap) -> Result<Option<&'static str>, String> {
-    let Some(accept) = headers.get(header::ACCEPT) else { return Ok(None) };
-    let accept = accept.to_str().map_err(|_| "(unreadable)".to_owned())?;
-    let mut asked = None;
-    for param in accept.split([',', ';']).map(str::trim) {
-        if let Some(version) = param.strip_prefix("version=") {
-            let version = version.trim_matches('"');
-            match SUPPORTED_VERSIONS.iter().find(|v| **v == version) {
-                Some(v) => return Ok(Some(v)),
-                None => asked = Some(version.chars().take(16).collect::<String>()),
-            }
-        }
-    }
-    asked.map_or(Ok(None), Err)
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestId {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<RequestId>().cloned().unwrap_or_else(|| RequestId(Uuid::new_v4().to_string())))
+    match versions.iter().find(|v| v.version == asked) {
+        Some(v) => Negotiation { version: ApiVersion(v.version.clone()), unsupported: None },
+        None if parts.uri.path() == "/api/versions" => Negotiation { version: newest, unsupported: None },
+        None => Negotiation { version: newest, unsupported: Some(asked) },
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestedVersion {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<RequestedVersion>().cloned().unwrap_or(RequestedVersion(None)))
+/// The `version=` parameter of `Accept`, if any (the first of several media ranges that has one).
+fn requested_version(headers: &HeaderMap) -> Option<String> {
+    let accept = headers.get(header::ACCEPT)?.to_str().ok()?;
+    accept
+        .split([',', ';'])
+        .map(str::trim)
+        .find_map(|param| param.strip_prefix("version="))
+        .map(|v| v.trim_matches('"').chars().take(16).collect())
+}
+
+/// Every `/api` and `/cloudapi` answer names the API version in its `Content-Type`, as the
+/// product's do (go-vcloud-director's tests check it).
+pub fn finish(response: &mut Response, version: Option<ApiVersion>) {
+    let Some(ApiVersion(version)) = version else { return };
+    let Some(content_type) = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    if content_type.contains("version=") {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("{content_type};version={version}")) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
     }
 }
 
 /// A request made with a live vcd session token, in any of the three headers clients use.
-/// `E` picks how a missing or dead token is rendered.
-struct Caller<E> {
+struct Caller {
     session: LiveSession,
-    _renders: PhantomData<E>,
 }
 
-impl<E> FromRequestParts<AppState> for Caller<E>
-where
-    E: From<Failure> + From<tollgate_core::CoreError> + IntoResponse,
-{
-    type Rejection = E;
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Failure;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, E> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
         let headers = &parts.headers;
         let token = common::bearer_token(headers)
             .or_else(|| common::token_header(headers, VCLOUD_AUTHORIZATION))
             .or_else(|| common::token_header(headers, ACCESS_TOKEN))
-            .ok_or(Failure::InvalidSession)?;
+            .ok_or(Failure::InvalidToken(None))?;
         let session = state.core.authenticate(DIALECT, token).await?;
-        Ok(Caller { session, _renders: PhantomData })
+        Ok(Caller { session })
     }
 }
 
 // ---- versions and login -------------------------------------------------------------------
 
-async fn versions(BaseUrl(base): BaseUrl) -> Response {
-    xml_response("application/vnd.vmware.vcloud.versions+xml", xml::supported_versions(&base))
+async fn versions(State(state): State<AppState>, BaseUrl(base): BaseUrl) -> Response {
+    xml_response(
+        "application/vnd.vmware.vcloud.versions+xml",
+        xml::supported_versions(&base, &state.settings.vcd_versions),
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -169,20 +146,21 @@ enum LoginUrl {
 struct LoginContext {
     headers: HeaderMap,
     addr: ClientAddr,
-    request_id: RequestId,
+    correlation_id: CorrelationId,
 }
 
 /// Checks `Authorization: Basic base64(user@org:password)` and opens a session with both of
 /// Cloud Director's tokens: `[x-vcloud-authorization, access token]`.
 async fn login(state: &AppState, url: LoginUrl, cx: LoginContext) -> Result<(LiveSession, Vec<String>), Failure> {
+    let refused = Failure::LoginRefused(FailureReason::UnknownUser);
     let (user_at_org, password) = common::basic_credentials(&cx.headers).map_err(|problem| match problem {
         AuthorizationProblem::Missing => Failure::MissingCredentials,
-        AuthorizationProblem::Malformed => Failure::BadCredentials,
+        AuthorizationProblem::Malformed => refused.clone(),
     })?;
     // User names may contain '@': the org follows the last one.
-    let (user, org) = user_at_org.rsplit_once('@').ok_or(Failure::BadCredentials)?;
+    let (user, org) = user_at_org.rsplit_once('@').ok_or(refused.clone())?;
     if user.is_empty() || org.is_empty() {
-        return Err(Failure::BadCredentials);
+        return Err(refused);
     }
     let is_system = org.eq_ignore_ascii_case(tollgate_core::directory::SYSTEM_ORG);
     let request = LoginRequest {
@@ -191,14 +169,14 @@ async fn login(state: &AppState, url: LoginUrl, cx: LoginContext) -> Result<(Liv
         username: user,
         password: &password,
         remote_addr: cx.addr.0,
-        correlation_id: &cx.request_id.0,
+        correlation_id: &cx.correlation_id.0,
         tokens: &[TokenKind::Hex128, TokenKind::Base64Url256],
         source: state.settings.source_of_org(org),
         ..LoginRequest::default()
     };
     if (url == LoginUrl::Tenant && is_system) || (url == LoginUrl::Provider && !is_system) {
         // Refused like any bad login: same time, same audit event.
-        return Err(state.core.refuse_login(request, tollgate_core::FailureReason::WrongSource).await.into());
+        return Err(state.core.refuse_login(request, FailureReason::WrongSource).await.into());
     }
     let outcome = state.core.login(request).await?;
     Ok((outcome.session, outcome.tokens))
@@ -216,17 +194,13 @@ fn token_headers(tokens: &[String]) -> Vec<(HeaderName, HeaderValue)> {
 
 async fn legacy_login(
     State(state): State<AppState>,
-    RequestedVersion(version): RequestedVersion,
     BaseUrl(base): BaseUrl,
     headers: HeaderMap,
     addr: ClientAddr,
-    request_id: RequestId,
-) -> Result<Response, ApiError> {
-    let (session, tokens) = login(&state, LoginUrl::Legacy, LoginContext { headers, addr, request_id }).await?;
-    let body = session_document(&state, &base, &session);
-    let content_type =
-        format!("application/vnd.vmware.vcloud.session+xml;version={}", version.unwrap_or(LATEST_VERSION));
-    let mut response = xml_response(&content_type, body);
+    correlation_id: CorrelationId,
+) -> Result<Response, Failure> {
+    let (session, tokens) = login(&state, LoginUrl::Legacy, LoginContext { headers, addr, correlation_id }).await?;
+    let mut response = xml_response(SESSION_TYPE, session_document(&state, &base, &session));
     response.headers_mut().extend(token_headers(&tokens));
     Ok(response)
 }
@@ -235,21 +209,21 @@ async fn tenant_login(
     State(state): State<AppState>,
     headers: HeaderMap,
     addr: ClientAddr,
-    request_id: RequestId,
-) -> Result<Response, CloudApiError> {
-    cloudapi_login(state, LoginUrl::Tenant, LoginContext { headers, addr, request_id }).await
+    correlation_id: CorrelationId,
+) -> Result<Response, Failure> {
+    cloudapi_login(state, LoginUrl::Tenant, LoginContext { headers, addr, correlation_id }).await
 }
 
 async fn provider_login(
     State(state): State<AppState>,
     headers: HeaderMap,
     addr: ClientAddr,
-    request_id: RequestId,
-) -> Result<Response, CloudApiError> {
-    cloudapi_login(state, LoginUrl::Provider, LoginContext { headers, addr, request_id }).await
+    correlation_id: CorrelationId,
+) -> Result<Response, Failure> {
+    cloudapi_login(state, LoginUrl::Provider, LoginContext { headers, addr, correlation_id }).await
 }
 
-async fn cloudapi_login(state: AppState, url: LoginUrl, cx: LoginContext) -> Result<Response, CloudApiError> {
+async fn cloudapi_login(state: AppState, url: LoginUrl, cx: LoginContext) -> Result<Response, Failure> {
     let (session, tokens) = login(&state, url, cx).await?;
     let body = session_json_body(&state, &session).await?;
     // Exactly 200: pyvcloud treats 201 as a failed login.
@@ -260,12 +234,10 @@ async fn cloudapi_login(state: AppState, url: LoginUrl, cx: LoginContext) -> Res
 
 // ---- the session --------------------------------------------------------------------------
 
+const SESSION_TYPE: &str = "application/vnd.vmware.vcloud.session+xml";
+
 async fn session_org(state: &AppState, session: &LiveSession) -> Result<Org, Failure> {
-    state
-        .core
-        .org_by_id(session.org_id)
-        .await?
-        .ok_or_else(|| Failure::NotFound("the session's organisation no longer exists".into()))
+    state.core.org_by_id(session.org_id).await?.ok_or(Failure::InvalidToken(None))
 }
 
 /// The Session document, from the session alone: validating a token never waits on the store.
@@ -287,7 +259,7 @@ async fn session_json_body(state: &AppState, session: &LiveSession) -> Result<se
     let role_refs: Vec<_> = session
         .roles
         .iter()
-        .filter_map(|name| roles.iter().find(|r| r.name.eq_ignore_ascii_case(name)))
+        .filter_map(|name| roles.iter().find(|r| same_role(&r.name, name)))
         .map(|r| json!({"name": r.name, "id": format!("urn:vcloud:role:{}", r.id)}))
         .collect();
     let org_ref = json!({"name": session.org_name, "id": format!("urn:vcloud:org:{}", session.org_id)});
@@ -304,34 +276,22 @@ async fn session_json_body(state: &AppState, session: &LiveSession) -> Result<se
     }))
 }
 
-async fn session_xml(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    caller: Caller<ApiError>,
-) -> Result<Response, ApiError> {
-    let body = session_document(&state, &base, &caller.session);
-    Ok(xml_response("application/vnd.vmware.vcloud.session+xml", body))
+async fn session_xml(State(state): State<AppState>, BaseUrl(base): BaseUrl, caller: Caller) -> Response {
+    xml_response(SESSION_TYPE, session_document(&state, &base, &caller.session))
 }
 
-async fn session_json(State(state): State<AppState>, caller: Caller<CloudApiError>) -> Result<Response, CloudApiError> {
+async fn session_json(State(state): State<AppState>, caller: Caller) -> Result<Response, Failure> {
     Ok(Json(session_json_body(&state, &caller.session).await?).into_response())
 }
 
-async fn logout_api(
+/// `DELETE /api/session` (pyvcloud), `/cloudapi/1.0.0/sessions/current`, and the login URL
+/// itself (go-vcloud-director's logout).
+async fn logout(
     State(state): State<AppState>,
-    request_id: RequestId,
-    caller: Caller<ApiError>,
-) -> Result<StatusCode, ApiError> {
-    state.core.logout(&caller.session, &request_id.0).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn logout_cloudapi(
-    State(state): State<AppState>,
-    request_id: RequestId,
-    caller: Caller<CloudApiError>,
-) -> Result<StatusCode, CloudApiError> {
-    state.core.logout(&caller.session, &request_id.0).await?;
+    correlation_id: CorrelationId,
+    caller: Caller,
+) -> Result<StatusCode, Failure> {
+    state.core.logout(&caller.session, &correlation_id.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -339,16 +299,16 @@ async fn logout_cloudapi(
 async fn delete_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    request_id: RequestId,
-    caller: Caller<CloudApiError>,
-) -> Result<StatusCode, CloudApiError> {
+    correlation_id: CorrelationId,
+    caller: Caller,
+) -> Result<StatusCode, Failure> {
     let id = parse_urn(&id, "session").ok_or_else(|| Failure::BadRequest(format!("{id:?} is not a session id")))?;
     if id == caller.session.id {
-        state.core.logout(&caller.session, &request_id.0).await?;
+        state.core.logout(&caller.session, &correlation_id.0).await?;
     } else if caller.session.is_provider_admin() {
-        state.core.revoke_session(id, &request_id.0).await?;
+        state.core.revoke_session(id, &correlation_id.0).await?;
     } else {
-        return Err(Failure::Forbidden("Only a System Administrator may end another user's session.".into()).into());
+        return Err(Failure::Forbidden("Only a System Administrator may end another user's session.".into()));
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -364,11 +324,7 @@ async fn visible_orgs(state: &AppState, session: &LiveSession) -> Result<Vec<Org
     }
 }
 
-async fn org_list(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    caller: Caller<ApiError>,
-) -> Result<Response, ApiError> {
+async fn org_list(State(state): State<AppState>, BaseUrl(base): BaseUrl, caller: Caller) -> Result<Response, Failure> {
     let orgs = visible_orgs(&state, &caller.session).await?;
     Ok(xml_response("application/vnd.vmware.vcloud.orgList+xml", xml::org_list(&base, &orgs)))
 }
@@ -377,8 +333,8 @@ async fn org(
     State(state): State<AppState>,
     Path(id): Path<String>,
     BaseUrl(base): BaseUrl,
-    caller: Caller<ApiError>,
-) -> Result<Response, ApiError> {
+    caller: Caller,
+) -> Result<Response, Failure> {
     let id = parse_urn(&id, "org").ok_or_else(|| Failure::BadRequest(format!("{id:?} is not an organisation id")))?;
     let org = visible_orgs(&state, &caller.session).await?.into_iter().find(|o| o.id == id).ok_or_else(|| {
         Failure::Forbidden(
@@ -389,36 +345,37 @@ async fn org(
     Ok(xml_response(ORG_TYPE, xml::org(&base, &org)))
 }
 
-async fn query(
-    RawQuery(raw): RawQuery,
-    BaseUrl(base): BaseUrl,
-    _caller: Caller<ApiError>,
-) -> Result<Response, ApiError> {
+/// With a `type`, an empty page of that query's records (Tollgate keeps no VDCs or vApps);
+/// without one, the list of queries, as the Session document's `query` link promises.
+async fn query(RawQuery(raw): RawQuery, BaseUrl(base): BaseUrl, _caller: Caller) -> Result<Response, Failure> {
     let raw = raw.unwrap_or_default();
     if raw.len() > 2048 {
-        return Err(Failure::BadRequest("The query string is too long.".into()).into());
+        return Err(Failure::BadRequest("The query string is too long.".into()));
     }
-    let kind = raw
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("type="))
-        .ok_or_else(|| Failure::BadRequest("The query needs a type parameter.".into()))?;
-    Ok(xml_response("application/vnd.vmware.vcloud.query.records+xml", xml::empty_query(&base, &raw, kind)))
+    match raw.split('&').find_map(|pair| pair.strip_prefix("type=")) {
+        Some(kind) => {
+            Ok(xml_response("application/vnd.vmware.vcloud.query.records+xml", xml::empty_query(&base, &raw, kind)))
+        }
+        None => Ok(xml_response("application/vnd.vmware.vcloud.query.queryList+xml", xml::query_list(&base))),
+    }
 }
 
-async fn admin(BaseUrl(base): BaseUrl, caller: Caller<ApiError>) -> Result<Response, ApiError> {
+async fn admin(BaseUrl(base): BaseUrl, caller: Caller) -> Result<Response, Failure> {
     if !caller.session.is_provider_admin() {
-        return Err(Failure::Forbidden("Only a System Administrator may read /api/admin.".into()).into());
+        return Err(Failure::Forbidden("Only a System Administrator may read /api/admin.".into()));
     }
-    let product = format!("Tollgate {} (VMware Cloud Director API {LATEST_VERSION})", env!("CARGO_PKG_VERSION"));
-    Ok(xml_response("application/vnd.vmware.admin.vcloud+xml", xml::admin(&base, &product)))
+    Ok(xml_response("application/vnd.vmware.admin.vcloud+xml", xml::admin(&base, PRODUCT_DESCRIPTION)))
 }
 
-async fn api_not_found() -> ApiError {
-    Failure::NotFound("No such resource.".into()).into()
+async fn admin_extension(BaseUrl(base): BaseUrl, caller: Caller) -> Result<Response, Failure> {
+    if !caller.session.is_provider_admin() {
+        return Err(Failure::Forbidden("Only a System Administrator may read /api/admin/extension.".into()));
+    }
+    Ok(xml_response("application/vnd.vmware.admin.vmwExtension+xml", xml::admin_extension(&base)))
 }
 
-async fn cloudapi_not_found() -> CloudApiError {
-    Failure::NotFound("No such resource.".into()).into()
+async fn not_found() -> Failure {
+    Failure::NotFound
 }
 
 // ---- helpers ------------------------------------------------------------------------------
@@ -439,19 +396,30 @@ fn parse_urn(value: &str, kind: &str) -> Option<Uuid> {
 mod tests {
     use super::*;
 
-    fn accept(value: &'static str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::from_static(value));
-        headers
+    fn negotiated(path: &str, accept: Option<&'static str>) -> (String, Option<String>) {
+        let mut request = axum::http::Request::builder().uri(path);
+        if let Some(accept) = accept {
+            request = request.header(header::ACCEPT, accept);
+        }
+        let (parts, ()) = request.body(()).unwrap().into_parts();
+        let n = negotiate(&parts, &crate::settings::default_vcd_versions());
+        (n.version.0, n.unsupported)
     }
 
     #[test]
-    fn reads_the_requested_version() {
-        assert_eq!(requested_version(&HeaderMap::new()), Ok(None));
-        assert_eq!(requested_version(&accept("application/*+xml;version=32.0")), Ok(Some("32.0")));
-        assert_eq!(requested_version(&accept("application/json;version=36.0")), Ok(Some("36.0")));
-        assert_eq!(requested_version(&accept("application/*;version=37.0")), Ok(Some("37.0")));
-        assert_eq!(requested_version(&accept("application/*+xml;version=99.0")), Err("99.0".into()));
+    fn negotiates_the_requested_version() {
+        assert_eq!(negotiated("/api/session", None), ("37.0".into(), None));
+        assert_eq!(negotiated("/api/sessions", Some("application/*+xml;version=32.0")), ("32.0".into(), None));
+        assert_eq!(
+            negotiated("/api/sessions", Some("application/vnd.vmware.vcloud.session+xml;version=27.0")),
+            ("27.0".into(), None)
+        );
+        assert_eq!(negotiated("/cloudapi/x", Some("application/json;version=36.0")), ("36.0".into(), None));
+        assert_eq!(
+            negotiated("/api/org", Some("application/*+xml;version=99.0")),
+            ("37.0".into(), Some("99.0".into()))
+        );
+        assert_eq!(negotiated("/api/versions", Some("application/*+xml;version=99.0")), ("37.0".into(), None));
     }
 
     #[test]

@@ -7,7 +7,8 @@ use quick_xml::escape::escape;
 use tollgate_core::Org;
 use uuid::Uuid;
 
-use super::{ORG_TYPE, SUPPORTED_VERSIONS};
+use super::ORG_TYPE;
+use crate::settings::VcdVersion;
 
 const NS_VCLOUD: &str = "http://www.vmware.com/vcloud/v1.5";
 const NS_VERSIONS: &str = "http://www.vmware.com/vcloud/versions";
@@ -21,12 +22,13 @@ pub fn error(major: u16, minor: &str, message: &str) -> String {
     )
 }
 
-pub fn supported_versions(base: &str) -> String {
+/// Versions from 36.0 on log in at `/cloudapi`; older ones at `/api/sessions`.
+pub fn supported_versions(base: &str, versions: &[VcdVersion]) -> String {
     let mut out = format!("{PROLOG}<SupportedVersions xmlns=\"{NS_VERSIONS}\">\n");
-    for version in SUPPORTED_VERSIONS {
+    for VcdVersion { version, deprecated } in versions {
         let major: u32 = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
         let cloudapi = major >= 36;
-        let _ = write!(out, "  <VersionInfo deprecated=\"false\"><Version>{version}</Version>");
+        let _ = write!(out, "  <VersionInfo deprecated=\"{deprecated}\"><Version>{}</Version>", escape(version));
         if cloudapi {
             let _ = write!(
                 out,
@@ -76,14 +78,12 @@ pub fn session(view: &SessionView<'_>) -> String {
         }
         out.push_str("/>\n");
     };
-    // Exactly one link per (rel, type): pyvcloud refuses a session with two.
+    // Exactly one link per (rel, type): pyvcloud refuses a session with two. Only links that
+    // lead somewhere Tollgate answers.
     link("down", "/api/org/", Some("application/vnd.vmware.vcloud.orgList+xml"), None);
     link("remove", "/api/session", None, None);
     link("down", &format!("/api/org/{org_id}"), Some(ORG_TYPE), Some(view.org_name));
     link("down", "/api/query", Some("application/vnd.vmware.vcloud.query.queryList+xml"), None);
-    link("entityResolver", "/api/entity/", Some("application/vnd.vmware.vcloud.entity+xml"), None);
-    link("down:extensibility", "/api/extensibility", Some("application/vnd.vmware.vcloud.apiextensibility+xml"), None);
-    link("openapi", "/cloudapi", Some("application/json"), None);
     if view.org_name.eq_ignore_ascii_case(tollgate_core::directory::SYSTEM_ORG) {
         link("down", "/api/admin/", Some("application/vnd.vmware.admin.vcloud+xml"), None);
         link("down", "/api/admin/extension", Some("application/vnd.vmware.admin.vmwExtension+xml"), None);
@@ -144,6 +144,32 @@ pub fn empty_query(base: &str, query_string: &str, kind: &str) -> String {
          type=\"application/vnd.vmware.vcloud.query.records+xml\"/>\n",
         escape(kind),
         escape(&href)
+    )
+}
+
+/// The queries `/api/query?type=…` answers (always with an empty page).
+pub fn query_list(base: &str) -> String {
+    let base = escape(base);
+    let mut out = format!(
+        "{PROLOG}<QueryList xmlns=\"{NS_VCLOUD}\" href=\"{base}/api/query\" type=\"application/vnd.vmware.vcloud.query.queryList+xml\">\n"
+    );
+    for kind in ["organization", "orgVdc", "vApp", "vm", "catalog", "media", "user"] {
+        let _ = writeln!(
+            out,
+            "  <Link rel=\"down\" href=\"{base}/api/query?type={kind}&amp;format=records\" name=\"{kind}\" \
+             type=\"application/vnd.vmware.vcloud.query.records+xml\"/>"
+        );
+    }
+    out.push_str("</QueryList>\n");
+    out
+}
+
+/// The provider's extension root, which the System Session document links to.
+pub fn admin_extension(base: &str) -> String {
+    format!(
+        "{PROLOG}<VMWExtension xmlns=\"http://www.vmware.com/vcloud/extension/v1.5\" href=\"{}/api/admin/extension\" \
+         type=\"application/vnd.vmware.admin.vmwExtension+xml\"/>\n",
+        escape(base)
     )
 }
 

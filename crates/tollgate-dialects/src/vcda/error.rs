@@ -1,108 +1,71 @@
-//! Cloud Director Availability's errors: `ApiError`, `{"args":[],"code","msg",
-//! "stacktrace":null}` — never a real stack trace.
+//! How Cloud Director Availability renders a failure: `ApiError`,
+//! `{"args":[],"code","msg","stacktrace":null}` — never a real stack trace — in the media type
+//! the client negotiated.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tollgate_core::CoreError;
 
-use super::DEFAULT_MEDIA_TYPE;
+use super::negotiate;
+use crate::failure::{Failure, RequestInfo};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VcdaError {
-    BadRequest(String),
-    BadUserInput(String),
-    /// Credentials refused at login.
-    LoginFailed,
-    /// No token, or one that names no live session: PowerCLI reads the `WWW-Authenticate`
-    /// header as "session expired".
-    TokenRequired,
-    /// A site could not be added to the session.
-    RemoteAuthenticationFailure,
-    Forbidden(String),
-    NotFound,
-    TooLarge,
-    HeadersTooLarge,
-    NotInitialised,
-    Internal,
-}
-
-impl VcdaError {
-    fn parts(&self) -> (StatusCode, &'static str, String) {
-        match self {
-            VcdaError::BadRequest(msg) => (StatusCode::BAD_REQUEST, "BadRequest", msg.clone()),
-            VcdaError::BadUserInput(msg) => (StatusCode::BAD_REQUEST, "BadUserInput", msg.clone()),
-            VcdaError::LoginFailed => (StatusCode::UNAUTHORIZED, "NotAuthenticated", "Invalid credentials.".into()),
-            VcdaError::TokenRequired => (
-                StatusCode::UNAUTHORIZED,
-                "NotAuthenticated",
-                "The session token is missing, expired or revoked.".into(),
-            ),
-            VcdaError::RemoteAuthenticationFailure => (
-                StatusCode::UNAUTHORIZED,
-                "RemoteAuthenticationFailure",
-                "Authentication with the remote site failed.".into(),
-            ),
-            VcdaError::Forbidden(msg) => (StatusCode::FORBIDDEN, "Forbidden", msg.clone()),
-            VcdaError::NotFound => (StatusCode::NOT_FOUND, "NotFound", "No such resource.".into()),
-            VcdaError::TooLarge => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "BadRequest", "The request body is too large.".into())
-            }
-            VcdaError::HeadersTooLarge => {
-                (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "BadRequest", "The request headers are too large.".into())
-            }
-            VcdaError::NotInitialised => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "GeneralServerFailure",
-                "The appliance is not initialised: an operator must run `tollgate bootstrap`.".into(),
-            ),
-            VcdaError::Internal => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "GeneralServerFailure", "An internal error occurred.".into())
-            }
+fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
+    let bad_request = |msg: String| (StatusCode::BAD_REQUEST, "BadRequest", msg);
+    let not_authenticated = |msg: &str| (StatusCode::UNAUTHORIZED, "NotAuthenticated", msg.to_owned());
+    let server_failure =
+        || (StatusCode::INTERNAL_SERVER_ERROR, "GeneralServerFailure", "An internal error occurred.".to_owned());
+    match failure {
+        Failure::BadRequest(msg) => bad_request(msg.clone()),
+        Failure::MissingField(field) => bad_request(format!("{field} is required.")),
+        Failure::InvalidField { field, reason } => {
+            (StatusCode::BAD_REQUEST, "BadUserInput", format!("Invalid {field}: {reason}"))
         }
+        Failure::UnsupportedMediaType => bad_request("The request body must be JSON.".into()),
+        Failure::UnsupportedVersion(version) => bad_request(format!("API version {version} is not supported.")),
+        Failure::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "BadRequest", "The request body is too large.".into()),
+        Failure::HeadersTooLarge => {
+            (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "BadRequest", "The request headers are too large.".into())
+        }
+        Failure::NotFound => (StatusCode::NOT_FOUND, "NotFound", "No such resource.".into()),
+        Failure::MethodNotAllowed => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "This method is not supported on this resource.".into(),
+        ),
+        Failure::Timeout => {
+            (StatusCode::REQUEST_TIMEOUT, "RequestTimeout", "The request was not completed in time.".into())
+        }
+        Failure::MissingCredentials | Failure::LoginRefused(_) => not_authenticated("Invalid credentials."),
+        Failure::ProviderNotConfigured(kind) => bad_request(format!("{kind} logins are not configured.")),
+        Failure::InvalidToken(_) | Failure::WrongScheme => {
+            not_authenticated("The session token is missing, expired or revoked.")
+        }
+        Failure::NotPermitted(msg) | Failure::Forbidden(msg) => (StatusCode::FORBIDDEN, "Forbidden", msg.clone()),
+        Failure::ReadOnly => (StatusCode::FORBIDDEN, "Forbidden", "This session cannot make changes.".into()),
+        Failure::Conflict(msg) => (StatusCode::CONFLICT, "Conflict", msg.clone()),
+        Failure::RemoteAuthenticationFailed => (
+            StatusCode::UNAUTHORIZED,
+            "RemoteAuthenticationFailure",
+            "Authentication with the remote site failed.".into(),
+        ),
+        Failure::NotInitialised => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "GeneralServerFailure",
+            "The appliance is not initialised: an operator must run `tollgate bootstrap`.".into(),
+        ),
+        Failure::Unavailable(_) | Failure::Internal(_) => server_failure(),
     }
 }
 
-impl From<CoreError> for VcdaError {
-    fn from(error: CoreError) -> Self {
-        match error {
-            CoreError::Auth(_) => VcdaError::LoginFailed,
-            CoreError::Session(_) => VcdaError::TokenRequired,
-            CoreError::NotPermitted(msg) => VcdaError::Forbidden(msg),
-            CoreError::NotFound(what) => VcdaError::BadUserInput(format!("{what} does not exist")),
-            CoreError::NotInitialised => VcdaError::NotInitialised,
-            other => {
-                tracing::error!(dialect = super::DIALECT, error = %other, "core error");
-                VcdaError::Internal
-            }
-        }
-    }
-}
-
-impl From<crate::common::BodyError> for VcdaError {
-    fn from(error: crate::common::BodyError) -> Self {
-        match error {
-            crate::common::BodyError::TooLarge => VcdaError::TooLarge,
-            crate::common::BodyError::Invalid(reason) => VcdaError::BadRequest(reason),
-        }
-    }
-}
-
-impl IntoResponse for VcdaError {
-    fn into_response(self) -> Response {
-        let (status, code, msg) = self.parts();
-        if status.is_server_error() {
-            tracing::warn!(dialect = super::DIALECT, status = status.as_u16(), code, "request failed");
-        } else {
-            tracing::info!(dialect = super::DIALECT, status = status.as_u16(), code, "request refused");
-        }
-        let body = json!({"args": [], "code": code, "msg": msg, "stacktrace": null});
-        let mut response = (status, [(header::CONTENT_TYPE, DEFAULT_MEDIA_TYPE)], body.to_string()).into_response();
-        if self == VcdaError::TokenRequired {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Authentication Token Required"));
-        }
+pub fn render(failure: &Failure, info: &RequestInfo<'_>) -> Response {
+    let (status, code, msg) = parts(failure);
+    let body = json!({"args": [], "code": code, "msg": msg, "stacktrace": null});
+    let mut response = (status, [(header::CONTENT_TYPE, negotiate(info.headers))], body.to_string()).into_response();
+    // PowerCLI reads this header as "the session expired".
+    if matches!(failure, Failure::InvalidToken(_) | Failure::WrongScheme) {
         response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Authentication Token Required"));
     }
+    response
 }

@@ -1,23 +1,22 @@
 //! `vcda` — Cloud Director Availability (C4 / H4) sessions (`/sessions`).
-//! Contract: `shared/spec/vcda.md`.
+//! Contract: `docs/contracts/vcda.md`.
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tollgate_core::{LiveSession, LoginOutcome, LoginRequest, TokenKind};
+use tollgate_core::{FailureReason, LiveSession, LoginOutcome, LoginRequest, TokenKind};
 
-use crate::common::{self, ClientAddr, JsonBody, ProviderLoginError};
-use crate::{AppState, Dialect};
+use crate::common::{self, ClientAddr, JsonBody};
+use crate::{AppState, CorrelationId, Dialect, Failure};
 
 mod error;
 
-pub use error::VcdaError;
+pub use error::render;
 
 pub const DIALECT: &str = "vcda";
 /// The login `type`s whose identity source is configured per provider; the `vcd*` types
@@ -26,42 +25,23 @@ pub const PROVIDERS: &[&str] = &["localUser", "ssoCredentials"];
 const DEFAULT_MEDIA_TYPE: &str = "application/vnd.vmware.h4-v3.5+json;charset=UTF-8";
 const V45_MEDIA_TYPE: &str = "application/vnd.vmware.h4-v4.5+json;charset=UTF-8";
 const TOKEN_HEADER: &str = "x-vcav-auth";
-const OPERATION_ID: HeaderName = HeaderName::from_static("operationid");
+/// The client's correlation id, echoed back.
+pub const OPERATION_ID: HeaderName = HeaderName::from_static("operationid");
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sessions", post(login).get(details).delete(logout))
         .route("/sessions/extend", post(extend))
         .route("/sessions/{site}", delete(leave_site))
-        .layer(middleware::from_fn(envelope))
 }
 
-/// The correlation id of this request: the client's `operationID`, or a fresh one.
-#[derive(Clone)]
-struct OperationId(String);
-
-/// Bounds headers, carries `operationID` in and out, and gives every answer the media type
-/// the client asked for (clients copy our `Content-Type` into their next `Accept`).
-async fn envelope(mut request: Request, next: Next) -> Response {
-    if common::headers_too_large(request.headers()) {
-        return VcdaError::HeadersTooLarge.into_response();
-    }
-    let operation_id = common::correlation_id(request.headers(), &OPERATION_ID);
-    let media_type = negotiate(request.headers());
-    tracing::debug!(dialect = DIALECT, operation_id = %operation_id, path = %request.uri().path(), "request");
-    request.extensions_mut().insert(OperationId(operation_id.clone()));
-    let mut response = next.run(request).await;
-    if common::unrendered_client_error(&response) {
-        response = VcdaError::BadRequest("The request could not be read.".into()).into_response();
-    }
+/// Every answer in the media type the client asked for: clients copy our `Content-Type` into
+/// their next `Accept`.
+pub fn finish(response: &mut Response, request_headers: &HeaderMap) {
     let headers = response.headers_mut();
     if headers.get(header::CONTENT_TYPE).is_some_and(|ct| ct == DEFAULT_MEDIA_TYPE) {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(negotiate(request_headers)));
     }
-    if let Ok(value) = HeaderValue::from_str(&operation_id) {
-        headers.insert(OPERATION_ID, value);
-    }
-    response
 }
 
 fn negotiate(headers: &HeaderMap) -> &'static str {
@@ -77,25 +57,14 @@ fn negotiate(headers: &HeaderMap) -> &'static str {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for OperationId {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<OperationId>()
-            .cloned()
-            .unwrap_or_else(|| OperationId(uuid::Uuid::new_v4().to_string())))
-    }
-}
-
 /// A request with a live VCDA session (`X-VCAV-Auth`).
 struct Caller(LiveSession);
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = VcdaError;
+    type Rejection = Failure;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, VcdaError> {
-        let token = common::token_header(&parts.headers, TOKEN_HEADER).ok_or(VcdaError::TokenRequired)?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
+        let token = common::token_header(&parts.headers, TOKEN_HEADER).ok_or(Failure::InvalidToken(None))?;
         Ok(Caller(state.core.authenticate(DIALECT, token).await?))
     }
 }
@@ -118,7 +87,7 @@ fn roles_of(session: &LiveSession) -> Vec<&'static str> {
     if session.is_provider_admin() { vec!["ADMINISTRATORS", "EVERYONE"] } else { vec!["EVERYONE"] }
 }
 
-fn render(session: &LiveSession, details: &Details) -> Response {
+fn session_details(session: &LiveSession, details: &Details) -> Response {
     let body = json!({
         "authenticatedSites": details.sites,
         "roles": roles_of(session),
@@ -127,36 +96,35 @@ fn render(session: &LiveSession, details: &Details) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, DEFAULT_MEDIA_TYPE)], body.to_string()).into_response()
 }
 
-async fn load(state: &AppState, session: &LiveSession) -> Result<Details, VcdaError> {
+async fn load(state: &AppState, session: &LiveSession) -> Result<Details, Failure> {
     let stored = state.core.session_data(session.id).await?;
     Ok(stored
         .and_then(|json| serde_json::from_str(&json).ok())
         .unwrap_or_else(|| Details { user: session.user_name.clone(), sites: Vec::new() }))
 }
 
-async fn save(state: &AppState, session: &LiveSession, details: &Details) -> Result<(), VcdaError> {
-    let json = serde_json::to_string(details).map_err(|_| VcdaError::Internal)?;
+async fn save(state: &AppState, session: &LiveSession, details: &Details) -> Result<(), Failure> {
+    let json = serde_json::to_string(details).map_err(|e| Failure::Internal(e.to_string()))?;
     Ok(state.core.set_session_data(session.id, &json).await?)
 }
 
-fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a str, VcdaError> {
-    common::required_string(object, name, common::MAX_USERNAME_LEN).map_err(VcdaError::BadRequest)
+fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a str, Failure> {
+    common::required_string(object, name, common::MAX_USERNAME_LEN).map_err(Failure::BadRequest)
 }
 
-fn secret<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a str, VcdaError> {
-    common::password_field(object, name).map_err(VcdaError::BadRequest)
+fn secret<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a str, Failure> {
+    common::password_field(object, name).map_err(Failure::BadRequest)
 }
 
-fn token_field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a str, VcdaError> {
-    common::required_string(object, name, common::MAX_TOKEN_LEN).map_err(VcdaError::BadRequest)
+fn token_field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a str, Failure> {
+    common::required_string(object, name, common::MAX_TOKEN_LEN).map_err(Failure::BadRequest)
 }
 
 /// `user@org`, split at the last `@`.
-fn user_at_org(value: &str) -> Result<(&str, &str), VcdaError> {
-    value
-        .rsplit_once('@')
-        .filter(|(user, org)| !user.is_empty() && !org.is_empty())
-        .ok_or_else(|| VcdaError::BadUserInput("A Cloud Director user is given as user@org.".into()))
+fn user_at_org(value: &str) -> Result<(&str, &str), Failure> {
+    value.rsplit_once('@').filter(|(user, org)| !user.is_empty() && !org.is_empty()).ok_or_else(|| {
+        Failure::InvalidField { field: "user".into(), reason: "a Cloud Director user is given as user@org".into() }
+    })
 }
 
 const TOKENS: &[TokenKind] = &[TokenKind::Base64Url256];
@@ -164,13 +132,13 @@ const TOKENS: &[TokenKind] = &[TokenKind::Base64Url256];
 async fn login(
     State(state): State<AppState>,
     addr: ClientAddr,
-    OperationId(operation_id): OperationId,
+    CorrelationId(operation_id): CorrelationId,
     JsonBody(object): JsonBody,
-) -> Result<Response, VcdaError> {
+) -> Result<Response, Failure> {
     let object = object?;
     let kind = field(&object, "type")?;
     let principal =
-        common::string_field(&object, "principal", common::MAX_USERNAME_LEN).map_err(VcdaError::BadRequest)?;
+        common::string_field(&object, "principal", common::MAX_USERNAME_LEN).map_err(Failure::BadRequest)?;
     let impersonate = principal.map(user_at_org).transpose()?.map(|(user, org)| (org, user));
     let remote = addr.0;
 
@@ -194,8 +162,7 @@ async fn login(
                     ..LoginRequest::default()
                 },
             )
-            .await
-            .map_err(|e| provider_error(kind, e))?;
+            .await?;
             let details = match impersonate {
                 // The session is the principal's, in its org at this site.
                 Some(_) => vcd_details(&state, &outcome),
@@ -230,7 +197,7 @@ async fn login(
         }
         "vcdCookie" | "vcdAccessToken" => {
             if impersonate.is_some() {
-                return Err(VcdaError::BadRequest(format!("A {kind} login cannot name a principal.")));
+                return Err(Failure::BadRequest(format!("A {kind} login cannot name a principal.")));
             }
             let token = token_field(&object, kind)?;
             let request = LoginRequest {
@@ -245,13 +212,20 @@ async fn login(
             (outcome, details)
         }
         "ssoToken" => {
-            return Err(VcdaError::BadRequest(
-                "ssoToken logins need a SAML identity provider, and none is configured (no saml source).".into(),
-            ));
+            for name in ["samlToken", "nonce", "signature"] {
+                common::required_string(&object, name, common::MAX_BODY_BYTES).map_err(Failure::BadRequest)?;
+            }
+            if !object.get("timestamp").is_some_and(Value::is_i64) {
+                return Err(Failure::BadRequest("timestamp must be a number of milliseconds".into()));
+            }
+            // No SAML identity provider is configured, so no assertion can be trusted: the
+            // product's answer to an assertion it cannot verify.
+            tracing::info!(dialect = DIALECT, operation_id = %operation_id, "ssoToken login refused: no saml source is configured");
+            return Err(Failure::LoginRefused(FailureReason::WrongSource));
         }
         other => {
             let other: String = other.chars().take(64).collect();
-            return Err(VcdaError::BadRequest(format!("Unsupported authentication type: {other}")));
+            return Err(Failure::BadRequest(format!("Unsupported authentication type: {other}")));
         }
     };
     answer_login(&state, outcome, details).await
@@ -266,32 +240,25 @@ fn vcd_details(state: &AppState, outcome: &LoginOutcome) -> Details {
     }
 }
 
-fn provider_error(kind: &str, error: ProviderLoginError) -> VcdaError {
-    match error {
-        ProviderLoginError::NotConfigured => VcdaError::BadRequest(format!("{kind} logins are not configured.")),
-        ProviderLoginError::Core(e) => e.into(),
-    }
-}
-
-async fn answer_login(state: &AppState, outcome: LoginOutcome, details: Details) -> Result<Response, VcdaError> {
+async fn answer_login(state: &AppState, outcome: LoginOutcome, details: Details) -> Result<Response, Failure> {
     save(state, &outcome.session, &details).await?;
-    let mut response = render(&outcome.session, &details);
+    let mut response = session_details(&outcome.session, &details);
     if let Ok(token) = HeaderValue::from_str(&outcome.tokens[0]) {
         response.headers_mut().insert(TOKEN_HEADER, token);
     }
     Ok(response)
 }
 
-async fn details(State(state): State<AppState>, Caller(session): Caller) -> Result<Response, VcdaError> {
+async fn details(State(state): State<AppState>, Caller(session): Caller) -> Result<Response, Failure> {
     let details = load(&state, &session).await?;
-    Ok(render(&session, &details))
+    Ok(session_details(&session, &details))
 }
 
 async fn logout(
     State(state): State<AppState>,
-    OperationId(operation_id): OperationId,
+    CorrelationId(operation_id): CorrelationId,
     Caller(session): Caller,
-) -> Result<StatusCode, VcdaError> {
+) -> Result<StatusCode, Failure> {
     state.core.logout(&session, &operation_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -299,16 +266,19 @@ async fn logout(
 /// Authenticates the session with a Cloud Director site as well.
 async fn extend(
     State(state): State<AppState>,
-    OperationId(operation_id): OperationId,
+    CorrelationId(operation_id): CorrelationId,
     caller: Caller,
     JsonBody(object): JsonBody,
-) -> Result<Response, VcdaError> {
+) -> Result<Response, Failure> {
     let Caller(session) = caller;
     let object = object?;
     let kind = field(&object, "type")?;
     let site = field(&object, "site")?;
     if !site.eq_ignore_ascii_case(&state.site.name) {
-        return Err(VcdaError::BadUserInput(format!("Unknown site {site:?}; this site is {:?}.", state.site.name)));
+        return Err(Failure::InvalidField {
+            field: "site".into(),
+            reason: format!("unknown site {site:?}; this site is {:?}", state.site.name),
+        });
     }
     let org = match kind {
         "credentials" => {
@@ -334,13 +304,13 @@ async fn extend(
             // The session's own org at this site; another org needs its own credentials.
             let org = field(&object, "org")?;
             if !org.eq_ignore_ascii_case(&session.org_name) {
-                return Err(VcdaError::RemoteAuthenticationFailure);
+                return Err(Failure::RemoteAuthenticationFailed);
             }
             session.org_name.clone()
         }
         other => {
             let other: String = other.chars().take(64).collect();
-            return Err(VcdaError::BadRequest(format!("Unsupported extension type: {other}")));
+            return Err(Failure::BadRequest(format!("Unsupported extension type: {other}")));
         }
     };
     let mut details = load(&state, &session).await?;
@@ -349,12 +319,12 @@ async fn extend(
         details.sites.push(entry);
         save(&state, &session, &details).await?;
     }
-    Ok(render(&session, &details))
+    Ok(session_details(&session, &details))
 }
 
-fn remote_failure(error: tollgate_core::CoreError) -> VcdaError {
-    match VcdaError::from(error) {
-        VcdaError::LoginFailed | VcdaError::TokenRequired => VcdaError::RemoteAuthenticationFailure,
+fn remote_failure(error: tollgate_core::CoreError) -> Failure {
+    match Failure::from(error) {
+        Failure::LoginRefused(_) | Failure::InvalidToken(_) => Failure::RemoteAuthenticationFailed,
         other => other,
     }
 }
@@ -363,12 +333,12 @@ async fn leave_site(
     State(state): State<AppState>,
     Path(site): Path<String>,
     Caller(session): Caller,
-) -> Result<Response, VcdaError> {
+) -> Result<Response, Failure> {
     let mut details = load(&state, &session).await?;
     let before = details.sites.len();
     details.sites.retain(|s| !s.site.eq_ignore_ascii_case(&site));
     if details.sites.len() != before {
         save(&state, &session, &details).await?;
     }
-    Ok(render(&session, &details))
+    Ok(session_details(&session, &details))
 }

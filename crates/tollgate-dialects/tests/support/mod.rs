@@ -55,6 +55,8 @@ pub struct Setup {
     pub database: Option<std::path::PathBuf>,
     /// The dialects the listener serves; all of them when `None`.
     pub dialects: Option<Vec<Dialect>>,
+    /// The request timeout; 30 s when `None`.
+    pub request_timeout: Option<std::time::Duration>,
 }
 
 /// A server with org System (administrator) and org1 (alice, an Organization Administrator).
@@ -98,7 +100,14 @@ pub async fn uninitialised_with(setup: Setup) -> TestServer {
     let core = Arc::new(Core::new(store, clock, setup.config.unwrap_or_default()));
     let site = Site { id: core.installation_id().await.unwrap(), name: "site1".into() };
     let settings = Arc::new(setup.settings.unwrap_or_default());
-    let state = AppState::new(Shared { core: core.clone(), site, public_url: None, scheme: "https", settings });
+    let state = AppState::new(Shared {
+        core: core.clone(),
+        site,
+        public_url: None,
+        scheme: "https",
+        settings,
+        request_timeout: setup.request_timeout.unwrap_or(std::time::Duration::from_secs(30)),
+    });
     let dialects = setup.dialects.unwrap_or_else(|| Dialect::ALL.to_vec());
     TestServer { app: tollgate_dialects::router(state, &dialects), core }
 }

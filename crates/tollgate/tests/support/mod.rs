@@ -254,11 +254,18 @@ pub fn python(venv: &Path, script: &str, args: &[&str]) -> (bool, String, String
     )
 }
 
-/// Runs a client script and insists it succeeds; returns its stdout.
-pub fn python_ok(venv: &Path, script: &str, args: &[&str]) -> String {
+/// Runs a client driver and insists it succeeds; returns the one-line JSON summary of what it
+/// observed, which every driver prints last on stdout.
+pub fn python_summary(venv: &Path, script: &str, args: &[&str]) -> serde_json::Value {
     let (ok, stdout, stderr) = python(venv, script, args);
-    assert!(ok, "{script} {args:?} failed:\n{stdout}\n{stderr}");
-    stdout
+    summary(&format!("{script} {args:?}"), ok, &stdout, &stderr)
+}
+
+/// The JSON summary on the last line of a driver's stdout; `ok` is whether it exited 0.
+pub fn summary(what: &str, ok: bool, stdout: &str, stderr: &str) -> serde_json::Value {
+    assert!(ok, "{what} failed:\n{stdout}\n{stderr}");
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{what}: no JSON summary ({e}):\n{stdout}\n{stderr}"))
 }
 
 /// An HTTP client that accepts the server's self-signed certificate.

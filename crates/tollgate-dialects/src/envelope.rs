@@ -1,0 +1,251 @@
+//! The one path every request takes, whatever its dialect: bound the headers and the body,
+//! carry the dialect's correlation id in and out, apply the request timeout, and answer every
+//! failure (a handler's, an extractor's, or the framework's own 404/405/413/408) in the shape
+//! of the dialect that serves the path, logged once here.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+
+use crate::common::{self, MAX_BODY_BYTES, Transport};
+use crate::failure::{Failure, RequestInfo};
+use crate::{AppState, Dialect, bluecat, hcx, loginsight, native, vcd, vcda};
+
+/// A body the client is still sending when we answer is read and thrown away, up to this much
+/// and for this long, so that the client gets to read our answer (nginx's lingering close)
+/// instead of a reset; beyond it the connection is closed.
+const MAX_DRAIN_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// The correlation id of a request: the one the client sent in its dialect's header when it
+/// is sane, else a fresh one. Handlers extract it; the envelope echoes it.
+#[derive(Debug, Clone)]
+pub struct CorrelationId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CorrelationId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<CorrelationId>()
+            .cloned()
+            .unwrap_or_else(|| CorrelationId(uuid::Uuid::new_v4().to_string())))
+    }
+}
+
+/// The header a dialect's clients send their correlation id in, and the one it is echoed in.
+fn correlation_headers(dialect: Option<Dialect>) -> (HeaderName, HeaderName) {
+    match dialect {
+        Some(Dialect::Vcd) => (vcd::CLIENT_REQUEST_ID, vcd::REQUEST_ID),
+        Some(Dialect::Vcda) => (vcda::OPERATION_ID, vcda::OPERATION_ID),
+        _ => (common::REQUEST_ID, common::REQUEST_ID),
+    }
+}
+
+/// What the envelope knows about the listener it serves.
+#[derive(Clone)]
+pub struct Listener {
+    pub state: AppState,
+    pub dialects: Vec<Dialect>,
+}
+
+impl Listener {
+    /// The dialect whose shape a request to `path` is answered in: the one that owns the path
+    /// when this listener serves it, else the listener's only dialect, else none (Tollgate's
+    /// own JSON).
+    fn dialect_for(&self, path: &str) -> Option<Dialect> {
+        match Dialect::owning(path, &self.dialects) {
+            Some(dialect) if self.dialects.contains(&dialect) => Some(dialect),
+            _ if self.dialects.len() == 1 => Some(self.dialects[0]),
+            _ => None,
+        }
+    }
+}
+
+pub async fn envelope(State(listener): State<Listener>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let (mut parts, body) = request.into_parts();
+    let dialect = listener.dialect_for(parts.uri.path());
+    let (id_in, id_out) = correlation_headers(dialect);
+    let correlation_id = common::correlation_id(&parts.headers, &id_in);
+    parts.extensions.insert(CorrelationId(correlation_id.clone()));
+    let declared_length = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let vcd = (dialect == Some(Dialect::Vcd)).then(|| vcd::negotiate(&parts, &listener.state.settings.vcd_versions));
+    let method = parts.method.clone();
+    let path = parts.uri.path().to_owned();
+    // The request's headers, kept for the renderers (they read Accept, for one).
+    let headers = parts.headers.clone();
+
+    // Whatever answers, a body the client is still sending is read to the end (or closed on).
+    let body = Lingering(Some(body));
+    let mut close = false;
+    let mut response = if parts.extensions.get::<Transport>() == Some(&Transport::Plain { allowed: false }) {
+        // As nginx answers plain HTTP sent to its HTTPS port.
+        Failure::BadRequest("The plain HTTP request was sent to an HTTPS port: use https://.".into()).into_response()
+    } else if common::headers_too_large(&parts.headers) {
+        Failure::HeadersTooLarge.into_response()
+    } else if declared_length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        // Refused before a byte of it is read (and before any `100 Continue`); a body too large
+        // to drain is not waited for.
+        close = declared_length.is_some_and(|n| n > MAX_DRAIN_BYTES);
+        if close {
+            body.abandon();
+        }
+        Failure::BodyTooLarge.into_response()
+    } else if let Some(version) = vcd.as_ref().and_then(|n| n.unsupported.clone()) {
+        Failure::UnsupportedVersion(version).into_response()
+    } else {
+        let request = Request::from_parts(parts, Body::new(body));
+        match tokio::time::timeout(listener.state.request_timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => Failure::Timeout.into_response(),
+        }
+    };
+
+    // Log Insight and BlueCat share /api/v2: the router that answered says which it was.
+    let dialect = response.extensions().get::<Dialect>().copied().or(dialect);
+    let failure = match response.extensions_mut().remove::<Failure>() {
+        Some(failure) => Some(failure),
+        None if unrendered(&response) => Some(Failure::from_status(response.status())),
+        None => None,
+    };
+    if let Some(failure) = failure {
+        let allow = response.headers().get(header::ALLOW).cloned();
+        let info = RequestInfo {
+            method: &method,
+            path: &path,
+            headers: &headers,
+            correlation_id: &correlation_id,
+            now_millis: listener.state.core.now().millis(),
+        };
+        log(dialect, &failure, &info, started);
+        response = render(dialect, &failure, &info);
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+    } else {
+        tracing::debug!(
+            dialect = dialect.map(Dialect::name),
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            correlation_id = %correlation_id,
+            "request"
+        );
+    }
+
+    match dialect {
+        Some(Dialect::Vcd) => vcd::finish(&mut response, vcd.map(|n| n.version)),
+        Some(Dialect::Vcda) => vcda::finish(&mut response, &headers),
+        _ => {}
+    }
+    if let Ok(value) = HeaderValue::from_str(&correlation_id) {
+        response.headers_mut().insert(id_out, value);
+    }
+    if close {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// A client error the framework answered by itself: no body, or axum's plain text.
+fn unrendered(response: &Response) -> bool {
+    response.status().is_client_error()
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_none_or(|ct| ct.as_bytes().eq_ignore_ascii_case(b"text/plain; charset=utf-8"))
+}
+
+fn render(dialect: Option<Dialect>, failure: &Failure, info: &RequestInfo<'_>) -> Response {
+    match dialect {
+        Some(Dialect::Vcd) => vcd::render(failure, info),
+        Some(Dialect::Vcda) => vcda::render(failure, info),
+        Some(Dialect::LogInsight) => loginsight::render(failure, info),
+        Some(Dialect::Hcx) => hcx::render(failure, info),
+        Some(Dialect::BlueCat) => bluecat::render(failure, info),
+        Some(Dialect::Native) | None => native::render(failure, info),
+    }
+}
+
+fn log(dialect: Option<Dialect>, failure: &Failure, info: &RequestInfo<'_>, started: Instant) {
+    let dialect = dialect.map(Dialect::name);
+    let code = failure.code();
+    let detail = failure.detail();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let (method, path, correlation_id) = (info.method.as_str(), info.path, info.correlation_id);
+    match failure {
+        Failure::Internal(_) => {
+            tracing::error!(dialect, method, path, code, detail, elapsed_ms, correlation_id, "request failed")
+        }
+        Failure::Unavailable(_) | Failure::Timeout => {
+            tracing::warn!(dialect, method, path, code, detail, elapsed_ms, correlation_id, "request failed")
+        }
+        _ => tracing::info!(dialect, method, path, code, detail, elapsed_ms, correlation_id, "request refused"),
+    }
+}
+
+/// The request body, read on after the handler let go of it (see [`MAX_DRAIN_BYTES`]).
+struct Lingering(Option<Body>);
+
+impl Lingering {
+    /// Lets the body go without reading it: the connection closes on it.
+    fn abandon(mut self) {
+        self.0 = None;
+    }
+}
+
+impl http_body::Body for Lingering {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let Some(body) = this.0.as_mut() else { return Poll::Ready(None) };
+        let polled = Pin::new(body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            this.0 = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.as_ref().is_none_or(http_body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.as_ref().map(http_body::Body::size_hint).unwrap_or_else(|| SizeHint::with_exact(0))
+    }
+}
+
+impl Drop for Lingering {
+    fn drop(&mut self) {
+        let Some(mut body) = self.0.take() else { return };
+        if http_body::Body::is_end_stream(&body) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            let mut read = 0u64;
+            let _ = tokio::time::timeout(MAX_DRAIN_TIME, async {
+                while let Some(Ok(frame)) = body.frame().await {
+                    read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                    if read > MAX_DRAIN_BYTES {
+                        break;
+                    }
+                }
+            })
+            .await;
+        });
+    }
+}
