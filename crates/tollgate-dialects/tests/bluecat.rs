@@ -1,4 +1,4 @@
-//! The `bluecat` contract (shared/spec/bluecat.md), one test per documented status and body
+//! The `bluecat` contract (docs/contracts/bluecat.md), one test per documented status and body
 //! shape.
 
 mod support;

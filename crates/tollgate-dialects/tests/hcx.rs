@@ -1,4 +1,4 @@
-//! The `hcx` contract (shared/spec/hcx.md), one test per documented status and body shape.
+//! The `hcx` contract (docs/contracts/hcx.md), one test per documented status and body shape.
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! The `loginsight` contract (shared/spec/loginsight.md), one test per documented status and
+//! The `loginsight` contract (docs/contracts/loginsight.md), one test per documented status and
 //! body shape.
 
 mod support;

@@ -1,4 +1,4 @@
-//! The `vcd` contract (shared/spec/vcd.md), one test per documented status and body shape.
+//! The `vcd` contract (docs/contracts/vcd.md), one test per documented status and body shape.
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! The `vcda` contract (shared/spec/vcda.md), one test per documented status and body shape.
+//! The `vcda` contract (docs/contracts/vcda.md), one test per documented status and body shape.
 
 mod support;
 

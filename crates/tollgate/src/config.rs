@@ -174,6 +174,7 @@ impl Default for Config {
                     _ => (Vec::new(), None),
                 };
                 let config = DialectConfig {
+                    listen: default_listeners(dialect),
                     idle_timeout_seconds: idle_minutes * 60,
                     org: defaults.org.clone(),
                     providers: defaults.providers.clone(),
@@ -418,6 +419,21 @@ impl Config {
     }
 }
 
+/// HCX's documentation prints its login URL with the appliance's port, 9443, so a
+/// zero-configuration server serves HCX there too (on loopback, and only if the port is free).
+fn default_listeners(dialect: Dialect) -> Vec<SocketAddr> {
+    match dialect {
+        Dialect::Hcx => vec![SocketAddr::from(([127, 0, 0, 1], 9443))],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `addr` is a listener `dialect` has by default: one that is skipped, with a
+/// warning, when its port is taken.
+pub fn is_default_listener(dialect: Dialect, addr: SocketAddr) -> bool {
+    default_listeners(dialect).contains(&addr)
+}
+
 /// `MAJOR.MINOR` as a pair that sorts like the version.
 fn api_version_number(version: &str) -> Option<(u32, u32)> {
     let (major, minor) = version.split_once('.')?;
@@ -466,7 +482,10 @@ mod tests {
         assert_eq!(config.dialects["bluecat"].idle_timeout_seconds, 20 * 60);
         assert_eq!(config.dialects["loginsight"].idle_timeout_seconds, 1800);
         assert_eq!(config.dialects["vcd"].idle_timeout_seconds, 30 * 60);
-        assert!(config.dialects.values().all(|d| d.org == "System" && d.shared && d.listen.is_empty()));
+        assert!(config.dialects.values().all(|d| d.org == "System" && d.shared));
+        // Seed 003 prints HCX's login URL with port 9443.
+        assert_eq!(config.dialects["hcx"].listen, vec!["127.0.0.1:9443".parse().unwrap()]);
+        assert!(config.dialects.iter().all(|(name, d)| name == "hcx" || d.listen.is_empty()));
         assert_eq!(config.core().passwords.min_length, 8, "NIST SP 800-63B's minimum");
         config.validate().unwrap();
     }

@@ -13,7 +13,7 @@ use tollgate_core::Core;
 use tollgate_dialects::{AppState, Dialect, Shared, Site};
 
 use crate::admin;
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::listener::Sniffing;
 use crate::tls;
 
@@ -121,14 +121,23 @@ fn bind(config: &Config) -> anyhow::Result<Vec<Bound>> {
     let shared: Vec<Dialect> =
         Dialect::ALL.iter().copied().filter(|d| config.dialects.get(d.name()).is_none_or(|c| c.shared)).collect();
     plan.push((None, shared, config.listen));
-    plan.into_iter()
-        .map(|(own, dialects, addr)| {
-            let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
-            listener.set_nonblocking(true)?;
-            let local = listener.local_addr()?;
-            Ok(Bound { own, dialects, listener, local })
-        })
-        .collect()
+    let mut bound = Vec::new();
+    for (own, dialects, addr) in plan {
+        let listener = match std::net::TcpListener::bind(addr) {
+            Ok(listener) => listener,
+            // A product port served by default is a convenience, not a reason not to start.
+            Err(e) if own.is_some_and(|d| config::is_default_listener(d, addr)) => {
+                let dialect = own.map(Dialect::name).unwrap_or_default();
+                tracing::warn!(%addr, dialect, error = %e, "not serving this dialect's default port; set dialects.{dialect}.listen to choose another");
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot listen on {addr}")),
+        };
+        listener.set_nonblocking(true)?;
+        let local = listener.local_addr()?;
+        bound.push(Bound { own, dialects, listener, local });
+    }
+    Ok(bound)
 }
 
 fn make_service(app: Router) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr> {

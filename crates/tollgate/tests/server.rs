@@ -327,3 +327,17 @@ fn passwords_shorter_than_the_policy_are_refused() {
     let output = support::cli_with_env(data.path(), &["bootstrap"], None, &[("TOLLGATE_ADMIN_PASSWORD", "admin-pw")]);
     assert!(output.status.success(), "{output:?}");
 }
+
+#[tokio::test]
+async fn hcx_is_served_on_its_product_port_unless_that_port_is_taken() {
+    // Hold 127.0.0.1:9443 for the test (or find it held by someone else, which is the same).
+    let _held = std::net::TcpListener::bind("127.0.0.1:9443");
+    let server = Server::start(Options { http: true, ..Options::default() });
+    let log = server.log();
+    assert!(log.contains("not serving this dialect's default port"), "{log}");
+    assert!(log.contains("dialects.hcx.listen"), "the warning says how to choose another port");
+    assert!(server.dialect_urls.iter().all(|(dialect, _)| dialect != "hcx"), "{:?}", server.dialect_urls);
+    // The shared listener serves HCX all the same.
+    let reply = http().get(format!("{}/api/admin/v1/sessions", server.url)).send().await.unwrap();
+    assert_eq!(reply.status(), 401);
+}
