@@ -170,3 +170,84 @@ async fn a_token_works_only_for_the_dialect_that_issued_it() {
     let own = client.get(format!("{url}/api/v2/sessions/current")).bearer_auth(token).send().await.unwrap();
     assert_eq!(own.status(), 200);
 }
+
+/// Each dialect's login URL, and the keys of its JSON error (`None`: vcd's XML `Error`).
+const LOGIN_URLS: [(&str, Option<&[&str]>); 8] = [
+    ("/api/sessions", None),
+    ("/cloudapi/1.0.0/sessions", Some(&["message", "minorErrorCode", "stackTrace"])),
+    ("/v1/sessions", Some(&["error", "message"])),
+    ("/sessions", Some(&["args", "code", "msg", "stacktrace"])),
+    ("/api/v1/sessions", Some(&["errorCode", "errorMessage"])),
+    ("/api/admin/v1/sessions", Some(&["completed", "error", "errorCode", "success", "time", "version"])),
+    ("/hybridity/api/sessions", Some(&["completed", "error", "errorCode", "success", "time", "version"])),
+    ("/api/v2/sessions", Some(&["code", "message", "reason", "status"])),
+];
+
+/// A 2 MB login body: a JSON object, one long user name.
+fn oversized_login_body() -> Vec<u8> {
+    [&b"{\"username\":\""[..], &vec![b'a'; 2 * 1024 * 1024], b"\",\"password\":\"x\"}"].concat()
+}
+
+/// The whole request is written (no broken pipe, no reset), and the answer is a 413 in the
+/// dialect's own shape, at every login URL (each checked, the failures listed together).
+fn assert_oversized_login_gets_413(server: &Server, head: &str, body: &[u8]) {
+    let address = server.url.strip_prefix("http://").unwrap();
+    let failed: Vec<&str> = LOGIN_URLS
+        .iter()
+        .filter(|(path, error_keys)| {
+            let request = [format!("POST {path} HTTP/1.1\r\nHost: {address}\r\n{head}\r\n").as_bytes(), body].concat();
+            let check = || assert_413_in_shape(path, *error_keys, &support::raw_exchange(address, &request));
+            std::panic::catch_unwind(check).is_err()
+        })
+        .map(|(path, _)| *path)
+        .collect();
+    assert!(failed.is_empty(), "no 413 in the dialect's shape at {failed:?} (their panics above)");
+}
+
+fn assert_413_in_shape(path: &str, error_keys: Option<&[&str]>, reply: &support::RawReply) {
+    assert_eq!(reply.status_line, "HTTP/1.1 413 Payload Too Large", "{path}: {reply:#?}");
+    let content_type = reply.header("content-type");
+    let Some(error_keys) = error_keys else {
+        assert!(content_type.starts_with("application/vnd.vmware.vcloud.error+xml"), "{path}: {reply:#?}");
+        assert!(reply.body.contains(r#"majorErrorCode="413""#), "{path}: {reply:#?}");
+        return;
+    };
+    let error: Value = serde_json::from_str(&reply.body).unwrap_or_else(|e| panic!("{path}: {e}: {reply:#?}"));
+    let mut keys: Vec<&str> = error.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, error_keys, "{path}: {reply:#?}");
+    match path {
+        "/sessions" => assert_eq!(content_type, "application/vnd.vmware.h4-v3.5+json;charset=UTF-8", "{reply:#?}"),
+        "/api/v2/sessions" => {
+            assert_eq!(content_type, "application/json", "BlueCat's errors are exactly application/json");
+            assert_eq!(error["status"], 413, "{reply:#?}");
+        }
+        _ => assert!(content_type.starts_with("application/json"), "{path}: {reply:#?}"),
+    }
+}
+
+#[test]
+fn a_2_mb_login_body_gets_413_in_each_dialects_shape() {
+    let server = Server::start(Options { http: true, ..Options::default() });
+    let body = oversized_login_body();
+    let head = format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+    assert_oversized_login_gets_413(&server, &head, &body);
+}
+
+#[test]
+fn a_2_mb_chunked_login_body_gets_413_in_each_dialects_shape() {
+    // No Content-Length to refuse up front: the body grows past the 64 KiB limit while it is read.
+    let server = Server::start(Options { http: true, ..Options::default() });
+    let mut chunked = Vec::new();
+    for chunk in oversized_login_body().chunks(64 * 1024) {
+        chunked.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        chunked.extend_from_slice(chunk);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    assert_oversized_login_gets_413(
+        &server,
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n",
+        &chunked,
+    );
+}

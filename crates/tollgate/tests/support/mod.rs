@@ -3,7 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own part of this
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -138,9 +139,11 @@ impl Server {
         self.launch();
     }
 
-    /// Runs a `tollgate` command against this server's data directory.
+    /// Runs a `tollgate` command against this server's data directory, with the server's
+    /// environment (its configuration, such as `TOLLGATE_PASSWORDS__MIN_LENGTH`).
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        cli(self.data.path(), args, stdin)
+        let env: Vec<(&str, &str)> = self.options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        cli_with_env(self.data.path(), args, stdin, &env)
     }
 
     /// Like [`Server::cli`], insisting it succeeds; returns its stdout.
@@ -268,10 +271,15 @@ pub fn summary(what: &str, ok: bool, stdout: &str, stderr: &str) -> serde_json::
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{what}: no JSON summary ({e}):\n{stdout}\n{stderr}"))
 }
 
-/// An HTTP client that accepts the server's self-signed certificate.
+/// An HTTP/1.1 client that accepts the server's self-signed certificate.
 pub fn http() -> reqwest::Client {
+    http_builder().http1_only().build().unwrap()
+}
+
+/// A client that accepts the server's self-signed certificate, before its HTTP version is chosen.
+pub fn http_builder() -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap()
+    reqwest::Client::builder().danger_accept_invalid_certs(true)
 }
 
 /// Logs in at the cloudapi URL; returns (x-vcloud-authorization, access token, session id).
@@ -308,4 +316,65 @@ pub async fn session_status(client: &reqwest::Client, url: &str, token: &str) ->
         .unwrap()
         .status()
         .as_u16()
+}
+
+/// One HTTP/1.1 response read off a raw TCP connection.
+#[derive(Debug)]
+pub struct RawReply {
+    pub status_line: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawReply {
+    pub fn header(&self, name: &str) -> &str {
+        match self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some((_, value)) => value,
+            None => panic!("no {name} header: {self:#?}"),
+        }
+    }
+}
+
+/// Writes all of `request` (bytes as given: the test frames them) on a new TCP connection to
+/// `address` (host:port), then reads one response (Content-Length framed). Writing must not
+/// fail: a server that answers early still has to read what the client sends.
+pub fn raw_exchange(address: &str, request: &[u8]) -> RawReply {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    if let Err(e) = stream.write_all(request) {
+        panic!("writing the {} bytes of the request failed: {e} ({:?})", request.len(), e.kind());
+    }
+    read_response(&mut stream)
+}
+
+fn read_response(stream: &mut TcpStream) -> RawReply {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        let n = stream.read(&mut chunk).unwrap_or_else(|e| panic!("reading the response: {e}"));
+        assert!(n > 0, "connection closed before a response: {:?}", String::from_utf8_lossy(&buffer));
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buffer[..head_end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .map(|line| {
+            let (name, value) = line.split_once(':').unwrap();
+            (name.trim().to_owned(), value.trim().to_owned())
+        })
+        .collect();
+    let length: usize =
+        headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-length")).map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = buffer[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed inside the body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    RawReply { status_line, headers, body: String::from_utf8(body).unwrap() }
 }
