@@ -96,7 +96,7 @@ impl Dialect {
             Some(Dialect::Hcx)
         } else if under("/api") || under("/cloudapi") {
             Some(Dialect::Vcd)
-        } else if under("/sessions") {
+        } else if under("/sessions") || under("/diagnostics") {
             Some(Dialect::Vcda)
         } else if under("/v1") {
             Some(Dialect::Native)

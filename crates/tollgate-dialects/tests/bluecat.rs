@@ -371,3 +371,25 @@ async fn oversized_headers_are_refused_in_bluecat_shape() {
     assert_eq!(reply.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     assert_eq!(reply.content_type(), "application/json");
 }
+
+#[tokio::test]
+async fn system_settings_tell_the_version_bam_version_reads() {
+    let server = server().await;
+    let login = admin(&server).await;
+    let auth = [("authorization", login.basic.as_str())];
+    let reply = server.get("/api/v2/settings?filter=type:%27SystemSettings%27", &auth).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.content_type(), "application/hal+json");
+    let body = reply.json();
+    assert_eq!(body["count"], 1);
+    assert_eq!(body["data"][0]["type"], "SystemSettings");
+    // bluecat-libraries parses what precedes the first '-'.
+    assert_eq!(body["data"][0]["version"].as_str().unwrap().split('-').next(), Some("9.5.1"));
+    let other = server.get("/api/v2/settings?filter=type:%27Other%27", &auth).await.json();
+    assert_eq!(other["count"], 0);
+    assert_error(
+        &server.get("/api/v2/settings", &[]).await,
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthorizationCredentials",
+    );
+}

@@ -274,3 +274,15 @@ async fn sessions_do_not_pile_up_for_clients_that_never_log_out() {
     let live = server.core.sessions(Some("System"), Some("administrator"), true).await.unwrap();
     assert_eq!(live.len(), 32, "capped per user, oldest evicted");
 }
+
+#[tokio::test]
+async fn diagnostics_about_tells_the_build_clients_pick_their_api_by() {
+    let server = server().await;
+    let reply = server.get("/diagnostics/about", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.content_type(), "application/vnd.vmware.h4-v3.5+json;charset=UTF-8");
+    let body = reply.json();
+    assert_eq!(body["productName"], "VMware Cloud Director Availability");
+    assert!(body["buildVersion"].as_str().unwrap().starts_with("4.7"));
+    assert!(body["buildDate"].is_string());
+}

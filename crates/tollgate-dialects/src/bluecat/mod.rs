@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v2/sessions/{id}", get(get_session).patch(patch_session).fallback(other_method))
         .route("/api/v2/users", get(list_users).fallback(other_method))
         .route("/api/v2/users/{id}", get(get_user).fallback(other_method))
+        .route("/api/v2/settings", get(settings).fallback(other_method))
         .route("/api/v2/{*rest}", any(elsewhere))
         .layer(middleware::from_fn(change_comment))
 }
@@ -361,6 +362,33 @@ async fn get_user(State(state): State<AppState>, Path(id): Path<String>, caller:
         return Err(Failure::Forbidden("Only administrators can see other users".into()));
     }
     Ok(hal(StatusCode::OK, user_view(&user)))
+}
+
+/// The Address Manager version clients report (`bam_version()` reads the part before `-`).
+pub const PRODUCT_VERSION: &str = "9.5.1-123.GA.bcn";
+
+/// `GET /settings?filter=type:'SystemSettings'`, which bluecat-libraries' `bam_version()`
+/// reads: the one settings object Tollgate has. Another filter finds nothing.
+async fn settings(RawQuery(query): RawQuery, _caller: Caller) -> Result<Response, Failure> {
+    let page = Page::parse(query.as_deref())?;
+    let filter = query
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("filter="))
+        .map(|f| f.replace("%27", "'").replace("%3A", ":").replace("%3a", ":"));
+    let system = json!({
+        "id": 1,
+        "type": "SystemSettings",
+        "version": PRODUCT_VERSION,
+        "_links": {"self": {"href": "/api/v2/settings/1"}},
+    });
+    let items = match filter {
+        Some(f) if f != "type:'SystemSettings'" => Vec::new(),
+        _ => vec![system],
+    };
+    let (items, total) = page.of(items);
+    Ok(hal(StatusCode::OK, collection("/api/v2/settings", page, total, items)))
 }
 
 fn invalid_state(reason: String) -> Failure {

@@ -6,7 +6,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
+use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tollgate_core::{FailureReason, LiveSession, LoginOutcome, LoginRequest, TokenKind};
@@ -33,6 +33,20 @@ pub fn router() -> Router<AppState> {
         .route("/sessions", post(login).get(details).delete(logout))
         .route("/sessions/extend", post(extend))
         .route("/sessions/{site}", delete(leave_site))
+        .route("/diagnostics/about", get(about))
+}
+
+/// The appliance's version, which clients (the PowerShell module, for one) read after login
+/// to pick the API version: `buildVersion` 4.7 speaks API v4.
+async fn about(State(state): State<AppState>) -> Response {
+    let body = json!({
+        "productName": "VMware Cloud Director Availability",
+        "serviceType": "CLOUD",
+        "buildVersion": "4.7.0.1234567",
+        "buildDate": "2023-10-04T00:00:00Z",
+        "instanceId": state.site.id,
+    });
+    (StatusCode::OK, [(header::CONTENT_TYPE, DEFAULT_MEDIA_TYPE)], body.to_string()).into_response()
 }
 
 /// Every answer in the media type the client asked for: clients copy our `Content-Type` into
