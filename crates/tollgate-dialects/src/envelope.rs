@@ -82,8 +82,8 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     let vcd = (dialect == Some(Dialect::Vcd)).then(|| vcd::negotiate(&parts, &listener.state.settings.vcd_versions));
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
-    // The request's headers, kept for the renderers (they read Accept, for one).
-    let headers = parts.headers.clone();
+    // What the renderers and VCDA's media type negotiation read of the request.
+    let accept = parts.headers.get(header::ACCEPT).cloned();
 
     // Whatever answers, a body the client is still sending is read to the end (or closed on).
     let body = Lingering(Some(body));
@@ -123,7 +123,7 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
         let info = RequestInfo {
             method: &method,
             path: &path,
-            headers: &headers,
+            accept: accept.as_ref(),
             correlation_id: &correlation_id,
             now_millis: listener.state.core.now().millis(),
         };
@@ -146,7 +146,7 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
 
     match dialect {
         Some(Dialect::Vcd) => vcd::finish(&mut response, vcd.map(|n| n.version)),
-        Some(Dialect::Vcda) => vcda::finish(&mut response, &headers),
+        Some(Dialect::Vcda) => vcda::finish(&mut response, accept.as_ref()),
         _ => {}
     }
     if let Ok(value) = HeaderValue::from_str(&correlation_id) {

@@ -200,7 +200,8 @@ impl IntoResponse for Failure {
 pub struct RequestInfo<'a> {
     pub method: &'a axum::http::Method,
     pub path: &'a str,
-    pub headers: &'a axum::http::HeaderMap,
+    /// The request's `Accept` header.
+    pub accept: Option<&'a axum::http::HeaderValue>,
     pub correlation_id: &'a str,
     /// The core's clock, in epoch milliseconds.
     pub now_millis: i64,

@@ -60,7 +60,7 @@ fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
 pub fn render(failure: &Failure, info: &RequestInfo<'_>) -> Response {
     let (status, code, msg) = parts(failure);
     let body = json!({"args": [], "code": code, "msg": msg, "stacktrace": null});
-    let mut response = (status, [(header::CONTENT_TYPE, negotiate(info.headers))], body.to_string()).into_response();
+    let mut response = (status, [(header::CONTENT_TYPE, negotiate(info.accept))], body.to_string()).into_response();
     // PowerCLI reads this header as "the session expired".
     if matches!(failure, Failure::InvalidToken(_) | Failure::WrongScheme) {
         response

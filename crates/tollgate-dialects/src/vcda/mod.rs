@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
@@ -51,15 +51,16 @@ async fn about(State(state): State<AppState>) -> Response {
 
 /// Every answer in the media type the client asked for: clients copy our `Content-Type` into
 /// their next `Accept`.
-pub fn finish(response: &mut Response, request_headers: &HeaderMap) {
+pub fn finish(response: &mut Response, accept: Option<&HeaderValue>) {
     let headers = response.headers_mut();
     if headers.get(header::CONTENT_TYPE).is_some_and(|ct| ct == DEFAULT_MEDIA_TYPE) {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(negotiate(request_headers)));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(negotiate(accept)));
     }
 }
 
-fn negotiate(headers: &HeaderMap) -> &'static str {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+/// The media type to answer in, from the request's `Accept`.
+fn negotiate(accept: Option<&HeaderValue>) -> &'static str {
+    let accept = accept.and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     if accept.contains("h4-v4.5+json") {
         V45_MEDIA_TYPE
     } else if accept.contains("h4-v3.5+json") {
