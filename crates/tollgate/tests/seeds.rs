@@ -4,11 +4,11 @@
 //! Insight's malformed code sample included); only the host placeholder is replaced. Examples
 //! whose credentials are placeholders run twice: against a server without such a user (the
 //! documented refusal), then after the CLI created that user (the documented success). Where a
-//! seed and shared/spec disagree, the seed wins.
+//! seed and the contracts (docs/contracts/) disagree, the seed wins.
 //!
-//! Not replayed: HCX's `https://{server}:9443` (a fixed port that test servers running in parallel
-//! cannot all have; the same requests go to the shared listener), and the 500s (VCDA `GeneralServerFailure`, HCX
-//! `INTERNAL_SERVER_ERROR`), which need an identity source that can fail.
+//! Not replayed: HCX's `https://{server}:9443` (a fixed port, which test servers running in
+//! parallel cannot all have; the same requests go to the shared listener), and the 500s (VCDA
+//! `GeneralServerFailure`, HCX `INTERNAL_SERVER_ERROR`), which need an identity source that fails.
 
 mod support;
 
@@ -147,6 +147,20 @@ async fn seed_000_login_with_version_27_0_gives_a_32_hex_token_and_the_session()
         let session = format!(r#"<Session xmlns="http://www.vmware.com/vcloud/v1.5" user="{user}" org="{org}" "#);
         assert!(reply.body.contains(&session), "{reply:#?}");
         assert!(reply.body.contains(&format!(r#"<Link rel="down" href="{}/api/org/" "#, server.url)), "{reply:#?}");
+        // …objects that exist: every Link leads somewhere that answers 200 to this session.
+        let links: Vec<String> = (reply.body.split("<Link ").skip(1))
+            .filter_map(|link| link.split(r#"href=""#).nth(1))
+            .map(|href| href.split('"').next().unwrap().replace("&amp;", "&"))
+            .collect();
+        assert!(links.len() >= 4, "{reply:#?}");
+        for href in links {
+            let request = client
+                .get(&href)
+                .header("Accept", "application/*+xml;version=27.0")
+                .header("x-vcloud-authorization", reply.header("x-vcloud-authorization"));
+            let linked = send(request).await;
+            assert_eq!(linked.status, 200, "{user}@{org}: Link {href}: {linked:#?}");
+        }
 
         // "This header, including the token, must be included in each subsequent request."
         let request = client
@@ -180,6 +194,8 @@ async fn seed_000_login_with_invalid_credentials_is_401() {
         // The header as printed, placeholder and all.
         "Basic (username: username@org)".to_owned(),
         basic("username@org:password"),
+        // Not of the form username@org.
+        basic(&format!("administrator:{ADMIN_PASSWORD}")),
         basic(&format!("administrator@System:{ADMIN_PASSWORD}-wrong")),
     ] {
         let reply = vcd_seed_login(&client, &server.url, Some(&authorization)).await;
@@ -381,6 +397,25 @@ async fn seed_002_login_example_as_printed() {
         .bearer_auth(session["sessionId"].as_str().unwrap());
     let current = send(request).await.expect_json(200, "application/json");
     assert_eq!(current["userId"], user_id, "{current}");
+    // The Code Sample's `Authorization: <value>` is no credential: the body logs in.
+    let reply = li_seed_login(&client, &server.url, LI_EXAMPLE, true).await;
+    assert_eq!(reply.expect_json(200, "application/json")["userId"], user_id);
+}
+
+#[tokio::test]
+async fn seed_002_a_locked_account_gets_the_same_401() {
+    let server = seed_server();
+    server.add_user("System", "johndoe", "System Administrator", "password");
+    let client = client();
+    let wrong = LI_EXAMPLE.replace("\"password\": \"password\"", "\"password\": \"wrong\"");
+    let refused = json!({"errorMessage": "Invalid credentials or account is locked.", "errorCode": "FIELD_ERROR"});
+    // Five failures lock the account; then the right password gets the very same answer.
+    for _ in 0..5 {
+        let reply = li_seed_login(&client, &server.url, &wrong, false).await;
+        assert_eq!(reply.expect_json(401, "application/json"), refused);
+    }
+    let reply = li_seed_login(&client, &server.url, LI_EXAMPLE, false).await;
+    assert_eq!(reply.expect_json(401, "application/json"), refused);
 }
 
 #[tokio::test]
@@ -465,6 +500,12 @@ async fn seed_003_body_examples_as_printed_local_and_vsphere() {
     server.add_user("System", "admin", "System Administrator", "SecureP@ssw0rd");
     let reply = hcx_seed_login(&client, &server.url, HCX_EXAMPLE_LOCAL, false).await;
     assert_hcx_session(&reply, "admin");
+    // "use this in subsequent API calls"
+    let request = client
+        .get(format!("{}/api/admin/v1/sessions", server.url))
+        .header("x-hm-authorization", reply.header("x-hm-authorization"));
+    let again = send(request).await.expect_json(200, "application/json");
+    assert_eq!(again["data"]["user"]["username"], "admin", "{again}");
     // The seed prints "[email protected]", its page's obfuscation of an address: the vSphere
     // SSO name, admin@vsphere.local.
     let reply = hcx_seed_login(&client, &server.url, HCX_EXAMPLE_VSPHERE, false).await;
@@ -564,11 +605,16 @@ fn assert_user_session(status: u16, content_type: &str, location: &str, body: &s
         session["user"],
         json!({"id": user_id, "type": "User", "name": user, "_links": {"self": {"href": format!("/api/v2/users/{user_id}")}}})
     );
-    let authenticator = &session["authenticator"];
-    let authenticator_id = authenticator["id"].as_u64().unwrap();
-    assert_eq!(authenticator["type"], "AddressManagerAuthenticator", "{session}");
-    assert!(authenticator["name"].is_string(), "{session}");
-    assert_eq!(authenticator["_links"]["self"]["href"], format!("/api/v2/authenticators/{authenticator_id}"));
+    // Local users are Address Manager's own.
+    assert_eq!(
+        session["authenticator"],
+        json!({"id": 2, "type": "AddressManagerAuthenticator", "name": "proteusAuthenticator",
+               "_links": {"self": {"href": "/api/v2/authenticators/2"}}})
+    );
+    // The token expires a day after the login, at the same time of day.
+    let (login, expiry) =
+        (session["loginDateTime"].as_str().unwrap(), session["apiTokenExpirationDateTime"].as_str().unwrap());
+    assert!(login[..10] != expiry[..10] && login[10..] == expiry[10..], "{login} .. {expiry}");
     assert_eq!(
         session["_links"],
         json!({"self": {"href": format!("/api/v2/sessions/{id}")}, "collection": {"href": "/api/v2/sessions"}})
