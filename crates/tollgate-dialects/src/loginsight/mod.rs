@@ -67,6 +67,10 @@ async fn login(
     addr: ClientAddr,
     JsonBody(object): JsonBody,
 ) -> Result<Response, Failure> {
+    // Before bootstrap the product answers every call 503, whatever the body (seed 002).
+    if !state.core.is_initialised().await? {
+        return Err(Failure::NotInitialised);
+    }
     let object = object?;
     let username = common::required_string(&object, "username", MAX_NAME).map_err(Failure::BadRequest)?;
     let password = common::password_field(&object, "password").map_err(Failure::BadRequest)?;
