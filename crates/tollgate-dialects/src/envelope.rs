@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
@@ -93,6 +93,9 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
         Failure::BadRequest("The plain HTTP request was sent to an HTTPS port: use https://.".into()).into_response()
     } else if common::headers_too_large(&parts.headers) {
         Failure::HeadersTooLarge.into_response()
+    } else if parts.version == Version::HTTP_11 && !parts.headers.contains_key(header::HOST) {
+        // HTTP/2 names the host in :authority, and HTTP/1.0 needs none (RFC 9112, 3.2).
+        Failure::BadRequest("An HTTP/1.1 request needs a Host header.".into()).into_response()
     } else if declared_length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         // Refused before a byte of it is read (and before any `100 Continue`); a body too large
         // to drain is not waited for.

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, Request, StatusCode, Version};
 use serde_json::Value;
 use support::{ADMIN_PASSWORD, HOST, Reply, Setup, elements, server, server_with};
 use tollgate_dialects::Dialect;
@@ -192,6 +192,24 @@ async fn headers_over_the_limit_are_431_in_the_dialects_shape() {
     for (dialect, unknown, _) in PATHS {
         let reply = server.get(unknown, &[("x-filler", &big)]).await;
         assert_shape(*dialect, unknown, &reply, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+}
+
+#[tokio::test]
+async fn an_http_1_1_request_without_host_is_400_in_the_dialects_shape() {
+    let server = server().await;
+    let request =
+        |version: Version, path: &str| Request::builder().version(version).uri(path).body(Body::empty()).unwrap();
+    for (dialect, unknown, login) in PATHS {
+        for path in [unknown, login] {
+            let reply = server.send_request(request(Version::HTTP_11, path)).await;
+            assert_shape(*dialect, path, &reply, StatusCode::BAD_REQUEST);
+            assert!(reply.body.contains("Host header"), "{path}: {}", reply.body);
+        }
+    }
+    // HTTP/2 names the host in :authority, and HTTP/1.0 needs none.
+    for version in [Version::HTTP_10, Version::HTTP_2] {
+        assert_eq!(server.send_request(request(version, "/api/versions")).await.status, StatusCode::OK, "{version:?}");
     }
 }
 

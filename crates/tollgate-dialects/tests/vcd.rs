@@ -184,6 +184,7 @@ async fn unreadable_authorization_headers_are_401() {
         assert_xml_error(&reply, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
     }
     let request = axum::http::Request::post("/api/sessions")
+        .header("host", support::HOST)
         .header("authorization", axum::http::HeaderValue::from_bytes(b"Basic \xff\xfe").unwrap())
         .body(axum::body::Body::empty())
         .unwrap();

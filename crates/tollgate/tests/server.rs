@@ -341,3 +341,24 @@ async fn hcx_is_served_on_its_product_port_unless_that_port_is_taken() {
     let reply = http().get(format!("{}/api/admin/v1/sessions", server.url)).send().await.unwrap();
     assert_eq!(reply.status(), 401);
 }
+
+#[test]
+fn an_http_1_1_request_without_host_is_400_in_the_dialects_shape() {
+    // Before: answered as if it had one (200 for /api/versions).
+    let server = Server::start(Options { http: true, ..Options::default() });
+    let address = server.url.strip_prefix("http://").unwrap();
+    let reply =
+        support::raw_exchange(address, b"GET /api/versions HTTP/1.1\r\nAccept: application/*+xml;version=36.0\r\n\r\n");
+    assert!(reply.status_line.starts_with("HTTP/1.1 400"), "{reply:#?}");
+    assert!(reply.header("content-type").starts_with("application/vnd.vmware.vcloud.error+xml"), "{reply:#?}");
+    assert!(reply.body.contains("majorErrorCode=\"400\"") && reply.body.contains("Host"), "{}", reply.body);
+    let reply = support::raw_exchange(address, b"POST /v1/sessions HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    assert!(reply.status_line.starts_with("HTTP/1.1 400"), "{reply:#?}");
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert!(body["error"].is_string() && body["message"].as_str().unwrap().contains("Host"), "{body}");
+    // HTTP/1.0 needs no Host; with one, HTTP/1.1 is answered as before.
+    let reply = support::raw_exchange(address, b"GET /api/versions HTTP/1.0\r\n\r\n");
+    assert!(reply.status_line.ends_with("200 OK"), "{reply:#?}");
+    let reply = support::raw_exchange(address, b"GET /api/versions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(reply.status_line.starts_with("HTTP/1.1 200"), "{reply:#?}");
+}
