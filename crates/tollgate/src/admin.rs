@@ -145,30 +145,63 @@ fn core_over(config: &Config) -> anyhow::Result<Core> {
     Ok(Core::new(Arc::new(store), Arc::new(SystemClock), config.core()))
 }
 
-/// Creates the data directory readable by its owner only: it holds password hashes and the
-/// TLS key. An existing one that others can read is used, with a warning.
+/// Creates the data directory with mode 0700, whatever the umask: it holds password hashes and
+/// the TLS key. An existing one that other users can write is refused (they could replace the
+/// store or the key); one they can only read is used, with a warning.
 fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if dir.exists() {
-        let mode = std::fs::metadata(dir)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory is readable by other users");
-        }
-        return Ok(());
+        check_private(dir, "the data directory", 0o700)
+    } else {
+        create_private_dir(dir, "the data directory")
     }
+}
+
+/// Refuses `path` when users other than its owner can write it (they could replace what it
+/// is or holds); warns when they can read it. `fix` is the mode the messages suggest.
+pub(crate) fn check_private(path: &std::path::Path, what: &str, fix: u32) -> anyhow::Result<()> {
+    let mode = check_not_writable(path, what, fix)?;
+    if mode & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "{what} is readable by other users; run `chmod {fix:o} {}`", path.display());
+    }
+    Ok(())
+}
+
+/// Refuses `path` when users other than its owner can write it; its mode otherwise.
+pub(crate) fn check_not_writable(path: &std::path::Path, what: &str, fix: u32) -> anyhow::Result<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.permissions().mode();
+    if mode & 0o022 != 0 {
+        bail!(
+            "{what} {} is writable by other users (mode {:o}), who could replace the store or the TLS key; run `chmod {fix:o} {}` and start again",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        );
+    }
+    Ok(mode)
+}
+
+/// Creates the directory `dir` (and any missing parents) with mode 0700, whatever the umask.
+pub(crate) fn create_private_dir(dir: &std::path::Path, what: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+        .with_context(|| format!("cannot create {what} {}", dir.display()))?;
+    // The umask can only have taken bits away; give the owner back what it took.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot set the mode of {what} {}", dir.display()))
 }
 
-/// Creates `path` empty and owner-only if it does not exist yet; SQLite gives its WAL and
-/// shared-memory files the same mode.
+/// Creates `path` empty with mode 0600, whatever the umask, if it does not exist yet; SQLite
+/// gives its WAL and shared-memory files the same mode.
 fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
-        Ok(_) => Ok(()),
+        Ok(file) => file
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot set the mode of {}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
     }

@@ -342,6 +342,145 @@ async fn hcx_is_served_on_its_product_port_unless_that_port_is_taken() {
     assert_eq!(reply.status(), 401);
 }
 
+/// The permission bits of `path`.
+fn mode_of(path: &std::path::Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions()) & 0o777
+}
+
+/// When the certificate in the PEM file `path` expires.
+fn not_after(path: &std::path::Path) -> time::OffsetDateTime {
+    let pem = std::fs::read(path).unwrap();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    pem.parse_x509().unwrap().validity().not_after.to_datetime()
+}
+
+/// A self-signed certificate for localhost valid from `not_before` to `not_after`, and its key,
+/// written to `cert` and `key`.
+fn write_certificate(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    params.not_before = not_before;
+    params.not_after = not_after;
+    let pair = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(cert, params.self_signed(&pair).unwrap().pem()).unwrap();
+    std::fs::write(key, pair.serialize_pem()).unwrap();
+}
+
+#[test]
+fn files_the_server_creates_get_their_modes_whatever_the_umask() {
+    // Before: under umask 000 the tls directory came out 0777 and the certificate 0666.
+    let server = Server::start(Options { umask: Some(0o000), fresh_data_dir: true, ..Options::default() });
+    let data = server.data_dir();
+    let modes: Vec<(&str, u32)> = ["", "tollgate.db", "tollgate.db-wal", "tls", "tls/key.pem", "tls/cert.pem"]
+        .into_iter()
+        .map(|path| (path, mode_of(&data.join(path))))
+        .collect();
+    let expected = [
+        ("", 0o700),
+        ("tollgate.db", 0o600),
+        ("tollgate.db-wal", 0o600),
+        ("tls", 0o700),
+        ("tls/key.pem", 0o600),
+        ("tls/cert.pem", 0o644),
+    ];
+    assert_eq!(modes, expected, "modes in {}", data.display());
+}
+
+#[test]
+fn a_data_or_tls_directory_others_can_write_is_refused_and_one_they_can_read_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    // Before: a 0777 data directory only got a warning, and the server started.
+    for mode in [0o777, 0o770, 0o702] {
+        let data = tempfile::tempdir().unwrap();
+        chmod(data.path(), mode);
+        let output = serve_until_exit(data.path(), &["--listen", "127.0.0.1:0"], &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{mode:o}: {stderr}");
+        let message = format!("the data directory {} is writable by other users", data.path().display());
+        assert!(stderr.contains(&message), "{mode:o}: {stderr}");
+        assert!(stderr.contains(&format!("chmod 700 {}", data.path().display())), "{stderr}");
+        assert!(!data.path().join("tollgate.db").exists(), "nothing was created in it");
+    }
+    // The tls directory inside a private data directory, likewise.
+    let mut server = Server::start_default();
+    let tls = server.data_dir().join("tls");
+    server.crash();
+    chmod(&tls, 0o777);
+    let output = serve_until_exit(&server.data_dir(), &["--listen", "127.0.0.1:0"], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("the TLS directory {} is writable by other users", tls.display())), "{stderr}");
+    assert!(stderr.contains(&format!("chmod 700 {}", tls.display())), "{stderr}");
+    // Readable by others only: the server starts, with warnings naming the fix.
+    chmod(&tls, 0o755);
+    chmod(&server.data_dir(), 0o755);
+    server.restart();
+    let log = server.log();
+    assert!(log.contains("the data directory is readable by other users"), "{log}");
+    assert!(log.contains("the TLS directory is readable by other users"), "{log}");
+    assert!(log.contains(&format!("chmod 700 {}", tls.display())), "{log}");
+}
+
+#[test]
+fn the_generated_certificate_lives_397_days() {
+    // Before: until 4096-01-01.
+    let server = Server::start_default();
+    let now = time::OffsetDateTime::now_utc();
+    let expires = not_after(&server.data_dir().join("tls/cert.pem"));
+    assert!(expires > now + time::Duration::days(396), "{expires}");
+    assert!(expires < now + time::Duration::days(400), "{expires}");
+}
+
+#[tokio::test]
+async fn a_generated_certificate_near_its_expiry_is_replaced_at_start() {
+    let now = time::OffsetDateTime::now_utc();
+    let day = time::Duration::days(1);
+    let mut server = Server::start_default();
+    let (cert, key) = (server.data_dir().join("tls/cert.pem"), server.data_dir().join("tls/key.pem"));
+    // Expired yesterday, expiring in three days: replaced; valid for thirty more days: kept.
+    let mut replacements = 0;
+    for (valid_days, replaced) in [(-1, true), (3, true), (30, false)] {
+        server.crash();
+        write_certificate(&cert, &key, now - 400 * day, now + valid_days * day);
+        let before = std::fs::read(&cert).unwrap();
+        server.restart();
+        let after = std::fs::read(&cert).unwrap();
+        assert_eq!(after != before, replaced, "valid {valid_days} more days");
+        if replaced {
+            assert!(not_after(&cert) > now + 396 * day, "{}", not_after(&cert));
+            replacements += 1;
+            let log = server.log();
+            assert_eq!(log.matches("the generated TLS certificate").count(), replacements, "{log}");
+            assert_eq!((mode_of(&cert), mode_of(&key)), (0o644, 0o600));
+        }
+        let reply = http().get(format!("{}/api/versions", server.url)).send().await.unwrap();
+        assert_eq!(reply.status(), 200, "the server serves with the new certificate and its key");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_certificate_the_operator_configured_is_never_replaced() {
+    let files = tempfile::tempdir().unwrap();
+    let (cert, key) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+    let now = time::OffsetDateTime::now_utc();
+    write_certificate(&cert, &key, now - time::Duration::days(30), now - time::Duration::days(1));
+    let before = std::fs::read(&cert).unwrap();
+    let env = vec![
+        ("TOLLGATE_TLS__CERT".to_owned(), cert.display().to_string()),
+        ("TOLLGATE_TLS__KEY".to_owned(), key.display().to_string()),
+    ];
+    let server = Server::start(Options { env, ..Options::default() });
+    assert_eq!(std::fs::read(&cert).unwrap(), before);
+    assert!(!server.data_dir().join("tls").exists(), "no certificate was generated");
+}
+
 #[test]
 fn an_http_1_1_request_without_host_is_400_in_the_dialects_shape() {
     // Before: answered as if it had one (200 for /api/versions).

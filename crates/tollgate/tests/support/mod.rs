@@ -30,6 +30,11 @@ pub struct Options {
     /// Leave TOLLGATE_ADMIN_PASSWORD unset, so that one is generated.
     pub generate_password: bool,
     pub env: Vec<(String, String)>,
+    /// Start the server under this umask (through `sh -c 'umask …; exec tollgate …'`).
+    pub umask: Option<u32>,
+    /// Serve from `tollgate-data` inside the temporary directory, which the server creates,
+    /// rather than from the temporary directory itself: see [`Server::data_dir`].
+    pub fresh_data_dir: bool,
 }
 
 pub fn binary() -> &'static str {
@@ -49,9 +54,25 @@ impl Server {
         Server::start(Options::default())
     }
 
+    /// The server's data directory: the temporary directory, or the `tollgate-data` in it
+    /// ([`Options::fresh_data_dir`]).
+    pub fn data_dir(&self) -> PathBuf {
+        match self.options.fresh_data_dir {
+            true => self.data.path().join("tollgate-data"),
+            false => self.data.path().to_owned(),
+        }
+    }
+
     fn launch(&mut self) {
-        let mut command = Command::new(binary());
-        command.arg("--data").arg(self.data.path()).args(["serve", "--listen", "127.0.0.1:0"]);
+        let mut command = match self.options.umask {
+            Some(umask) => {
+                let mut shell = Command::new("sh");
+                shell.arg("-c").arg(format!("umask {umask:03o} && exec \"$0\" \"$@\"")).arg(binary());
+                shell
+            }
+            None => Command::new(binary()),
+        };
+        command.arg("--data").arg(self.data_dir()).args(["serve", "--listen", "127.0.0.1:0"]);
         if self.options.http {
             command.arg("--http");
         }
@@ -143,7 +164,7 @@ impl Server {
     /// environment (its configuration, such as `TOLLGATE_PASSWORDS__MIN_LENGTH`).
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let env: Vec<(&str, &str)> = self.options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        cli_with_env(self.data.path(), args, stdin, &env)
+        cli_with_env(&self.data_dir(), args, stdin, &env)
     }
 
     /// Like [`Server::cli`], insisting it succeeds; returns its stdout.
