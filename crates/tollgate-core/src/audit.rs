@@ -69,3 +69,8 @@ pub fn session_ended(event: &'static str, session: &Session, correlation_id: &st
         correlation_id = %correlation_id,
     );
 }
+
+/// An address was throttled: logged once per burst, not once per refused request.
+pub fn throttled(what: &'static str, remote: &str, retry_after_seconds: u64) {
+    tracing::warn!(target: TARGET, event = "throttled", what, remote, retry_after_seconds);
+}

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::password::PasswordPolicy;
+use crate::throttle::ThrottlePolicy;
 
 /// Session lifetimes of one dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,11 @@ pub struct CoreConfig {
     pub ended_session_retention: Duration,
     /// What a new local password must be (bootstrap, new users, password changes).
     pub passwords: PasswordPolicy,
+    /// Login attempts per client address, taken before the password is hashed; a good login
+    /// gives its token back, so only failures add up.
+    pub login_throttle: ThrottlePolicy,
+    /// Tokens per client address that name no session, taken before the store is asked.
+    pub unknown_token_throttle: ThrottlePolicy,
 }
 
 impl Default for CoreConfig {
@@ -82,6 +88,10 @@ impl Default for CoreConfig {
             // (`[passwords] min_length`, default 8), while in-process tests built on this
             // default still create users with shorter passwords.
             passwords: PasswordPolicy { min_length: 1 },
+            // 10 failures at once, then one every 2 s: a person mistyping never notices, a
+            // guesser gets 30 a minute instead of hundreds a second.
+            login_throttle: ThrottlePolicy { burst: 10, per_second: 0.5 },
+            unknown_token_throttle: ThrottlePolicy { burst: 100, per_second: 20.0 },
         }
     }
 }

@@ -62,6 +62,9 @@ pub enum CoreError {
     /// The identity source a login named is not configured.
     #[error("identity source {0:?} is not configured")]
     UnknownSource(String),
+    /// Too many attempts from this client address: try again after this long.
+    #[error("too many attempts; retry after {0:?}")]
+    Throttled(std::time::Duration),
     /// No administrator has been bootstrapped yet.
     #[error("the server has not been initialised")]
     NotInitialised,

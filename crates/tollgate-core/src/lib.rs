@@ -14,6 +14,7 @@ pub mod password;
 mod service;
 pub mod session;
 pub mod store;
+pub mod throttle;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
@@ -24,3 +25,4 @@ pub use password::PasswordPolicy;
 pub use service::{BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, TokenKind};
 pub use session::{Session, SessionState};
 pub use store::{SessionFilter, Store, StoreError};
+pub use throttle::ThrottlePolicy;

@@ -15,6 +15,7 @@ use crate::error::{AuthFailure, CoreError, FailureReason, SessionRejection};
 use crate::password::{MAX_PASSWORD_BYTES, PasswordHasher};
 use crate::session::{Session, SessionState};
 use crate::store::{SessionFilter, Store};
+use crate::throttle::Throttle;
 use crate::token::{self, TokenDigest};
 
 const BOOTSTRAPPED_KEY: &str = "bootstrapped_at";
@@ -103,12 +104,18 @@ pub struct Core {
     /// Once true it stays true; until then each login asks the store.
     initialised: AtomicBool,
     roles: std::sync::OnceLock<Vec<Role>>,
+    login_throttle: Throttle,
+    unknown_token_throttle: Throttle,
 }
 
 impl Core {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: CoreConfig) -> Self {
         let hasher = PasswordHasher::new(config.max_concurrent_hashes);
+        let login_throttle = Throttle::new(config.login_throttle);
+        let unknown_token_throttle = Throttle::new(config.unknown_token_throttle);
         Core {
+            login_throttle,
+            unknown_token_throttle,
             store,
             clock,
             config,
@@ -296,15 +303,41 @@ impl Core {
         if !self.is_initialised().await? {
             return Err(CoreError::NotInitialised);
         }
-        match self.config.sources.get(request.source) {
+        let remote = request.remote_addr.clone();
+        self.throttle_login(remote.as_deref())?;
+        let outcome = match self.config.sources.get(request.source) {
             Some(SourceKind::Local) => self.login_local(request).await,
             None => Err(CoreError::UnknownSource(request.source.to_owned())),
+        };
+        if outcome.is_ok() {
+            self.refund_login(remote.as_deref());
+        }
+        outcome
+    }
+
+    /// Takes a login attempt from the client's address, before any password is hashed.
+    fn throttle_login(&self, remote: Option<&str>) -> Result<(), CoreError> {
+        let Some(remote) = remote else { return Ok(()) };
+        self.login_throttle.take(remote, self.now()).map_err(|throttled| {
+            if throttled.first_of_burst {
+                audit::throttled("login", remote, throttled.retry_after.as_secs().max(1));
+            }
+            CoreError::Throttled(throttled.retry_after)
+        })
+    }
+
+    fn refund_login(&self, remote: Option<&str>) {
+        if let Some(remote) = remote {
+            self.login_throttle.refund(remote, self.now());
         }
     }
 
     /// Refuses a login a dialect found wrong before asking any source (an unknown SSO domain,
     /// say), in the same time and with the same audit event as any other refusal.
     pub async fn refuse_login(&self, request: LoginRequest<'_>, reason: FailureReason) -> CoreError {
+        if let Err(e) = self.throttle_login(request.remote_addr.as_deref()) {
+            return e;
+        }
         if let Err(e) = self.hasher.verify_dummy(request.password).await {
             return e;
         }
@@ -319,10 +352,15 @@ impl Core {
         if !self.is_initialised().await? {
             return Err(CoreError::NotInitialised);
         }
-        match self.config.sources.get(request.source) {
+        self.throttle_login(request.remote_addr.as_deref())?;
+        let user = match self.config.sources.get(request.source) {
             Some(SourceKind::Local) => self.verify_local(&request).await,
             None => Err(CoreError::UnknownSource(request.source.to_owned())),
+        };
+        if user.is_ok() {
+            self.refund_login(request.remote_addr.as_deref());
         }
+        user
     }
 
     async fn login_local(&self, request: LoginRequest<'_>) -> Result<LoginOutcome, CoreError> {
@@ -518,6 +556,30 @@ impl Core {
         self.authenticate_any(&[dialect], token, true).await
     }
 
+    /// [`Core::authenticate`] for a request from `remote`: an address that keeps presenting
+    /// tokens nobody issued is throttled before the store is asked about another.
+    pub async fn authenticate_from(
+        &self,
+        dialect: &str,
+        token: &str,
+        remote: Option<&str>,
+    ) -> Result<LiveSession, CoreError> {
+        let Some(remote) = remote else { return self.authenticate(dialect, token).await };
+        let now = self.now();
+        let cached = self.cache.get(&TokenDigest::of(token)).is_some();
+        if !cached && let Err(throttled) = self.unknown_token_throttle.check(remote, now) {
+            if throttled.first_of_burst {
+                audit::throttled("unknown_token", remote, throttled.retry_after.as_secs().max(1));
+            }
+            return Err(CoreError::Throttled(throttled.retry_after));
+        }
+        let result = self.authenticate(dialect, token).await;
+        if matches!(result, Err(CoreError::Session(SessionRejection::Unknown))) {
+            let _ = self.unknown_token_throttle.take(remote, now);
+        }
+        result
+    }
+
     /// Like [`Core::authenticate`] for a token of any of `dialects`; `slide` false looks without
     /// counting as a use (introspection).
     pub async fn authenticate_any(
@@ -707,6 +769,8 @@ impl Core {
             audit::session_ended("expiry", &session, &session.correlation_id);
         }
         self.cache.prune(Timestamp(now.millis() - 5 * 60 * 1000));
+        self.login_throttle.prune(now);
+        self.unknown_token_throttle.prune(now);
         let cutoff = Timestamp(now.millis() - self.config.ended_session_retention.as_millis() as i64);
         self.store.purge_ended_sessions(cutoff).await?;
         self.store.purge_unknown_failures(now, &self.config.lockout).await?;

@@ -2,7 +2,7 @@
 //! ids, limits and absolute URLs.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -30,19 +30,52 @@ const MAX_CORRELATION_LEN: usize = 128;
 /// The correlation id header of the dialects whose products name none of their own.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The client's IP address, when the listener knows it.
+/// The client's IP address, when the listener knows it: the peer's, or, when the peer is a
+/// trusted proxy ([`crate::Settings::trusted_proxies`]), the nearest address in
+/// `X-Forwarded-For` that is not. The envelope works it out once per request.
 #[derive(Debug, Clone)]
 pub struct ClientAddr(pub Option<String>);
+
+impl ClientAddr {
+    pub fn of(parts: &Parts, trusted_proxies: &[IpAddr]) -> ClientAddr {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return ClientAddr(None);
+        };
+        let peer = peer.ip().to_canonical();
+        if !trusted_proxies.contains(&peer) {
+            return ClientAddr(Some(peer.to_string()));
+        }
+        // Hops are appended: walk back from the nearest, past the proxies we trust.
+        let forwarded: Vec<IpAddr> = parts
+            .headers
+            .get_all(FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+            .map(|ip| ip.to_canonical())
+            .collect();
+        let client = forwarded.iter().rev().find(|ip| !trusted_proxies.contains(ip)).or(forwarded.first());
+        ClientAddr(Some(client.copied().unwrap_or(peer).to_string()))
+    }
+
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// The client's address as the envelope worked it out, for the core's per-address policies.
+pub fn remote(parts: &Parts) -> Option<&str> {
+    parts.extensions.get::<ClientAddr>().and_then(ClientAddr::as_deref)
+}
+
+const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string());
-        Ok(ClientAddr(addr))
+        Ok(parts.extensions.get::<ClientAddr>().cloned().unwrap_or_else(|| ClientAddr::of(parts, &[])))
     }
 }
 

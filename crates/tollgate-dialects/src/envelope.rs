@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 
-use crate::common::{self, MAX_BODY_BYTES, Transport};
+use crate::common::{self, ClientAddr, MAX_BODY_BYTES, Transport};
 use crate::failure::{Failure, RequestInfo};
 use crate::{AppState, Dialect, bluecat, hcx, loginsight, native, vcd, vcda};
 
@@ -78,6 +78,8 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     let (id_in, id_out) = correlation_headers(dialect);
     let correlation_id = common::correlation_id(&parts.headers, &id_in);
     parts.extensions.insert(CorrelationId(correlation_id.clone()));
+    let client = ClientAddr::of(&parts, &listener.state.settings.trusted_proxies);
+    parts.extensions.insert(client);
     let declared_length = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let vcd = (dialect == Some(Dialect::Vcd)).then(|| vcd::negotiate(&parts, &listener.state.settings.vcd_versions));
     let method = parts.method.clone();
@@ -134,6 +136,9 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
         response = render(dialect, &failure, &info);
         if let Some(allow) = allow {
             response.headers_mut().insert(header::ALLOW, allow);
+        }
+        if let Failure::Throttled { retry_after_seconds } = failure {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
         }
     } else {
         tracing::debug!(

@@ -56,6 +56,10 @@ pub enum Failure {
     Conflict(String),
     /// Credentials for another site (VCDA's `/sessions/extend`) were refused.
     RemoteAuthenticationFailed,
+    /// Too many attempts from the client's address: 429, with `Retry-After`.
+    Throttled {
+        retry_after_seconds: u64,
+    },
 
     // ---- the server
     /// No administrator has been bootstrapped yet.
@@ -90,6 +94,7 @@ impl Failure {
             Failure::ReadOnly => "read_only",
             Failure::Conflict(_) => "conflict",
             Failure::RemoteAuthenticationFailed => "remote_authentication_failed",
+            Failure::Throttled { .. } => "throttled",
             Failure::NotInitialised => "not_initialised",
             Failure::Unavailable(_) => "unavailable",
             Failure::Internal(_) => "internal",
@@ -124,6 +129,7 @@ impl Failure {
             StatusCode::REQUEST_TIMEOUT => Failure::Timeout,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Failure::UnsupportedMediaType,
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Failure::HeadersTooLarge,
+            StatusCode::TOO_MANY_REQUESTS => Failure::Throttled { retry_after_seconds: 1 },
             status if status.is_client_error() => Failure::BadRequest("The request could not be read.".into()),
             status => Failure::Internal(format!("the framework answered {status}")),
         }
@@ -153,6 +159,7 @@ impl Failure {
             | Failure::Forbidden(_)
             | Failure::ReadOnly => StatusCode::FORBIDDEN,
             Failure::Conflict(_) => StatusCode::CONFLICT,
+            Failure::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Failure::NotInitialised | Failure::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -168,6 +175,10 @@ impl From<CoreError> for Failure {
             CoreError::NotPermitted(what) => Failure::NotPermitted(what),
             CoreError::UnknownSource(name) => Failure::Internal(format!("identity source {name:?} is not configured")),
             CoreError::NotInitialised => Failure::NotInitialised,
+            // Whole seconds, rounded up: a client that waits that long finds a token.
+            CoreError::Throttled(wait) => {
+                Failure::Throttled { retry_after_seconds: wait.as_secs_f64().ceil().max(1.0) as u64 }
+            }
             CoreError::NotFound(_) => Failure::NotFound,
             CoreError::Conflict(what) => Failure::Conflict(what),
             CoreError::Invalid(what) => Failure::BadRequest(what),

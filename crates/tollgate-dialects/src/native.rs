@@ -63,6 +63,11 @@ pub fn render(failure: &Failure, _info: &RequestInfo<'_>) -> Response {
         Failure::NotPermitted(what) | Failure::Forbidden(what) => (StatusCode::FORBIDDEN, "forbidden", what.clone()),
         Failure::ReadOnly => (StatusCode::FORBIDDEN, "forbidden", "This session cannot make changes.".into()),
         Failure::Conflict(what) => (StatusCode::CONFLICT, "conflict", what.clone()),
+        Failure::Throttled { retry_after_seconds } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!("Too many requests; retry after {retry_after_seconds} seconds."),
+        ),
         Failure::NotInitialised => (
             StatusCode::SERVICE_UNAVAILABLE,
             "not_initialised",
@@ -104,7 +109,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
         let token = common::bearer_token(&parts.headers).ok_or(Failure::InvalidToken(None))?;
-        Ok(Caller(state.core.authenticate(DIALECT, token).await?))
+        Ok(Caller(state.core.authenticate_from(DIALECT, token, common::remote(parts)).await?))
     }
 }
 

@@ -38,6 +38,9 @@ pub struct Settings {
     pub default_sso_domain: String,
     /// The API versions Cloud Director's `/api/versions` lists, oldest first.
     pub vcd_versions: Vec<VcdVersion>,
+    /// Proxies whose `X-Forwarded-For` names the client (throttling, audit, BlueCat's
+    /// `remoteAddress`); nobody's by default.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// One Cloud Director API version and whether it is listed as deprecated.
@@ -91,6 +94,7 @@ impl Default for Settings {
             )]),
             default_sso_domain: "vsphere.local".to_owned(),
             vcd_versions: default_vcd_versions(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

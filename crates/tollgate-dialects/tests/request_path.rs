@@ -274,3 +274,42 @@ impl http_body::Body for Never {
         Poll::Pending
     }
 }
+
+/// A login request with a wrong password as `dialect`'s clients send it, from `address`.
+fn wrong_login(dialect: Dialect, path: &str, address: [u8; 4]) -> Request<Body> {
+    let body = match dialect {
+        Dialect::Vcd => String::new(),
+        Dialect::Vcda => r#"{"type":"localUser","localUser":"administrator","localPassword":"wrong"}"#.into(),
+        Dialect::LogInsight => r#"{"username":"administrator","password":"wrong","provider":"Local"}"#.into(),
+        _ => r#"{"username":"administrator","password":"wrong"}"#.into(),
+    };
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("host", HOST)
+        .header("content-type", "application/json")
+        .header("authorization", support::basic("administrator@System:wrong"))
+        .body(Body::from(body))
+        .unwrap();
+    let peer = std::net::SocketAddr::from((address, 40000));
+    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    request
+}
+
+#[tokio::test]
+async fn failed_logins_beyond_the_burst_are_429_with_retry_after_in_the_dialects_shape() {
+    let config = tollgate_core::CoreConfig {
+        login_throttle: tollgate_core::ThrottlePolicy { burst: 1, per_second: 0.1 },
+        ..Default::default()
+    };
+    let server = server_with(Setup { config: Some(config), ..Setup::default() }).await;
+    for (i, (dialect, _, login)) in PATHS.iter().enumerate() {
+        // An address of its own for each, so that each starts with a full bucket.
+        let address = [127, 0, 1, i as u8 + 1];
+        let first = server.send_request(wrong_login(*dialect, login, address)).await;
+        assert_eq!(first.status, StatusCode::UNAUTHORIZED, "{login}: {}", first.body);
+        let second = server.send_request(wrong_login(*dialect, login, address)).await;
+        assert_shape(*dialect, login, &second, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(second.header("retry-after"), "10", "{login}");
+    }
+}

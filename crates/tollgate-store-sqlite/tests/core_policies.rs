@@ -6,7 +6,7 @@ use std::time::Duration;
 use tollgate_core::directory::LOCAL_SOURCE;
 use tollgate_core::{
     Core, CoreConfig, CoreError, DialectPolicy, FailureReason, LoginRequest, ManualClock, PasswordPolicy,
-    SessionRejection, SessionState, Timestamp, TokenKind, UserSpec,
+    SessionRejection, SessionState, ThrottlePolicy, Timestamp, TokenKind, UserSpec,
 };
 use tollgate_store_sqlite::SqliteStore;
 
@@ -25,6 +25,10 @@ fn config() -> CoreConfig {
         DialectPolicy { idle_timeout: Duration::from_secs(60), lifetime: Duration::from_secs(600) },
     );
     config.max_sessions_per_user = 3;
+    // These tests are about lockout and sessions; the per-address throttle, which would answer
+    // their volleys of failures first, has tests of its own below.
+    config.login_throttle = ThrottlePolicy::OFF;
+    config.unknown_token_throttle = ThrottlePolicy::OFF;
     config
 }
 
@@ -444,4 +448,65 @@ async fn introspection_does_not_slide_the_idle_timeout() {
     f.core.authenticate_any(&[], &token, false).await.unwrap();
     f.clock.advance(Duration::from_secs(21));
     assert!(f.core.authenticate("vcd", &token).await.is_err());
+}
+
+// ---- per-address throttling ---------------------------------------------------------------
+
+fn from<'a>(address: &'a str, password: &'a str) -> LoginRequest<'a> {
+    LoginRequest { remote_addr: Some(address.into()), ..request("org1", "alice", password) }
+}
+
+async fn throttled_fixture() -> Fixture {
+    let mut config = config();
+    config.login_throttle = ThrottlePolicy { burst: 3, per_second: 0.5 };
+    config.unknown_token_throttle = ThrottlePolicy { burst: 2, per_second: 1.0 };
+    config.lockout.max_failures = 0;
+    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config).await;
+    f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
+    f.core.add_org("org1", None).await.unwrap();
+    f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
+    f
+}
+
+#[tokio::test]
+async fn failed_logins_from_one_address_are_throttled_before_any_hash() {
+    let f = throttled_fixture().await;
+    for _ in 0..3 {
+        assert_eq!(failure(f.core.login(from("192.0.2.1", "wrong")).await), FailureReason::WrongPassword);
+    }
+    let started = std::time::Instant::now();
+    let refused = f.core.login(from("192.0.2.1", "pw")).await;
+    assert!(matches!(refused, Err(CoreError::Throttled(wait)) if wait == Duration::from_secs(2)), "{refused:?}");
+    assert!(started.elapsed() < Duration::from_millis(5), "answered without hashing: {:?}", started.elapsed());
+    // The owner, from another address, is not held up by the guesser.
+    f.core.login(from("198.51.100.7", "pw")).await.unwrap();
+    // One attempt every 2 seconds after the burst.
+    f.clock.advance(Duration::from_secs(2));
+    f.core.login(from("192.0.2.1", "pw")).await.unwrap();
+}
+
+#[tokio::test]
+async fn good_logins_give_their_attempt_back() {
+    let f = throttled_fixture().await;
+    for _ in 0..10 {
+        f.core.login(from("192.0.2.1", "pw")).await.unwrap();
+    }
+    assert_eq!(failure(f.core.login(from("192.0.2.1", "wrong")).await), FailureReason::WrongPassword);
+}
+
+#[tokio::test]
+async fn unknown_tokens_from_one_address_are_throttled_before_the_store_is_asked() {
+    let f = throttled_fixture().await;
+    let live = f.core.login(from("192.0.2.1", "pw")).await.unwrap().tokens[1].clone();
+    for i in 0..2 {
+        let refused = f.core.authenticate_from("vcd", &format!("unknown-{i}"), Some("192.0.2.9")).await;
+        assert!(matches!(refused, Err(CoreError::Session(_))), "{refused:?}");
+    }
+    let refused = f.core.authenticate_from("vcd", "unknown-3", Some("192.0.2.9")).await;
+    assert!(matches!(refused, Err(CoreError::Throttled(_))), "{refused:?}");
+    // A token this server issued and knows is still good from that address, and others are
+    // not affected.
+    f.core.authenticate_from("vcd", &live, Some("192.0.2.9")).await.unwrap();
+    let other = f.core.authenticate_from("vcd", "unknown-4", Some("192.0.2.10")).await;
+    assert!(matches!(other, Err(CoreError::Session(_))), "{other:?}");
 }

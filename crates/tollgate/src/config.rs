@@ -11,7 +11,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use tollgate_core::password::MAX_PASSWORD_BYTES;
-use tollgate_core::{CoreConfig, DialectPolicy, LockoutPolicy, PasswordPolicy};
+use tollgate_core::{CoreConfig, DialectPolicy, LockoutPolicy, PasswordPolicy, ThrottlePolicy};
 use tollgate_dialects::settings::{SSO, VcdVersion};
 use tollgate_dialects::{Dialect, DialectSettings, Settings, SsoDomain};
 
@@ -36,6 +36,9 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub lockout: LockoutConfig,
     pub passwords: PasswordsConfig,
+    pub throttle: ThrottleConfig,
+    /// Proxies (IP addresses) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Per dialect (`vcd`, `vcda`, `loginsight`, `hcx`, `bluecat`, `native`).
     pub dialects: HashMap<String, DialectConfig>,
     /// vCD org → the identity source that checks its users (default `local`).
@@ -110,6 +113,29 @@ pub struct PasswordsConfig {
 impl Default for PasswordsConfig {
     fn default() -> Self {
         PasswordsConfig { min_length: PasswordPolicy::NIST.min_length }
+    }
+}
+
+/// Per client address: login attempts (a good login gives its attempt back) and tokens that
+/// name no session, each a bucket of `*_burst` refilled at `*_per_second`; 0 turns one off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleConfig {
+    pub login_burst: u32,
+    pub login_per_second: f64,
+    pub unknown_token_burst: u32,
+    pub unknown_token_per_second: f64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        let core = CoreConfig::default();
+        ThrottleConfig {
+            login_burst: core.login_throttle.burst,
+            login_per_second: core.login_throttle.per_second,
+            unknown_token_burst: core.unknown_token_throttle.burst,
+            unknown_token_per_second: core.unknown_token_throttle.per_second,
+        }
     }
 }
 
@@ -202,6 +228,8 @@ impl Default for Config {
             sessions: SessionsConfig::default(),
             lockout: LockoutConfig::default(),
             passwords: PasswordsConfig::default(),
+            throttle: ThrottleConfig::default(),
+            trusted_proxies: Vec::new(),
             dialects,
             org_sources: HashMap::new(),
             sso_domains,
@@ -257,6 +285,8 @@ const ENV_KEYS: &[&str] = &[
     "sessions",
     "lockout",
     "passwords",
+    "throttle",
+    "trusted_proxies",
     "dialects",
     "org_sources",
     "sso_domains",
@@ -329,6 +359,13 @@ impl Config {
             self.default_sso_domain
         );
         anyhow::ensure!(self.sessions.max_per_user > 0, "sessions.max_per_user must be positive");
+        let rates = [
+            ("login_per_second", self.throttle.login_per_second),
+            ("unknown_token_per_second", self.throttle.unknown_token_per_second),
+        ];
+        for (name, rate) in rates {
+            anyhow::ensure!(rate.is_finite() && rate >= 0.0, "throttle.{name} must be 0 or more tokens per second");
+        }
         anyhow::ensure!(
             (1..=MAX_PASSWORD_BYTES).contains(&self.passwords.min_length),
             "passwords.min_length must be between 1 and {MAX_PASSWORD_BYTES}"
@@ -366,6 +403,14 @@ impl Config {
             revalidate_after: Duration::from_millis(self.sessions.revalidate_after_ms),
             ended_session_retention: Duration::from_secs(self.sessions.retention_hours * 3600),
             max_concurrent_hashes: self.limits.max_concurrent_hashes.max(1),
+            login_throttle: ThrottlePolicy {
+                burst: self.throttle.login_burst,
+                per_second: self.throttle.login_per_second,
+            },
+            unknown_token_throttle: ThrottlePolicy {
+                burst: self.throttle.unknown_token_burst,
+                per_second: self.throttle.unknown_token_per_second,
+            },
             passwords: PasswordPolicy { min_length: self.passwords.min_length },
             ..CoreConfig::default()
         }
@@ -391,6 +436,7 @@ impl Config {
                     .insert(dialect, DialectSettings { org: config.org.clone(), providers: providers.collect() });
             }
         }
+        settings.trusted_proxies = self.trusted_proxies.clone();
         if let Some(versions) = self.vcd_versions() {
             settings.vcd_versions = versions;
         }

@@ -60,6 +60,11 @@ fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
             (StatusCode::FORBIDDEN, "ReadOnlySession", "A read-only session cannot make changes".into())
         }
         Failure::Conflict(message) => (StatusCode::CONFLICT, "StaleResourceState", message.clone()),
+        Failure::Throttled { retry_after_seconds } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            format!("Too many requests; retry after {retry_after_seconds} seconds"),
+        ),
         Failure::NotInitialised => (
             StatusCode::SERVICE_UNAVAILABLE,
             "ServiceUnavailable",

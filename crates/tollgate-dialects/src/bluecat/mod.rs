@@ -67,7 +67,7 @@ impl FromRequestParts<AppState> for Caller {
         if token.len() > common::MAX_TOKEN_LEN {
             return Err(Failure::InvalidToken(None));
         }
-        let session = state.core.authenticate(DIALECT, &token).await?;
+        let session = state.core.authenticate_from(DIALECT, &token, common::remote(parts)).await?;
         if username.is_some_and(|name| !name.eq_ignore_ascii_case(&session.user_name)) {
             return Err(Failure::InvalidToken(None));
         }

@@ -55,6 +55,11 @@ fn parts(failure: &Failure, info: &RequestInfo<'_>) -> (StatusCode, &'static str
             invalid_token("Invalid or expired session token")
         }
         Failure::Conflict(message) => (StatusCode::CONFLICT, "BAD_REQUEST", message.clone()),
+        Failure::Throttled { retry_after_seconds } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "BAD_REQUEST",
+            format!("Too many requests; retry after {retry_after_seconds} seconds"),
+        ),
         Failure::NotInitialised => (
             StatusCode::SERVICE_UNAVAILABLE,
             "INTERNAL_SERVER_ERROR",

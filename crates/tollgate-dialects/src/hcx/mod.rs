@@ -47,7 +47,7 @@ impl FromRequestParts<AppState> for Caller {
         let token = common::token_header(headers, TOKEN_HEADER)
             .or_else(|| common::bearer_token(headers))
             .ok_or(Failure::InvalidToken(None))?;
-        Ok(Caller(state.core.authenticate(DIALECT, token).await?))
+        Ok(Caller(state.core.authenticate_from(DIALECT, token, common::remote(parts)).await?))
     }
 }
 

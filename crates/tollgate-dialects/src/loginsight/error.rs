@@ -60,6 +60,11 @@ pub fn render(failure: &Failure, _info: &RequestInfo<'_>) -> Response {
             json!({"errorMessage": "This session cannot make changes.", "errorCode": "RBAC_COMMON_ERROR"}),
         ),
         Failure::Conflict(message) => (StatusCode::CONFLICT, json!({"errorMessage": message})),
+        Failure::Throttled { retry_after_seconds } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"errorMessage": format!("Too many requests; retry after {retry_after_seconds} seconds."),
+                   "errorCode": "LIMIT_ERROR", "errorDetails": {"retryAfterSeconds": retry_after_seconds}}),
+        ),
         Failure::NotFound => (StatusCode::NOT_FOUND, json!({"errorMessage": "The requested resource was not found."})),
         Failure::MethodNotAllowed => {
             (StatusCode::METHOD_NOT_ALLOWED, json!({"errorMessage": "This method is not supported on this resource."}))

@@ -50,7 +50,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
         let token = common::bearer_token(&parts.headers).ok_or(Failure::InvalidToken(None))?;
-        Ok(Caller(state.core.authenticate(DIALECT, token).await?))
+        Ok(Caller(state.core.authenticate_from(DIALECT, token, common::remote(parts)).await?))
     }
 }
 

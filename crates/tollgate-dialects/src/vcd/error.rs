@@ -71,6 +71,11 @@ fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
         Failure::NotPermitted(what) | Failure::Forbidden(what) => forbidden(what.clone()),
         Failure::ReadOnly => forbidden("This session cannot make changes.".into()),
         Failure::Conflict(what) => (StatusCode::CONFLICT, "BUSY_ENTITY", what.clone()),
+        Failure::Throttled { retry_after_seconds } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            format!("Too many requests; retry after {retry_after_seconds} seconds."),
+        ),
         Failure::NotInitialised => (
             StatusCode::SERVICE_UNAVAILABLE,
             "SERVICE_UNAVAILABLE",

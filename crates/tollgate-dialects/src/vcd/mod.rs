@@ -119,7 +119,7 @@ impl FromRequestParts<AppState> for Caller {
             .or_else(|| common::token_header(headers, VCLOUD_AUTHORIZATION))
             .or_else(|| common::token_header(headers, ACCESS_TOKEN))
             .ok_or(Failure::InvalidToken(None))?;
-        let session = state.core.authenticate(DIALECT, token).await?;
+        let session = state.core.authenticate_from(DIALECT, token, common::remote(parts)).await?;
         Ok(Caller { session })
     }
 }

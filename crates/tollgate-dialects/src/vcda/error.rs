@@ -43,6 +43,11 @@ fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
         Failure::NotPermitted(msg) | Failure::Forbidden(msg) => (StatusCode::FORBIDDEN, "Forbidden", msg.clone()),
         Failure::ReadOnly => (StatusCode::FORBIDDEN, "Forbidden", "This session cannot make changes.".into()),
         Failure::Conflict(msg) => (StatusCode::CONFLICT, "Conflict", msg.clone()),
+        Failure::Throttled { retry_after_seconds } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            format!("Too many requests; retry after {retry_after_seconds} seconds."),
+        ),
         Failure::RemoteAuthenticationFailed => (
             StatusCode::UNAUTHORIZED,
             "RemoteAuthenticationFailure",

@@ -80,7 +80,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
         let token = common::token_header(&parts.headers, TOKEN_HEADER).ok_or(Failure::InvalidToken(None))?;
-        Ok(Caller(state.core.authenticate(DIALECT, token).await?))
+        Ok(Caller(state.core.authenticate_from(DIALECT, token, common::remote(parts)).await?))
     }
 }
 
@@ -282,6 +282,7 @@ async fn logout(
 async fn extend(
     State(state): State<AppState>,
     CorrelationId(operation_id): CorrelationId,
+    addr: ClientAddr,
     caller: Caller,
     JsonBody(object): JsonBody,
 ) -> Result<Response, Failure> {
@@ -304,6 +305,7 @@ async fn extend(
                 org,
                 username: name,
                 password: secret(&object, "vcdPassword")?,
+                remote_addr: addr.0,
                 correlation_id: &operation_id,
                 ..LoginRequest::default()
             };
