@@ -172,7 +172,7 @@ pub(crate) fn check_not_writable(path: &std::path::Path, what: &str, fix: u32) -
     let mode = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.permissions().mode();
     if mode & 0o022 != 0 {
         bail!(
-            "{what} {} is writable by other users (mode {:o}), who could replace the store or the TLS key; run `chmod {fix:o} {}` and start again",
+            "{what} {} is writable by other users (mode {:o}), who could replace the store or the TLS key; run `chmod {fix:o} {}` and try again",
             path.display(),
             mode & 0o777,
             path.display()
