@@ -77,6 +77,12 @@ pub struct Limits {
     /// Password hashes computed at once (19 MiB each), on threads that yield to request
     /// handling; by default one per core.
     pub max_concurrent_hashes: usize,
+    /// Connections held at once, over every listener; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Connections held at once from one client address.
+    pub max_connections_per_address: usize,
+    /// A connection silent this long in both directions is closed (keep-alive included).
+    pub idle_connection_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -244,6 +250,9 @@ impl Default for Limits {
             request_timeout_seconds: 30,
             header_read_timeout_seconds: 10,
             max_concurrent_hashes: CoreConfig::default().max_concurrent_hashes,
+            max_connections: 4096,
+            max_connections_per_address: 256,
+            idle_connection_seconds: 60,
         }
     }
 }
@@ -359,6 +368,15 @@ impl Config {
             self.default_sso_domain
         );
         anyhow::ensure!(self.sessions.max_per_user > 0, "sessions.max_per_user must be positive");
+        let limits = &self.limits;
+        anyhow::ensure!(
+            limits.max_connections > 0 && limits.max_connections_per_address > 0,
+            "limits.max_connections and limits.max_connections_per_address must be positive"
+        );
+        anyhow::ensure!(
+            limits.idle_connection_seconds >= limits.request_timeout_seconds,
+            "limits.idle_connection_seconds must be at least limits.request_timeout_seconds"
+        );
         let rates = [
             ("login_per_second", self.throttle.login_per_second),
             ("unknown_token_per_second", self.throttle.unknown_token_per_second),

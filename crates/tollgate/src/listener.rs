@@ -1,14 +1,18 @@
-//! HTTPS listeners that also understand a plain-HTTP request sent to them. BlueCat's own
-//! documentation prints its login as `curl … http://{Address_Manager_IP}/api/v2/sessions`, and
-//! users paste it: the first byte of a connection tells a TLS handshake (0x16) from HTTP, and
-//! plain HTTP is served to the clients `tls.plain_http` allows (loopback, by default). Everyone
-//! else gets the dialect's 400 ("use https://") instead of bytes they cannot read.
+//! Accepting connections: caps on connections in all and per client address, a deadline for
+//! a connection's first byte and for any silence after it, and HTTPS listeners that also
+//! understand a plain-HTTP request sent to them. BlueCat's own documentation prints its login
+//! as `curl … http://{Address_Manager_IP}/api/v2/sessions`, and users paste it: the first byte
+//! of a connection tells a TLS handshake (0x16) from HTTP, and plain HTTP is served to the
+//! clients `tls.plain_http` allows (loopback, by default). Everyone else gets the dialect's 400
+//! ("use https://") instead of bytes they cannot read.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -16,6 +20,7 @@ use axum::http::Request;
 use axum_server::accept::Accept;
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -49,41 +54,164 @@ impl PlainHttp {
     }
 }
 
-/// Accepts TLS and, by the rules of [`PlainHttp`], plain HTTP on one port.
-#[derive(Clone)]
-pub struct Sniffing {
-    pub tls: Arc<rustls::ServerConfig>,
-    pub plain: PlainHttp,
+/// How many connections a listener holds, and for how long a silent one.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub max_per_address: usize,
     /// How long a client may take to send its first byte, or to finish the TLS handshake.
-    pub handshake_timeout: Duration,
+    pub first_byte: Duration,
+    /// How long a connection may stay silent in both directions before it is closed.
+    pub idle: Duration,
 }
 
-type Accepted<S> = (Either<TlsStream<TcpStream>, TcpStream>, WithTransport<S>);
+/// The connections held now, in all and by address; shared by every listener.
+#[derive(Default)]
+pub struct Connections {
+    by_address: Mutex<HashMap<IpAddr, usize>>,
+    total: AtomicUsize,
+}
 
-impl<S: Send + 'static> Accept<TcpStream, S> for Sniffing {
-    type Stream = Either<TlsStream<TcpStream>, TcpStream>;
+impl Connections {
+    /// A slot for a connection from `address`, or `None` when a cap is reached.
+    fn admit(self: &Arc<Self>, address: IpAddr, limits: &ConnectionLimits) -> Option<Slot> {
+        let mut by_address = self.by_address.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let held = by_address.entry(address).or_insert(0);
+        if *held >= limits.max_per_address || self.total.load(Ordering::Relaxed) >= limits.max_connections {
+            if *held == 0 {
+                by_address.remove(&address);
+            }
+            return None;
+        }
+        *held += 1;
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Some(Slot { connections: self.clone(), address })
+    }
+}
+
+/// One admitted connection; dropping it (the connection closed) frees the slot.
+struct Slot {
+    connections: Arc<Connections>,
+    address: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut by_address = self.connections.by_address.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(held) = by_address.get_mut(&self.address) {
+            *held -= 1;
+            if *held == 0 {
+                by_address.remove(&self.address);
+            }
+        }
+        self.connections.total.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Accepts connections within [`ConnectionLimits`]; on an HTTPS listener (`tls`), TLS and, by
+/// the rules of [`PlainHttp`], plain HTTP on one port.
+#[derive(Clone)]
+pub struct Acceptor {
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub plain: PlainHttp,
+    pub limits: ConnectionLimits,
+    pub connections: Arc<Connections>,
+}
+
+type Stream = Guarded<Either<TlsStream<TcpStream>, TcpStream>>;
+type Accepted<S> = (Stream, WithTransport<S>);
+
+impl<S: Send + 'static> Accept<TcpStream, S> for Acceptor {
+    type Stream = Stream;
     type Service = WithTransport<S>;
     type Future = Pin<Box<dyn Future<Output = io::Result<Accepted<S>>> + Send>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let timeout = this.handshake_timeout;
+            let peer = stream.peer_addr()?;
+            let refused = || io::Error::new(io::ErrorKind::ConnectionRefused, "too many connections");
+            let slot = this.connections.admit(peer.ip().to_canonical(), &this.limits).ok_or_else(refused)?;
+            let deadline = this.limits.first_byte;
             let mut first = [0u8; 1];
-            let peeked = tokio::time::timeout(timeout, stream.peek(&mut first))
+            let peeked = tokio::time::timeout(deadline, stream.peek(&mut first))
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the client sent nothing"))??;
-            if peeked == 0 || first[0] == TLS_HANDSHAKE {
-                let tls = tokio::time::timeout(timeout, TlsAcceptor::from(this.tls).accept(stream))
-                    .await
-                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the TLS handshake timed out"))??;
-                Ok((Either::Left(tls), WithTransport { inner: service, transport: Transport::Tls }))
-            } else {
-                let allowed = stream.peer_addr().is_ok_and(|peer| this.plain.allows(peer));
-                let transport = Transport::Plain { allowed };
-                Ok((Either::Right(stream), WithTransport { inner: service, transport }))
-            }
+            let (stream, transport) = match this.tls {
+                Some(tls) if peeked == 0 || first[0] == TLS_HANDSHAKE => {
+                    let tls = tokio::time::timeout(deadline, TlsAcceptor::from(tls).accept(stream))
+                        .await
+                        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the TLS handshake timed out"))??;
+                    (Either::Left(tls), Transport::Tls)
+                }
+                Some(_) => (Either::Right(stream), Transport::Plain { allowed: this.plain.allows(peer) }),
+                None => (Either::Right(stream), Transport::Plain { allowed: true }),
+            };
+            let stream = Guarded::new(stream, this.limits.idle, slot);
+            Ok((stream, WithTransport { inner: service, transport }))
         })
+    }
+}
+
+/// A connection that is closed after `idle` without a byte either way, and that holds its
+/// [`Slot`] while open.
+pub struct Guarded<T> {
+    inner: T,
+    idle: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    _slot: Slot,
+}
+
+impl<T> Guarded<T> {
+    fn new(inner: T, idle: Duration, slot: Slot) -> Self {
+        Guarded { inner, idle, deadline: Box::pin(tokio::time::sleep(idle)), _slot: slot }
+    }
+
+    fn active(&mut self) {
+        let next = tokio::time::Instant::now() + self.idle;
+        self.deadline.as_mut().reset(next);
+    }
+
+    /// While the other side is pending: an error once the connection has been idle too long.
+    fn check_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        self.deadline.as_mut().poll(cx).map(|()| io::Error::new(io::ErrorKind::TimedOut, "the connection was idle"))
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    this.active();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => this.check_idle(cx).map(Err),
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, data) {
+            Poll::Ready(result) => {
+                this.active();
+                Poll::Ready(result)
+            }
+            Poll::Pending => this.check_idle(cx).map(Err),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

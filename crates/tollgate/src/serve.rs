@@ -14,7 +14,7 @@ use tollgate_dialects::{AppState, Dialect, Shared, Site};
 
 use crate::admin;
 use crate::config::{self, Config};
-use crate::listener::Sniffing;
+use crate::listener::{Acceptor, ConnectionLimits, Connections};
 use crate::tls;
 
 #[derive(Args, Debug)]
@@ -68,6 +68,13 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(sweep(core.clone(), Duration::from_secs(config.sessions.sweep_interval_seconds.max(1))));
 
     let header_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds.max(1));
+    let limits = ConnectionLimits {
+        max_connections: config.limits.max_connections,
+        max_per_address: config.limits.max_connections_per_address,
+        first_byte: header_timeout,
+        idle: Duration::from_secs(config.limits.idle_connection_seconds.max(1)),
+    };
+    let connections = Arc::new(Connections::default());
     let scheme = if config.http { "http" } else { "https" };
     let mut handles = Vec::new();
     let mut servers = tokio::task::JoinSet::new();
@@ -75,20 +82,15 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         let app = tollgate_dialects::router(state.clone(), &dialects);
         let handle = axum_server::Handle::new();
         handles.push(handle.clone());
-        match &tls {
-            None => {
-                let mut server = axum_server::from_tcp(listener)?.handle(handle);
-                tune(server.http_builder(), header_timeout);
-                servers.spawn(async move { server.serve(make_service(app)).await });
-            }
-            Some(tls) => {
-                let acceptor =
-                    Sniffing { tls: tls.get_inner(), plain: config.tls.plain_http, handshake_timeout: header_timeout };
-                let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor).handle(handle);
-                tune(server.http_builder(), header_timeout);
-                servers.spawn(async move { server.serve(make_service(app)).await });
-            }
-        }
+        let acceptor = Acceptor {
+            tls: tls.as_ref().map(|tls| tls.get_inner()),
+            plain: config.tls.plain_http,
+            limits,
+            connections: connections.clone(),
+        };
+        let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor).handle(handle);
+        tune(server.http_builder(), header_timeout);
+        servers.spawn(async move { server.serve(make_service(app)).await });
         announce(own, scheme, local);
     }
     tokio::spawn(shutdown_on_signal(handles));
@@ -99,6 +101,22 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     core.sweep().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Connections a listener lets wait for `accept`: a burst of connects is queued, not dropped
+/// (the OS default is 128).
+const LISTEN_BACKLOG: i32 = 1024;
+
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// A bound listener and the dialects it serves; `own` names the dialect of a listener of its own.
@@ -123,7 +141,7 @@ fn bind(config: &Config) -> anyhow::Result<Vec<Bound>> {
     plan.push((None, shared, config.listen));
     let mut bound = Vec::new();
     for (own, dialects, addr) in plan {
-        let listener = match std::net::TcpListener::bind(addr) {
+        let listener = match listen(addr) {
             Ok(listener) => listener,
             // A product port served by default is a convenience, not a reason not to start.
             Err(e) if own.is_some_and(|d| config::is_default_listener(d, addr)) => {
