@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
+use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use crate::admin::{check_not_writable, check_private, create_private_dir};
@@ -53,7 +54,8 @@ fn self_signed(data_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
             return Ok((cert_path, key_path));
         }
         let when = if not_after <= now { "expired" } else { "expires" };
-        tracing::warn!(cert = %cert_path.display(), %not_after, "the generated TLS certificate {when} on {not_after}: generating a new one");
+        let date = not_after.format(&Rfc3339).unwrap_or_else(|_| not_after.to_string());
+        tracing::warn!(cert = %cert_path.display(), "the generated TLS certificate {when} on {date}: generating a new one");
     }
     let (cert, key) = generate(OffsetDateTime::now_utc())?;
     // Each file is written whole under a temporary name and renamed over the old one.

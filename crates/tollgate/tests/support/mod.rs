@@ -218,7 +218,10 @@ pub fn cli_with_env(data: &Path, args: &[&str], stdin: Option<&str>, env: &[(&st
     let mut child = command(data, args, env).stdin(Stdio::piped()).spawn().expect("run tollgate");
     let mut pipe = child.stdin.take().unwrap();
     if let Some(input) = stdin {
-        writeln!(pipe, "{input}").unwrap();
+        // A command that fails before it reads its input may have closed it already.
+        if let Err(e) = writeln!(pipe, "{input}") {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing tollgate {args:?}'s input: {e}");
+        }
     }
     drop(pipe);
     child.wait_with_output().unwrap()
