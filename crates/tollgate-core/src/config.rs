@@ -69,6 +69,9 @@ pub struct CoreConfig {
     pub login_throttle: ThrottlePolicy,
     /// Tokens per client address that name no session, taken before the store is asked.
     pub unknown_token_throttle: ThrottlePolicy,
+    /// New sessions per user, however they are opened (a delegated vcd token costs no hash):
+    /// with the per-user cap, it bounds how fast one user can make the store grow.
+    pub session_throttle: ThrottlePolicy,
 }
 
 impl Default for CoreConfig {
@@ -92,6 +95,7 @@ impl Default for CoreConfig {
             // guesser gets 30 a minute instead of hundreds a second.
             login_throttle: ThrottlePolicy { burst: 10, per_second: 0.5 },
             unknown_token_throttle: ThrottlePolicy { burst: 100, per_second: 20.0 },
+            session_throttle: ThrottlePolicy { burst: 100, per_second: 10.0 },
         }
     }
 }

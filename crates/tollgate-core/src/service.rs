@@ -106,6 +106,7 @@ pub struct Core {
     roles: std::sync::OnceLock<Vec<Role>>,
     login_throttle: Throttle,
     unknown_token_throttle: Throttle,
+    session_throttle: Throttle,
 }
 
 impl Core {
@@ -113,7 +114,9 @@ impl Core {
         let hasher = PasswordHasher::new(config.max_concurrent_hashes);
         let login_throttle = Throttle::new(config.login_throttle);
         let unknown_token_throttle = Throttle::new(config.unknown_token_throttle);
+        let session_throttle = Throttle::new(config.session_throttle);
         Core {
+            session_throttle,
             login_throttle,
             unknown_token_throttle,
             store,
@@ -511,6 +514,12 @@ impl Core {
         source: &str,
         now: Timestamp,
     ) -> Result<LoginOutcome, CoreError> {
+        if let Err(throttled) = self.session_throttle.take(&user.id.to_string(), now) {
+            if throttled.first_of_burst {
+                audit::throttled("sessions_of_user", &user.name, throttled.retry_after.as_secs().max(1));
+            }
+            return Err(CoreError::Throttled(throttled.retry_after));
+        }
         let policy = self.config.policy_for(request.dialect);
         let mut session = Session {
             id: Uuid::new_v4(),
@@ -764,16 +773,28 @@ impl Core {
         {
             tracing::warn!(error = %e, "could not record session activity");
         }
-        for session in self.store.expire_sessions(now).await? {
-            self.cache.end(session.id, session.state, now);
-            audit::session_ended("expiry", &session, &session.correlation_id);
-        }
         self.cache.prune(Timestamp(now.millis() - 5 * 60 * 1000));
         self.login_throttle.prune(now);
         self.unknown_token_throttle.prune(now);
+        self.session_throttle.prune(now);
+        // Each step runs whatever became of the one before: a failed expiry must not keep the
+        // store from shedding what it no longer needs.
+        let expired = self.store.expire_sessions(now).await;
+        for session in expired.as_deref().unwrap_or_default() {
+            self.cache.end(session.id, session.state, now);
+            audit::session_ended("expiry", session, &session.correlation_id);
+        }
         let cutoff = Timestamp(now.millis() - self.config.ended_session_retention.as_millis() as i64);
-        self.store.purge_ended_sessions(cutoff).await?;
-        self.store.purge_unknown_failures(now, &self.config.lockout).await?;
+        let purged = self.store.purge_ended_sessions(cutoff).await;
+        if let Ok(purged) = purged
+            && purged > 0
+        {
+            tracing::info!(purged, "deleted sessions ended before the retention period");
+        }
+        let forgotten = self.store.purge_unknown_failures(now, &self.config.lockout).await;
+        expired?;
+        purged?;
+        forgotten?;
         Ok(())
     }
 }

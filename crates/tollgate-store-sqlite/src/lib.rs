@@ -239,6 +239,9 @@ fn next_failure(
     }
 }
 
+/// Ended sessions deleted per transaction by the purge.
+const PURGE_BATCH: i64 = 1000;
+
 /// The next number of a counter (see the `counters` table).
 fn next_number(tx: &Transaction<'_>, counter: &str) -> rusqlite::Result<i64> {
     tx.query_row("UPDATE counters SET value = value + 1 WHERE name = ?1 RETURNING value", [counter], |r| r.get(0))
@@ -597,6 +600,13 @@ impl Store for SqliteStore {
                 session.created_at,
             )
             .map_err(backend)?;
+            // Nothing is kept of sessions the cap ended (the audit log has them): a client that
+            // logs in before every request must not grow the store by a row each time.
+            let mut delete = tx.prepare_cached("DELETE FROM sessions WHERE id = ?1").map_err(backend)?;
+            for old in &evicted {
+                delete.execute([old.id.to_string()]).map_err(backend)?;
+            }
+            drop(delete);
             tx.commit().map_err(backend)?;
             Ok((number, evicted))
         })
@@ -695,12 +705,25 @@ impl Store for SqliteStore {
     }
 
     async fn purge_ended_sessions(&self, before: Timestamp) -> StoreResult<u64> {
-        self.with(move |conn| {
-            conn.execute("DELETE FROM sessions WHERE state <> 'LOGGED_IN' AND ended_at < ?1", [before.millis()])
-                .map(|n| n as u64)
-                .map_err(backend)
-        })
-        .await
+        // In batches, each its own transaction: logins wait for one batch, not for all.
+        let mut purged = 0;
+        loop {
+            let batch = self
+                .with(move |conn| {
+                    conn.execute(
+                        "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
+                             WHERE state <> 'LOGGED_IN' AND ended_at < ?1 LIMIT ?2)",
+                        params![before.millis(), PURGE_BATCH],
+                    )
+                    .map(|n| n as u64)
+                    .map_err(backend)
+                })
+                .await?;
+            purged += batch;
+            if batch < PURGE_BATCH as u64 {
+                return Ok(purged);
+            }
+        }
     }
 }
 

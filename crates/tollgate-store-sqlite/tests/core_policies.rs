@@ -321,12 +321,57 @@ async fn the_oldest_sessions_are_evicted_beyond_the_cap() {
     for (i, token) in tokens.iter().enumerate() {
         let result = f.core.authenticate("vcd", token).await;
         if i < 2 {
-            assert_eq!(rejection(result), SessionRejection::Ended(SessionState::Terminated), "session {i}");
+            // Nothing is kept of an evicted session: its token is as unknown as one never issued.
+            assert_eq!(rejection(result), SessionRejection::Unknown, "session {i}");
         } else {
             assert!(result.is_ok(), "session {i} should be live");
         }
     }
-    assert_eq!(f.core.sessions(Some("org1"), Some("alice"), true).await.unwrap().len(), 3);
+    // Ended sessions included: the evicted ones left no row behind.
+    assert_eq!(f.core.sessions(Some("org1"), Some("alice"), false).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn sessions_a_user_opens_are_throttled_per_user_however_they_are_opened() {
+    let mut config = config();
+    config.session_throttle = ThrottlePolicy { burst: 3, per_second: 1.0 };
+    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config).await;
+    f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
+    f.core.add_org("org1", None).await.unwrap();
+    f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
+    let vcd_token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    // A delegated vcd token opens sessions without any hash: the per-user throttle holds them.
+    let delegate = || LoginRequest { dialect: "vcda", ..request("org1", "alice", "") };
+    for _ in 0..2 {
+        f.core.exchange(&vcd_token, &["vcd"], delegate()).await.unwrap();
+    }
+    let refused = f.core.exchange(&vcd_token, &["vcd"], delegate()).await;
+    assert!(matches!(refused, Err(CoreError::Throttled(wait)) if wait == Duration::from_secs(1)), "{refused:?}");
+    // Another user is not held up.
+    f.core.login(request("System", "administrator", "admin-pw")).await.unwrap();
+    f.clock.advance(Duration::from_secs(1));
+    f.core.exchange(&vcd_token, &["vcd"], delegate()).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_sessions_ended_before_the_retention_period() {
+    let mut config = config();
+    config.ended_session_retention = Duration::from_secs(3600);
+    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config).await;
+    f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
+    f.core.add_org("org1", None).await.unwrap();
+    f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
+    for _ in 0..3 {
+        let outcome = f.core.login(request("org1", "alice", "pw")).await.unwrap();
+        f.core.logout(&outcome.session, "test").await.unwrap();
+    }
+    let all = || async { f.core.sessions(Some("org1"), Some("alice"), false).await.unwrap().len() };
+    f.clock.advance(Duration::from_secs(3599));
+    f.core.sweep().await.unwrap();
+    assert_eq!(all().await, 3, "kept for the retention period");
+    f.clock.advance(Duration::from_secs(2));
+    f.core.sweep().await.unwrap();
+    assert_eq!(all().await, 0, "and deleted after it");
 }
 
 #[tokio::test]

@@ -131,6 +131,9 @@ pub struct ThrottleConfig {
     pub login_per_second: f64,
     pub unknown_token_burst: u32,
     pub unknown_token_per_second: f64,
+    /// New sessions per user (not per address), however they are opened.
+    pub sessions_per_user_burst: u32,
+    pub sessions_per_user_per_second: f64,
 }
 
 impl Default for ThrottleConfig {
@@ -141,6 +144,8 @@ impl Default for ThrottleConfig {
             login_per_second: core.login_throttle.per_second,
             unknown_token_burst: core.unknown_token_throttle.burst,
             unknown_token_per_second: core.unknown_token_throttle.per_second,
+            sessions_per_user_burst: core.session_throttle.burst,
+            sessions_per_user_per_second: core.session_throttle.per_second,
         }
     }
 }
@@ -380,6 +385,7 @@ impl Config {
         let rates = [
             ("login_per_second", self.throttle.login_per_second),
             ("unknown_token_per_second", self.throttle.unknown_token_per_second),
+            ("sessions_per_user_per_second", self.throttle.sessions_per_user_per_second),
         ];
         for (name, rate) in rates {
             anyhow::ensure!(rate.is_finite() && rate >= 0.0, "throttle.{name} must be 0 or more tokens per second");
@@ -428,6 +434,10 @@ impl Config {
             unknown_token_throttle: ThrottlePolicy {
                 burst: self.throttle.unknown_token_burst,
                 per_second: self.throttle.unknown_token_per_second,
+            },
+            session_throttle: ThrottlePolicy {
+                burst: self.throttle.sessions_per_user_burst,
+                per_second: self.throttle.sessions_per_user_per_second,
             },
             passwords: PasswordPolicy { min_length: self.passwords.min_length },
             ..CoreConfig::default()
