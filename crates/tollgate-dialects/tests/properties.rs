@@ -62,7 +62,7 @@ fn scheme(name: &'static str) -> impl Strategy<Value = String> {
 
 /// A user name Basic can carry: 1 to 256 bytes, no `:`.
 fn basic_user() -> impl Strategy<Value = String> {
-    prop_oneof!["[^:]{1,64}", "[a-zA-Z0-9@._-]{1,256}", Just("u".repeat(MAX_USERNAME_LEN)),]
+    prop_oneof!["[^:]{1,64}", "[a-zA-Z0-9@._-]{1,256}", Just("u".repeat(MAX_USERNAME_LEN))]
         .prop_filter("1 to 256 bytes", |u| !u.is_empty() && u.len() <= MAX_USERNAME_LEN)
 }
 
