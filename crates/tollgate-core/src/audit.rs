@@ -42,10 +42,13 @@ pub fn login_failed(attempt: &FailedLogin<'_>, reason: FailureReason) {
     );
 }
 
-pub fn lockout(attempt: &FailedLogin<'_>, locked_for_seconds: u64) {
+/// An account was locked, `scope` telling for whom: `address` (the one the failures came
+/// from) or `all_addresses`.
+pub fn lockout(attempt: &FailedLogin<'_>, scope: &'static str, locked_for_seconds: u64) {
     tracing::warn!(
         target: TARGET,
         event = "lockout",
+        scope,
         dialect = %attempt.dialect,
         org = ?attempt.org,
         user = ?attempt.user,

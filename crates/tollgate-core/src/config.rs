@@ -24,17 +24,36 @@ impl DialectPolicy {
     }
 }
 
-/// Lock an account after `max_failures` consecutive failures within `window`, for `lock_for`.
+/// Lockout, counted per account *and* client address (Keycloak's lockout-DoS lesson,
+/// GHSA-cq42-vhv7-xr7p): `max_failures` failures within `window` from one address lock the
+/// account for that address only, for `lock_for`, so a guesser cannot lock the owner out from
+/// elsewhere; `max_failures_all_addresses` failures from all addresses together lock it for
+/// everyone, so guessing spread over many addresses still locks it. `max_failures` 0 turns
+/// lockout off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutPolicy {
     pub max_failures: u32,
+    pub max_failures_all_addresses: u32,
     pub window: Duration,
     pub lock_for: Duration,
 }
 
+impl LockoutPolicy {
+    /// The same policy counted over all addresses together.
+    pub fn all_addresses(&self) -> LockoutPolicy {
+        let max_failures = if self.max_failures == 0 { 0 } else { self.max_failures_all_addresses };
+        LockoutPolicy { max_failures, ..*self }
+    }
+}
+
 impl Default for LockoutPolicy {
     fn default() -> Self {
-        LockoutPolicy { max_failures: 5, window: Duration::from_secs(15 * 60), lock_for: Duration::from_secs(15 * 60) }
+        LockoutPolicy {
+            max_failures: 5,
+            max_failures_all_addresses: 20,
+            window: Duration::from_secs(15 * 60),
+            lock_for: Duration::from_secs(15 * 60),
+        }
     }
 }
 

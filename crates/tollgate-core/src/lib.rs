@@ -24,5 +24,5 @@ pub use error::{AuthFailure, CoreError, FailureReason, SessionRejection};
 pub use password::PasswordPolicy;
 pub use service::{BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, TokenKind};
 pub use session::{Session, SessionState};
-pub use store::{SessionFilter, Store, StoreError};
+pub use store::{Locks, SessionFilter, Store, StoreError};
 pub use throttle::ThrottlePolicy;

@@ -270,6 +270,13 @@ impl Core {
         Ok(self.store.list_users(org_id).await?)
     }
 
+    /// The client addresses `user` is locked out for now (see [`crate::LockoutPolicy`]).
+    pub async fn locked_addresses(&self, user: &User) -> Result<Vec<String>, CoreError> {
+        let now = self.now();
+        let locks = self.store.address_locks(user.id.as_bytes()).await?;
+        Ok(locks.into_iter().filter(|(_, until)| *until > now).map(|(address, _)| address).collect())
+    }
+
     /// Sets a password and ends the user's sessions.
     pub async fn set_password(&self, org: &str, name: &str, password: &str) -> Result<(), CoreError> {
         self.config.passwords.check(password)?;
@@ -374,6 +381,9 @@ impl Core {
     /// Checks a local account's password, counting failures towards lockout.
     async fn verify_local(&self, request: &LoginRequest<'_>) -> Result<User, CoreError> {
         let attempt = attempt_of(request);
+        // Failures are counted per account and address (see LockoutPolicy); logins that come
+        // with no address (the CLI's) share one.
+        let address = request.remote_addr.as_deref().unwrap_or("-");
         let fail = |reason: FailureReason| {
             audit::login_failed(&attempt, reason);
             CoreError::Auth(AuthFailure { reason })
@@ -400,13 +410,14 @@ impl Core {
                 self.hasher.verify_dummy(request.password).await?;
                 let key = unknown_name_key(request.org, request.username);
                 let now = self.now();
-                if self.store.unknown_locked_until(&key).await?.is_some_and(|until| until > now) {
+                let locked = self.store.unknown_locked_until(&key).await?.is_some_and(|until| until > now)
+                    || self.store.address_locked_until(&key, address).await?.is_some_and(|until| until > now);
+                if locked {
                     return Err(fail(FailureReason::Locked));
                 }
                 let policy = self.config.lockout;
-                if let Some(until) = self.store.record_unknown_failure(&key, now, &policy).await? {
-                    audit::lockout(&attempt, until.since(now).as_secs());
-                }
+                let locks = self.store.record_unknown_failure(&key, address, now, &policy).await?;
+                audit_locks(&attempt, locks, now);
                 let reason = if org.is_none() { FailureReason::UnknownOrg } else { FailureReason::UnknownUser };
                 return Err(fail(reason));
             }
@@ -414,21 +425,22 @@ impl Core {
 
         let matched = self.hasher.verify(user.password_hash.as_deref(), request.password).await?;
         let now = self.now();
-        if user.is_locked(now) {
+        let locked_here =
+            self.store.address_locked_until(user.id.as_bytes(), address).await?.is_some_and(|until| until > now);
+        if user.is_locked(now) || locked_here {
             return Err(fail(FailureReason::Locked));
         }
         if !matched {
             let policy = self.config.lockout;
-            if let Some(until) = self.store.record_login_failure(user.id, now, &policy).await? {
-                audit::lockout(&attempt, until.since(now).as_secs());
-            }
+            let locks = self.store.record_login_failure(user.id, address, now, &policy).await?;
+            audit_locks(&attempt, locks, now);
             return Err(fail(FailureReason::WrongPassword));
         }
         if !user.enabled {
             return Err(fail(FailureReason::Disabled));
         }
         // Guesses running in parallel may have locked the account since it was read.
-        if !self.store.record_login_success(user.id, now).await? {
+        if !self.store.record_login_success(user.id, address, now).await? {
             return Err(fail(FailureReason::Locked));
         }
         Ok(user)
@@ -796,6 +808,16 @@ impl Core {
         purged?;
         forgotten?;
         Ok(())
+    }
+}
+
+/// Audits the locks a failure set, each once: for its address, and for every address.
+fn audit_locks(attempt: &FailedLogin<'_>, locks: crate::store::Locks, now: Timestamp) {
+    if let Some(until) = locks.address_until {
+        audit::lockout(attempt, "address", until.since(now).as_secs());
+    }
+    if let Some(until) = locks.account_until {
+        audit::lockout(attempt, "all_addresses", until.since(now).as_secs());
     }
 }
 

@@ -31,6 +31,13 @@ pub struct SessionFilter {
     pub live_only: bool,
 }
 
+/// The locks a recorded failure set: for its address, and for every address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Locks {
+    pub address_until: Option<Timestamp>,
+    pub account_until: Option<Timestamp>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // Installation-wide facts (bootstrap state, site id).
@@ -53,30 +60,40 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self, org_id: Option<Uuid>) -> StoreResult<Vec<User>>;
     async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> StoreResult<()>;
     async fn set_enabled(&self, user_id: Uuid, enabled: bool) -> StoreResult<()>;
-    /// Counts a failed login against the policy, atomically; returns the lock's end when this
-    /// failure locked the account.
+    /// Counts a failed login from `address` against the policy, atomically, for the account
+    /// from that address and for the account over all addresses (see [`LockoutPolicy`]).
     async fn record_login_failure(
         &self,
         user_id: Uuid,
+        address: &str,
         now: Timestamp,
         policy: &LockoutPolicy,
-    ) -> StoreResult<Option<Timestamp>>;
-    /// Clears the failure count and stamps the last login, unless the account is locked at
-    /// `now` (a concurrent failure may have locked it meanwhile): then returns false.
-    async fn record_login_success(&self, user_id: Uuid, now: Timestamp) -> StoreResult<bool>;
+    ) -> StoreResult<Locks>;
+    /// Clears the failure counts of the account and of `address`, and stamps the last login,
+    /// unless the account is locked at `now`, for everyone or for `address` (a concurrent
+    /// failure may have locked it meanwhile): then returns false.
+    async fn record_login_success(&self, user_id: Uuid, address: &str, now: Timestamp) -> StoreResult<bool>;
     /// Counts a failed login for a name no account has (`key` is a digest of org and name),
     /// so that refusing it costs the same store write as a wrong password, and such names
-    /// lock like real ones. Returns the lock's end when this failure locked the name.
+    /// lock like real ones.
     async fn record_unknown_failure(
         &self,
         key: &[u8; 32],
+        address: &str,
         now: Timestamp,
         policy: &LockoutPolicy,
-    ) -> StoreResult<Option<Timestamp>>;
-    /// Until when a name no account has is locked, if it is.
+    ) -> StoreResult<Locks>;
+    /// Until when a name no account has is locked for everyone, if it is.
     async fn unknown_locked_until(&self, key: &[u8; 32]) -> StoreResult<Option<Timestamp>>;
-    /// Forgets failures of unknown names that neither lock nor count any more at `now`.
+    /// Until when `account` (a user's id, or an unknown name's key) is locked for `address`.
+    async fn address_locked_until(&self, account: &[u8], address: &str) -> StoreResult<Option<Timestamp>>;
+    /// The addresses `account` has been locked for, and until when (past locks included until
+    /// they are purged).
+    async fn address_locks(&self, account: &[u8]) -> StoreResult<Vec<(String, Timestamp)>>;
+    /// Forgets failures of unknown names and of addresses that neither lock nor count any more
+    /// at `now`.
     async fn purge_unknown_failures(&self, now: Timestamp, policy: &LockoutPolicy) -> StoreResult<u64>;
+    /// Lifts the user's locks, for everyone and for every address.
     async fn unlock_user(&self, user_id: Uuid) -> StoreResult<()>;
 
     // Sessions.

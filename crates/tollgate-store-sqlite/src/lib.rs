@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use tollgate_core::directory::PREDEFINED_ROLES;
 use tollgate_core::store::{SessionFilter, Store, StoreError, StoreResult};
 use tollgate_core::token::TokenDigest;
-use tollgate_core::{LockoutPolicy, Org, Role, Session, SessionState, Timestamp, User, UserSpec};
+use tollgate_core::{LockoutPolicy, Locks, Org, Role, Session, SessionState, Timestamp, User, UserSpec};
 use uuid::Uuid;
 
 mod schema;
@@ -239,6 +239,52 @@ fn next_failure(
     }
 }
 
+/// Counts a failure of `account` from `address` in `tx`; the lock's end when it locked them.
+fn record_address_failure(
+    tx: &Transaction<'_>,
+    account: &[u8],
+    address: &str,
+    now: Timestamp,
+    policy: &LockoutPolicy,
+) -> StoreResult<Option<Timestamp>> {
+    let (failed, first): (u32, Option<i64>) = tx
+        .query_row(
+            "SELECT failures, first_failure_at FROM address_failures WHERE account = ?1 AND address = ?2",
+            params![account, address],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(backend)?
+        .unwrap_or((0, None));
+    let (failed, first, locked_until) = next_failure(failed, first, now, policy);
+    tx.execute(
+        "INSERT INTO address_failures (account, address, failures, first_failure_at, locked_until)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (account, address) DO UPDATE SET failures = ?3, first_failure_at = ?4,
+             locked_until = COALESCE(?5, locked_until)",
+        params![account, address, failed, first, locked_until.map(Timestamp::millis)],
+    )
+    .map_err(backend)?;
+    Ok(locked_until)
+}
+
+fn address_lock(conn: &Connection, account: &[u8], address: &str) -> StoreResult<Option<Timestamp>> {
+    conn.query_row(
+        "SELECT locked_until FROM address_failures WHERE account = ?1 AND address = ?2",
+        params![account, address],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(|until: Option<Option<i64>>| until.flatten().map(Timestamp))
+    .map_err(backend)
+}
+
+/// Whether the user is locked at `now` for `address` (the account-wide lock is checked by the
+/// caller's own statement).
+fn locked_for(tx: &Transaction<'_>, account: &[u8], address: &str, now: Timestamp) -> StoreResult<bool> {
+    Ok(address_lock(tx, account, address)?.is_some_and(|until| until > now))
+}
+
 /// Ended sessions deleted per transaction by the purge.
 const PURGE_BATCH: i64 = 1000;
 
@@ -440,10 +486,11 @@ impl Store for SqliteStore {
     async fn record_login_failure(
         &self,
         user_id: Uuid,
+        address: &str,
         now: Timestamp,
         policy: &LockoutPolicy,
-    ) -> StoreResult<Option<Timestamp>> {
-        let policy = *policy;
+    ) -> StoreResult<Locks> {
+        let (policy, address) = (*policy, address.to_owned());
         self.with(move |conn| {
             let tx = write_transaction(conn).map_err(backend)?;
             let (failed, first): (u32, Option<i64>) = tx
@@ -455,28 +502,40 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(backend)?
                 .ok_or_else(|| StoreError::NotFound(format!("user {user_id}")))?;
-            let (failed, first, locked_until) = next_failure(failed, first, now, &policy);
+            let (failed, first, account_until) = next_failure(failed, first, now, &policy.all_addresses());
             tx.execute(
                 "UPDATE users SET failed_logins = ?2, first_failure_at = ?3, locked_until = COALESCE(?4, locked_until)
                  WHERE id = ?1",
-                params![user_id.to_string(), failed, first, locked_until.map(Timestamp::millis)],
+                params![user_id.to_string(), failed, first, account_until.map(Timestamp::millis)],
             )
             .map_err(backend)?;
+            let address_until = record_address_failure(&tx, user_id.as_bytes(), &address, now, &policy)?;
             tx.commit().map_err(backend)?;
-            Ok(locked_until)
+            Ok(Locks { address_until, account_until })
         })
         .await
     }
 
-    async fn record_login_success(&self, user_id: Uuid, now: Timestamp) -> StoreResult<bool> {
+    async fn record_login_success(&self, user_id: Uuid, address: &str, now: Timestamp) -> StoreResult<bool> {
+        let address = address.to_owned();
         self.with(move |conn| {
-            let updated = conn
+            let tx = write_transaction(conn).map_err(backend)?;
+            if locked_for(&tx, user_id.as_bytes(), &address, now)? {
+                return Ok(false);
+            }
+            let updated = tx
                 .execute(
                     "UPDATE users SET failed_logins = 0, first_failure_at = NULL, last_login_at = ?2
                      WHERE id = ?1 AND (locked_until IS NULL OR locked_until <= ?2)",
                     params![user_id.to_string(), now.millis()],
                 )
                 .map_err(backend)?;
+            tx.execute(
+                "DELETE FROM address_failures WHERE account = ?1 AND address = ?2",
+                params![&user_id.as_bytes()[..], address],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
             Ok(updated == 1)
         })
         .await
@@ -485,10 +544,11 @@ impl Store for SqliteStore {
     async fn record_unknown_failure(
         &self,
         key: &[u8; 32],
+        address: &str,
         now: Timestamp,
         policy: &LockoutPolicy,
-    ) -> StoreResult<Option<Timestamp>> {
-        let (key, policy) = (*key, *policy);
+    ) -> StoreResult<Locks> {
+        let (key, policy, address) = (*key, *policy, address.to_owned());
         self.with(move |conn| {
             let tx = write_transaction(conn).map_err(backend)?;
             let (failed, first): (u32, Option<i64>) = tx
@@ -498,16 +558,17 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(backend)?
                 .unwrap_or((0, None));
-            let (failed, first, locked_until) = next_failure(failed, first, now, &policy);
+            let (failed, first, account_until) = next_failure(failed, first, now, &policy.all_addresses());
             tx.execute(
                 "INSERT INTO unknown_name_failures (key, failures, first_failure_at, locked_until) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (key) DO UPDATE SET failures = ?2, first_failure_at = ?3,
                      locked_until = COALESCE(?4, locked_until)",
-                params![&key[..], failed, first, locked_until.map(Timestamp::millis)],
+                params![&key[..], failed, first, account_until.map(Timestamp::millis)],
             )
             .map_err(backend)?;
+            let address_until = record_address_failure(&tx, &key, &address, now, &policy)?;
             tx.commit().map_err(backend)?;
-            Ok(locked_until)
+            Ok(Locks { address_until, account_until })
         })
         .await
     }
@@ -523,16 +584,40 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn address_locked_until(&self, account: &[u8], address: &str) -> StoreResult<Option<Timestamp>> {
+        let (account, address) = (account.to_vec(), address.to_owned());
+        self.read(move |conn| address_lock(conn, &account, &address)).await
+    }
+
+    async fn address_locks(&self, account: &[u8]) -> StoreResult<Vec<(String, Timestamp)>> {
+        let account = account.to_vec();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT address, locked_until FROM address_failures
+                     WHERE account = ?1 AND locked_until IS NOT NULL ORDER BY address",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([&account[..]], |r| Ok((r.get::<_, String>(0)?, Timestamp(r.get(1)?))))
+                .map_err(backend)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        })
+        .await
+    }
+
     async fn purge_unknown_failures(&self, now: Timestamp, policy: &LockoutPolicy) -> StoreResult<u64> {
         let window_start = now.millis() - policy.window.as_millis() as i64;
         self.with(move |conn| {
-            conn.execute(
-                "DELETE FROM unknown_name_failures
-                 WHERE (locked_until IS NULL OR locked_until <= ?1) AND (first_failure_at IS NULL OR first_failure_at < ?2)",
-                params![now.millis(), window_start],
-            )
-            .map(|n| n as u64)
-            .map_err(backend)
+            let stale =
+                "(locked_until IS NULL OR locked_until <= ?1) AND (first_failure_at IS NULL OR first_failure_at < ?2)";
+            let mut purged = 0;
+            for table in ["unknown_name_failures", "address_failures"] {
+                purged += conn
+                    .execute(&format!("DELETE FROM {table} WHERE {stale}"), params![now.millis(), window_start])
+                    .map_err(backend)? as u64;
+            }
+            Ok(purged)
         })
         .await
     }
@@ -543,6 +628,12 @@ impl Store for SqliteStore {
             "UPDATE users SET failed_logins = 0, first_failure_at = NULL, locked_until = ?2 WHERE id = ?1",
             None::<i64>,
         )
+        .await?;
+        self.with(move |conn| {
+            conn.execute("DELETE FROM address_failures WHERE account = ?1", [&user_id.as_bytes()[..]])
+                .map(|_| ())
+                .map_err(backend)
+        })
         .await
     }
 

@@ -93,6 +93,18 @@ CREATE TABLE unknown_name_failures (
 -- The sweep deletes long-ended sessions.
 CREATE INDEX sessions_ended ON sessions (ended_at) WHERE state <> 'LOGGED_IN';
 "#,
+    r#"
+-- Failed logins per account (a user's id, or an unknown name's key) and client address: an
+-- address that fails too often is locked out of that account alone.
+CREATE TABLE address_failures (
+    account          BLOB NOT NULL,
+    address          TEXT NOT NULL,
+    failures         INTEGER NOT NULL,
+    first_failure_at INTEGER,
+    locked_until     INTEGER,
+    PRIMARY KEY (account, address)
+) WITHOUT ROWID;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -555,3 +555,54 @@ async fn unknown_tokens_from_one_address_are_throttled_before_the_store_is_asked
     let other = f.core.authenticate_from("vcd", "unknown-4", Some("192.0.2.10")).await;
     assert!(matches!(other, Err(CoreError::Session(_))), "{other:?}");
 }
+
+// ---- lockout per account and address ----------------------------------------------------------
+
+/// A login of alice's from `address`; `from` (above) is the same with the throttle's fixture.
+fn alice_from<'a>(address: &'a str, password: &'a str) -> LoginRequest<'a> {
+    LoginRequest { remote_addr: Some(address.into()), ..request("org1", "alice", password) }
+}
+
+#[tokio::test]
+async fn a_guesser_locks_only_its_own_address_out_and_the_owner_logs_in_from_hers() {
+    let f = fixture().await;
+    for _ in 0..5 {
+        assert_eq!(failure(f.core.login(alice_from("192.0.2.66", "wrong")).await), FailureReason::WrongPassword);
+    }
+    assert_eq!(failure(f.core.login(alice_from("192.0.2.66", "pw")).await), FailureReason::Locked);
+    // Five more every fifteen minutes would keep the guesser's address locked, never hers.
+    f.core.login(alice_from("198.51.100.7", "pw")).await.unwrap();
+    let alice = f.core.users(Some("org1")).await.unwrap().into_iter().find(|u| u.name == "alice").unwrap();
+    assert_eq!(f.core.locked_addresses(&alice).await.unwrap(), ["192.0.2.66"]);
+    assert!(!alice.is_locked(f.core.now()), "the account itself is not locked");
+    f.core.unlock("org1", "alice").await.unwrap();
+    f.core.login(alice_from("192.0.2.66", "pw")).await.unwrap();
+}
+
+#[tokio::test]
+async fn guessing_spread_over_many_addresses_still_locks_the_account() {
+    let f = fixture().await;
+    // 4 addresses × 5 failures: each address locks itself out, and all together lock the account.
+    for address in ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"] {
+        for _ in 0..5 {
+            assert_eq!(failure(f.core.login(alice_from(address, "wrong")).await), FailureReason::WrongPassword);
+        }
+    }
+    assert_eq!(failure(f.core.login(alice_from("198.51.100.7", "pw")).await), FailureReason::Locked);
+    f.clock.advance(Duration::from_secs(15 * 60));
+    f.core.login(alice_from("198.51.100.7", "pw")).await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_names_lock_per_address_too() {
+    let f = fixture().await;
+    let ghost = |address: &'static str, password: &'static str| LoginRequest {
+        remote_addr: Some(address.into()),
+        ..request("org1", "ghost", password)
+    };
+    for _ in 0..5 {
+        assert_eq!(failure(f.core.login(ghost("192.0.2.66", "x")).await), FailureReason::UnknownUser);
+    }
+    assert_eq!(failure(f.core.login(ghost("192.0.2.66", "x")).await), FailureReason::Locked);
+    assert_eq!(failure(f.core.login(ghost("198.51.100.7", "x")).await), FailureReason::UnknownUser);
+}

@@ -387,24 +387,28 @@ pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::List { org } => {
             let now = core.now();
             let users = core.users(org.as_deref()).await.map_err(explain)?;
-            let rows = users.into_iter().map(|u| {
+            let mut rows = Vec::with_capacity(users.len());
+            for u in users {
+                let locked_from = core.locked_addresses(&u).await.map_err(explain)?;
                 let status = if !u.enabled {
-                    "disabled"
+                    "disabled".to_owned()
                 } else if u.is_locked(now) {
-                    "locked"
+                    "locked".to_owned()
+                } else if !locked_from.is_empty() {
+                    format!("locked for {}", locked_from.join(" "))
                 } else {
-                    "enabled"
+                    "enabled".to_owned()
                 };
-                vec![
+                rows.push(vec![
                     u.org_name.clone(),
                     u.name.clone(),
                     u.role_names().join(", "),
-                    status.to_owned(),
+                    status,
                     u.identity_source.clone(),
                     u.last_login_at.map(Timestamp::to_rfc3339_seconds).unwrap_or_else(|| "-".into()),
-                ]
-            });
-            print_table(&["ORG", "USER", "ROLES", "STATUS", "SOURCE", "LAST LOGIN"], rows);
+                ]);
+            }
+            print_table(&["ORG", "USER", "ROLES", "STATUS", "SOURCE", "LAST LOGIN"], rows.into_iter());
         }
     }
     Ok(())

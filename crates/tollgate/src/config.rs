@@ -101,8 +101,10 @@ pub struct SessionsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LockoutConfig {
-    /// Consecutive failures that lock an account; 0 disables lockout.
+    /// Failures from one address that lock the account for that address; 0 disables lockout.
     pub max_failures: u32,
+    /// Failures from all addresses together that lock the account for everyone.
+    pub max_failures_all_addresses: u32,
     pub window_seconds: u64,
     pub lock_seconds: u64,
 }
@@ -278,6 +280,7 @@ impl Default for LockoutConfig {
         let policy = LockoutPolicy::default();
         LockoutConfig {
             max_failures: policy.max_failures,
+            max_failures_all_addresses: policy.max_failures_all_addresses,
             window_seconds: policy.window.as_secs(),
             lock_seconds: policy.lock_for.as_secs(),
         }
@@ -420,6 +423,7 @@ impl Config {
             dialects,
             lockout: LockoutPolicy {
                 max_failures: self.lockout.max_failures,
+                max_failures_all_addresses: self.lockout.max_failures_all_addresses,
                 window: Duration::from_secs(self.lockout.window_seconds),
                 lock_for: Duration::from_secs(self.lockout.lock_seconds),
             },

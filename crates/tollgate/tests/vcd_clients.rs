@@ -73,8 +73,9 @@ fn pyvcloud_gets_401_for_a_wrong_password_and_a_locked_account() {
     }
     let locked = login("alice-pw", "auto", "unauthorized");
     assert_eq!(locked["login"], cloudapi["login"], "a locked account looks like a wrong password");
+    // Locked for the address the failures came from (all of this test's come from loopback).
     let listed = server.cli_ok(&["user", "list", "--org", "org1"], None);
-    assert!(listed.contains("locked"), "{listed}");
+    assert!(listed.contains("locked for 127.0.0.1"), "{listed}");
     server.cli_ok(&["user", "unlock", "alice", "--org", "org1"], None);
     let unlocked = login("alice-pw", "auto", "ok");
     assert_eq!(unlocked["session_user"], "alice");
