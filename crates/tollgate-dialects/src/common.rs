@@ -92,7 +92,23 @@ pub fn correlation_id(headers: &HeaderMap, name: &HeaderName) -> String {
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= MAX_CORRELATION_LEN && v.chars().all(|c| c.is_ascii_graphic()))
         .map(str::to_owned)
-        .unwrap_or_else(|| Uuid::new_v4().to_string())
+        .unwrap_or_else(fresh_correlation_id)
+}
+
+/// A correlation id of our own: a UUID (clients of Cloud Director expect one) that only needs
+/// to be unique, so it is a random base drawn once plus a counter, not a call for fresh OS
+/// randomness on every request.
+pub fn fresh_correlation_id() -> String {
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static BASE: LazyLock<u128> = LazyLock::new(|| Uuid::new_v4().as_u128());
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    uuid::Builder::from_u128(*BASE ^ u128::from(n))
+        .with_variant(uuid::Variant::RFC4122)
+        .with_version(uuid::Version::Random)
+        .into_uuid()
+        .to_string()
 }
 
 /// Why an `Authorization` header could not be read.
@@ -303,6 +319,16 @@ mod tests {
         assert_eq!(bearer_token(&with_auth(b"BEARER tok")), Some("tok"));
         assert_eq!(bearer_token(&with_auth(b"Basic tok")), None);
         assert_eq!(bearer_token(&with_auth(format!("Bearer {}", "x".repeat(600)).as_bytes())), None);
+    }
+
+    #[test]
+    fn fresh_correlation_ids_are_distinct_uuids() {
+        let (a, b) = (fresh_correlation_id(), fresh_correlation_id());
+        assert_ne!(a, b);
+        for id in [a, b] {
+            let parsed = Uuid::parse_str(&id).unwrap();
+            assert_eq!(parsed.get_version(), Some(uuid::Version::Random));
+        }
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CorrelationId {
             .extensions
             .get::<CorrelationId>()
             .cloned()
-            .unwrap_or_else(|| CorrelationId(uuid::Uuid::new_v4().to_string())))
+            .unwrap_or_else(|| CorrelationId(common::fresh_correlation_id())))
     }
 }
 
