@@ -12,7 +12,8 @@
 #   - a live-token validation, GET /v1/sessions/current with Authorization: Bearer;
 #   - a static route, GET /api/versions (no credentials: the stack without validation);
 #   - an unknown token, GET /v1/sessions/current with a random Bearer token of the same shape
-#     (a new one on every request), against the live one;
+#     (a new one on every request), against the live one; and the same against a second server
+#     with the default configuration, whose per-address throttle answers most of them with 429;
 #   - Cloud Director's GET /api/session with x-vcloud-authorization;
 #   - logins/s (POST /v1/sessions) against the Argon2id ceiling: hashes/s of the server's own
 #     hashing pool (`bare_handler hashes`, same parameters, same thread count), measured in the
@@ -23,14 +24,16 @@
 # spent per request, and its ratio: on a shared machine, where other load takes cores away at
 # random, that ratio moves far less than req/s does (Linux only; 0 elsewhere).
 #
-# Every request is checked for the status it should get (2xx; 401 for unknown tokens) and a
-# warning printed otherwise. A per-address throttle would answer the login flood and the
-# unknown-token flood with 429s: raise its limits for a run, or these rows measure the throttle.
+# The server measured runs the default configuration but for its throttles, turned off
+# (throttle.login_per_second, sessions_per_user_per_second and unknown_token_per_second = 0):
+# from one address and one user, the floods would otherwise measure the throttle's 429s. Every request
+# is checked for the status it should get (2xx; 401 or 429 for unknown tokens) and a warning
+# printed otherwise.
 #
 # Traffic goes to 127.0.0.1 only; every wrk run is bounded in time (BENCH_DURATION seconds);
-# the whole run takes about 2.5 minutes after the build. The processes it starts are stopped and
-# its temporary directory removed on exit. Needs wrk (installed with apt-get when missing and
-# running as root), curl and awk.
+# the whole run takes about 2.5 minutes after the build (3 with BENCH_HTTPS=1). The processes
+# it starts are stopped and its temporary directory removed on exit. Needs wrk (installed with
+# apt-get when missing and running as root), curl and awk.
 #
 # Settings (environment): BENCH_ROUNDS (5), BENCH_DURATION (3, seconds per wrk run),
 # BENCH_THREADS (2, wrk threads), BENCH_CONNECTIONS (16), BENCH_LOGIN_CONNECTIONS (8),
@@ -111,13 +114,16 @@ setup_store() {
         { cat "$data.setup" >&2; die "could not set up the store in $data"; }
 }
 
-# start_tollgate NAME [--http]: starts a server on a free loopback port, sets URL to its base.
+# start_tollgate NAME [VAR=VALUE...] [-- serve options]: starts a server on a free loopback port
+# with these configuration variables; sets URL to its base and PID.
 start_tollgate() {
     local name=$1; shift
-    local data=$WORK/$name
+    local data=$WORK/$name vars=()
+    while [[ $# -gt 0 && $1 != -- ]]; do vars+=("$1"); shift; done
+    [[ ${1:-} == -- ]] && shift
     setup_store "$data"
     # No HCX listener of its own (its default 127.0.0.1:9443 may belong to someone else).
-    TOLLGATE_DIALECTS__HCX__LISTEN='[]' \
+    env TOLLGATE_DIALECTS__HCX__LISTEN='[]' "${vars[@]}" \
         "$TOLLGATE" --data "$data" serve --listen 127.0.0.1:0 "$@" \
         >"$WORK/$name.out" 2>"$WORK/$name.out.err" &
     PIDS+=($!)
@@ -130,10 +136,21 @@ PIDS+=($!)
 BARE_PID=$!
 wait_url "$WORK/bare.out" '^bare listening on' $!
 BARE_URL=$URL
-start_tollgate http --http
+# The server measured: the default configuration but for the per-address and per-user
+# throttles, which would otherwise answer this one client's floods with 429s (logins: a login
+# cut off when a wrk run ends never gives its attempt back; new sessions; unknown tokens), so
+# that those rows measure the work behind them.
+UNTHROTTLED=(TOLLGATE_THROTTLE__LOGIN_PER_SECOND=0 TOLLGATE_THROTTLE__SESSIONS_PER_USER_PER_SECOND=0
+    TOLLGATE_THROTTLE__UNKNOWN_TOKEN_PER_SECOND=0)
+start_tollgate http "${UNTHROTTLED[@]}" -- --http
 BASE=$URL
 SERVER_PID=$PID
-say "bare handler: $BARE_URL/   tollgate: $BASE   (wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds)"
+# A second one with the default configuration, for unknown tokens as the throttle answers them.
+start_tollgate throttled -- --http
+THROTTLED_BASE=$URL
+THROTTLED_PID=$PID
+say "bare handler: $BARE_URL/   tollgate: $BASE (throttles off), $THROTTLED_BASE (defaults)"
+say "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds"
 
 # --- credentials -----------------------------------------------------------------------------
 CURL=(curl -ksS --max-time 10)
@@ -172,7 +189,8 @@ get_script() {
     {
         echo 'local headers = {}'
         while [[ $# -gt 0 ]]; do printf 'headers["%s"] = "%s"\n' "$1" "$2"; shift 2; done
-        printf 'local req = wrk.format("GET", "%s", headers)\n' "$path"
+        # wrk knows the Host header only once init runs (HTTP/1.1 needs one).
+        printf 'local req\ninit = function(args) req = wrk.format("GET", "%s", headers) end\n' "$path"
         echo 'request = function() return req end'
         echo "$LUA_DONE"
     } >"$file"
@@ -203,8 +221,11 @@ request = function() i = i % #reqs + 1; return reqs[i] end
 $LUA_DONE
 EOF
 cat >"$WORK/login.lua" <<EOF
-local req = wrk.format("POST", "/v1/sessions", { ["Content-Type"] = "application/json" },
-  '{"org":"System","username":"flood","password":"$PASSWORD"}')
+local req
+init = function(args)
+  req = wrk.format("POST", "/v1/sessions", { ["Content-Type"] = "application/json" },
+    '{"org":"System","username":"flood","password":"$PASSWORD"}')
+end
 request = function() return req end
 $LUA_DONE
 EOF
@@ -246,14 +267,27 @@ hashes() {
     say "  $(printf '%-22s' ceiling) $line"
 }
 
-say "== requests (each round: bare, live, static, unknown, vcd)"
+# probe BASE: the statuses an unknown token gets, sent 20 times back to back on one connection.
+probe() {
+    local urls=() i
+    for i in $(seq 1 20); do urls+=("$1/v1/sessions/current" -o /dev/null); done
+    "${CURL[@]}" -w '%{http_code}\n' -H "Authorization: Bearer bench-probe-$RANDOM$RANDOM" "${urls[@]}" 2>/dev/null |
+        sort -u | tr '\n' ' '
+}
+say "== requests (each round: bare, live, static, unknown, unknown with the default throttle, vcd)"
 for round in $(seq 1 "$ROUNDS"); do
     say " round $round"
     run bare "$BARE_PID" "$BARE_URL/" "$WORK/bare.lua"
     run live "$SERVER_PID" "$BASE" "$WORK/live.lua"
     run static "$SERVER_PID" "$BASE" "$WORK/static.lua"
     run unknown "$SERVER_PID" "$BASE" "$WORK/unknown.lua"
+    run unknown_throttled "$THROTTLED_PID" "$THROTTLED_BASE" "$WORK/unknown.lua"
+    # wrk counts statuses >= 400 together: check which ones the unknown tokens get.
+    codes=$(probe "$THROTTLED_BASE")
+    [[ $codes == *429* ]] || say "  warning: the default throttle did not answer 429 (got $codes)"
     run vcd "$SERVER_PID" "$BASE" "$WORK/vcd.lua"
+    codes=$(probe "$BASE")
+    [[ $codes == '401 ' ]] || say "  warning: unknown tokens got $codes, not only 401, with the throttle off"
 done
 
 say "== logins (each round: Argon2id ceiling, login flood, one login at a time)"
@@ -282,7 +316,7 @@ for round in $(seq 1 3); do
 done
 
 if [[ $HTTPS == 1 ]]; then
-    start_tollgate https
+    start_tollgate https "${UNTHROTTLED[@]}"
     TLS_BASE=$URL
     TLS_PID=$PID
     TLS_TOKEN=$(native_login "$TLS_BASE" administrator)
@@ -317,6 +351,7 @@ row() { # row LABEL NAME [REFERENCE AGAINST]
 echo
 echo "Tollgate $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, plain HTTP on 127.0.0.1; medians of $ROUNDS rounds (logins and flood: 3)."
+echo "Throttles (logins, new sessions per user, unknown tokens) off, but on the row saying otherwise."
 echo "CPU/req: CPU time (user + system) of the server process per request; the CPU ratio is the"
 echo "reference's CPU/req over this one's (1.00: as cheap), the req/s ratio the per-round median."
 line measurement 'req/s' 'p99 ms' 'CPU us' 'req/s x' 'CPU x' 'against'
@@ -325,6 +360,7 @@ row 'live token GET /v1/sessions/current' live bare bare
 row 'static GET /api/versions (no token)' static bare bare
 row 'unknown token GET /v1/sessions/current' unknown live live
 line '' '' '' '' "$(ratio unknown bare 1)" "$(cpu_ratio unknown bare)" bare
+row '  with the default throttle (429s)' unknown_throttled live live
 row 'vcd GET /api/session' vcd bare bare
 hash_hps=$(col hashes 1)
 hash_cpu=$(col hashes 2)
