@@ -313,45 +313,40 @@ impl Core {
         if !self.is_initialised().await? {
             return Err(CoreError::NotInitialised);
         }
-        let remote = request.remote_addr.clone();
-        self.throttle_login(remote.as_deref())?;
+        let attempt = self.throttle_login(request.remote_addr.as_deref())?;
         let outcome = match self.config.sources.get(request.source) {
             Some(SourceKind::Local) => self.login_local(request).await,
             None => Err(CoreError::UnknownSource(request.source.to_owned())),
         };
-        if outcome.is_ok() {
-            self.refund_login(remote.as_deref());
-        }
+        attempt.settle(&outcome);
         outcome
     }
 
     /// Takes a login attempt from the client's address, before any password is hashed.
-    fn throttle_login(&self, remote: Option<&str>) -> Result<(), CoreError> {
-        let Some(remote) = remote else { return Ok(()) };
-        self.login_throttle.take(remote, self.now()).map_err(|throttled| {
+    fn throttle_login(&self, remote: Option<&str>) -> Result<ThrottledAttempt<'_>, CoreError> {
+        if let Some(remote) = remote
+            && let Err(throttled) = self.login_throttle.take(remote, self.now())
+        {
             if throttled.first_of_burst {
                 audit::throttled("login", remote, throttled.retry_after.as_secs().max(1));
             }
-            CoreError::Throttled(throttled.retry_after)
-        })
-    }
-
-    fn refund_login(&self, remote: Option<&str>) {
-        if let Some(remote) = remote {
-            self.login_throttle.refund(remote, self.now());
+            return Err(CoreError::Throttled(throttled.retry_after));
         }
+        Ok(ThrottledAttempt { core: self, remote: remote.map(str::to_owned), counted: false })
     }
 
     /// Refuses a login a dialect found wrong before asking any source (an unknown SSO domain,
     /// say), in the same time and with the same audit event as any other refusal.
     pub async fn refuse_login(&self, request: LoginRequest<'_>, reason: FailureReason) -> CoreError {
-        if let Err(e) = self.throttle_login(request.remote_addr.as_deref()) {
-            return e;
-        }
+        let attempt = match self.throttle_login(request.remote_addr.as_deref()) {
+            Ok(attempt) => attempt,
+            Err(e) => return e,
+        };
         if let Err(e) = self.hasher.verify_dummy(request.password).await {
             return e;
         }
         audit::login_failed(&attempt_of(&request), reason);
+        attempt.count();
         CoreError::Auth(AuthFailure { reason })
     }
 
@@ -362,14 +357,12 @@ impl Core {
         if !self.is_initialised().await? {
             return Err(CoreError::NotInitialised);
         }
-        self.throttle_login(request.remote_addr.as_deref())?;
+        let attempt = self.throttle_login(request.remote_addr.as_deref())?;
         let user = match self.config.sources.get(request.source) {
             Some(SourceKind::Local) => self.verify_local(&request).await,
             None => Err(CoreError::UnknownSource(request.source.to_owned())),
         };
-        if user.is_ok() {
-            self.refund_login(request.remote_addr.as_deref());
-        }
+        attempt.settle(&user);
         user
     }
 
@@ -808,6 +801,35 @@ impl Core {
         purged?;
         forgotten?;
         Ok(())
+    }
+}
+
+/// A login attempt taken from its address's bucket. Only a refused login keeps it: a good one
+/// gives it back, and so does one that never finished (the client went away mid-hash) or that
+/// failed on our side (an outage must not use up anyone's attempts).
+struct ThrottledAttempt<'a> {
+    core: &'a Core,
+    remote: Option<String>,
+    counted: bool,
+}
+
+impl ThrottledAttempt<'_> {
+    fn count(mut self) {
+        self.counted = true;
+    }
+
+    fn settle<T>(self, outcome: &Result<T, CoreError>) {
+        if matches!(outcome, Err(CoreError::Auth(_))) {
+            self.count();
+        }
+    }
+}
+
+impl Drop for ThrottledAttempt<'_> {
+    fn drop(&mut self) {
+        if let (false, Some(remote)) = (self.counted, &self.remote) {
+            self.core.login_throttle.refund(remote, self.core.now());
+        }
     }
 }
 

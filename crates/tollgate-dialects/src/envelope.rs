@@ -199,6 +199,11 @@ fn log(dialect: Option<Dialect>, failure: &Failure, info: &RequestInfo<'_>, star
         Failure::Unavailable(_) | Failure::Timeout => {
             tracing::warn!(dialect, method, path, code, detail, elapsed_ms, correlation_id, "request failed")
         }
+        // A flood answered 429 would write a line per request: the `throttled` audit event
+        // says it once per burst.
+        Failure::Throttled { .. } => {
+            tracing::debug!(dialect, method, path, code, detail, elapsed_ms, correlation_id, "request refused")
+        }
         _ => tracing::info!(dialect, method, path, code, detail, elapsed_ms, correlation_id, "request refused"),
     }
 }

@@ -540,6 +540,17 @@ async fn good_logins_give_their_attempt_back() {
 }
 
 #[tokio::test]
+async fn a_login_the_client_abandoned_mid_hash_gives_its_attempt_back() {
+    let f = throttled_fixture().await;
+    for _ in 0..3 {
+        // Dropped before it finishes, as when the client disconnects.
+        let login = f.core.login(from("192.0.2.1", "wrong"));
+        let _ = tokio::time::timeout(Duration::from_micros(1), login).await;
+    }
+    assert_eq!(failure(f.core.login(from("192.0.2.1", "wrong")).await), FailureReason::WrongPassword);
+}
+
+#[tokio::test]
 async fn unknown_tokens_from_one_address_are_throttled_before_the_store_is_asked() {
     let f = throttled_fixture().await;
     let live = f.core.login(from("192.0.2.1", "pw")).await.unwrap().tokens[1].clone();
