@@ -74,6 +74,11 @@ impl Listener {
 pub async fn envelope(State(listener): State<Listener>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let (mut parts, body) = request.into_parts();
+    // `//sessions` is `/sessions`, as the nginx in front of the real appliances has it (VCDA's
+    // own documentation prints the double slash); before anything reads the path.
+    if parts.uri.path().contains("//") {
+        merge_slashes(&mut parts.uri);
+    }
     let dialect = listener.dialect_for(parts.uri.path());
     let (id_in, id_out) = correlation_headers(dialect);
     let correlation_id = common::correlation_id(&parts.headers, &id_in);
@@ -87,29 +92,34 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     // What the renderers and VCDA's media type negotiation read of the request.
     let accept = parts.headers.get(header::ACCEPT).cloned();
 
-    // Whatever answers, a body the client is still sending is read to the end (or closed on).
-    let body = Lingering(Some(body));
     let mut close = false;
+    // An answer given before the handler runs still reads the body the client is sending.
+    let refuse = |failure: Failure, body: Body| {
+        drop(Lingering(Some(body)));
+        failure.into_response()
+    };
     let mut response = if parts.extensions.get::<Transport>() == Some(&Transport::Plain { allowed: false }) {
         // As nginx answers plain HTTP sent to its HTTPS port.
-        Failure::BadRequest("The plain HTTP request was sent to an HTTPS port: use https://.".into()).into_response()
+        refuse(Failure::BadRequest("The plain HTTP request was sent to an HTTPS port: use https://.".into()), body)
     } else if common::headers_too_large(&parts.headers) {
-        Failure::HeadersTooLarge.into_response()
+        refuse(Failure::HeadersTooLarge, body)
     } else if parts.version == Version::HTTP_11 && !parts.headers.contains_key(header::HOST) {
         // HTTP/2 names the host in :authority, and HTTP/1.0 needs none (RFC 9112, 3.2).
-        Failure::BadRequest("An HTTP/1.1 request needs a Host header.".into()).into_response()
+        refuse(Failure::BadRequest("An HTTP/1.1 request needs a Host header.".into()), body)
     } else if declared_length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         // Refused before a byte of it is read (and before any `100 Continue`); a body too large
         // to drain is not waited for.
         close = declared_length.is_some_and(|n| n > MAX_DRAIN_BYTES);
-        if close {
-            body.abandon();
+        if !close {
+            drop(Lingering(Some(body)));
         }
         Failure::BodyTooLarge.into_response()
     } else if let Some(version) = vcd.as_ref().and_then(|n| n.unsupported.clone()) {
-        Failure::UnsupportedVersion(version).into_response()
+        refuse(Failure::UnsupportedVersion(version), body)
     } else {
-        let request = Request::from_parts(parts, Body::new(body));
+        // Whatever answers, a body the client is still sending is read to the end.
+        let body = if http_body::Body::is_end_stream(&body) { body } else { Body::new(Lingering(Some(body))) };
+        let request = Request::from_parts(parts, body);
         match tokio::time::timeout(listener.state.request_timeout, next.run(request)).await {
             Ok(response) => response,
             Err(_) => Failure::Timeout.into_response(),
@@ -166,6 +176,27 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     response
 }
 
+/// Merges repeated slashes in the path, keeping the query.
+fn merge_slashes(uri: &mut axum::http::Uri) {
+    let mut merged = String::with_capacity(uri.path().len());
+    for c in uri.path().chars() {
+        if !(c == '/' && merged.ends_with('/')) {
+            merged.push(c);
+        }
+    }
+    if let Some(query) = uri.query() {
+        merged.push('?');
+        merged.push_str(query);
+    }
+    let mut parts = uri.clone().into_parts();
+    if let Ok(path_and_query) = merged.parse() {
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(merged) = axum::http::Uri::from_parts(parts) {
+            *uri = merged;
+        }
+    }
+}
+
 /// A client error the framework answered by itself: no body, or axum's plain text.
 fn unrendered(response: &Response) -> bool {
     response.status().is_client_error()
@@ -210,13 +241,6 @@ fn log(dialect: Option<Dialect>, failure: &Failure, info: &RequestInfo<'_>, star
 
 /// The request body, read on after the handler let go of it (see [`MAX_DRAIN_BYTES`]).
 struct Lingering(Option<Body>);
-
-impl Lingering {
-    /// Lets the body go without reading it: the connection closes on it.
-    fn abandon(mut self) {
-        self.0 = None;
-    }
-}
 
 impl http_body::Body for Lingering {
     type Data = Bytes;

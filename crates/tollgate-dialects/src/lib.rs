@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::Uri;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -164,8 +163,7 @@ impl std::ops::Deref for AppState {
 
 /// One router serving `dialects`. Their paths do not collide but for Log Insight's and
 /// BlueCat's `/api/v2`, which [`overlap`] shares out when a listener serves both. Every request
-/// goes through [`envelope::envelope`], after repeated slashes in its path are merged (as the
-/// nginx in front of the real appliances does: VCDA's own documentation prints `//sessions`).
+/// goes through [`envelope::envelope`] first, which also merges repeated slashes before routing.
 pub fn router(state: AppState, dialects: &[Dialect]) -> Router {
     let both = dialects.contains(&Dialect::LogInsight) && dialects.contains(&Dialect::BlueCat);
     let served = dialects.to_vec();
@@ -191,36 +189,7 @@ pub fn router(state: AppState, dialects: &[Dialect]) -> Router {
         .fallback(|| async { Failure::NotFound })
         .layer(DefaultBodyLimit::max(common::MAX_BODY_BYTES))
         .with_state(state);
-    Router::new()
-        .fallback_service(app)
-        .layer(axum::middleware::from_fn_with_state(listener, envelope::envelope))
-        .layer(axum::middleware::map_request(merge_slashes))
-}
-
-/// `//sessions` is `/sessions`.
-async fn merge_slashes(mut request: Request) -> Request {
-    let path = request.uri().path();
-    if !path.contains("//") {
-        return request;
-    }
-    let mut merged = String::with_capacity(path.len());
-    for c in path.chars() {
-        if !(c == '/' && merged.ends_with('/')) {
-            merged.push(c);
-        }
-    }
-    if let Some(query) = request.uri().query() {
-        merged.push('?');
-        merged.push_str(query);
-    }
-    let mut parts = request.uri().clone().into_parts();
-    if let Ok(path_and_query) = merged.parse() {
-        parts.path_and_query = Some(path_and_query);
-        if let Ok(uri) = Uri::from_parts(parts) {
-            *request.uri_mut() = uri;
-        }
-    }
-    request
+    Router::new().fallback_service(app).layer(axum::middleware::from_fn_with_state(listener, envelope::envelope))
 }
 
 /// What this listener is: each dialect it serves and where its clients start.
