@@ -1,7 +1,7 @@
 //! The operator commands: they open the same store the server uses (the server may be
 //! running) and act through the same core, so every rule and audit event applies.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -462,12 +462,18 @@ fn print_table(headings: &[&str], rows: impl Iterator<Item = Vec<String>>) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
+    let mut out = std::io::stdout().lock();
+    let mut line = |cells: Vec<&str>| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
+        writeln!(out, "{}", padded.join("  ").trim_end())
     };
-    line(headings.to_vec());
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect());
+    // A reader that stops early (`| head`) closes the pipe: that ends the listing, quietly.
+    let written = std::iter::once(headings.to_vec())
+        .chain(rows.iter().map(|row| row.iter().map(String::as_str).collect()))
+        .try_for_each(&mut line);
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write the listing: {e}");
     }
 }

@@ -501,3 +501,19 @@ fn an_http_1_1_request_without_host_is_400_in_the_dialects_shape() {
     let reply = support::raw_exchange(address, b"GET /api/versions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(reply.status_line.starts_with("HTTP/1.1 200"), "{reply:#?}");
 }
+
+#[test]
+fn a_listing_piped_into_a_reader_that_stops_early_ends_quietly() {
+    let server = Server::start(Options { http: true, ..Options::default() });
+    let binary = support::binary();
+    let data = server.data.path().display().to_string();
+    let errors = server.data.path().join("listing-errors.txt").display().to_string();
+    // `true` reads nothing and exits: the listing writes into a closed pipe.
+    let piped = std::process::Command::new("sh")
+        .args(["-c", &format!("'{binary}' --data '{data}' user list 2>'{errors}' | true")])
+        .status()
+        .unwrap();
+    assert!(piped.success());
+    let errors = std::fs::read_to_string(errors).unwrap();
+    assert!(!errors.contains("panicked") && !errors.contains("Broken pipe"), "{errors}");
+}
