@@ -154,27 +154,36 @@ impl<S: Send + 'static> Accept<TcpStream, S> for Acceptor {
 }
 
 /// A connection that is closed after `idle` without a byte either way, and that holds its
-/// [`Slot`] while open.
+/// [`Slot`] while open. Activity only stamps the time: the timer is moved when it fires, once
+/// per idle period, not on every read and write.
 pub struct Guarded<T> {
     inner: T,
     idle: Duration,
+    last_active: tokio::time::Instant,
     deadline: Pin<Box<tokio::time::Sleep>>,
     _slot: Slot,
 }
 
 impl<T> Guarded<T> {
     fn new(inner: T, idle: Duration, slot: Slot) -> Self {
-        Guarded { inner, idle, deadline: Box::pin(tokio::time::sleep(idle)), _slot: slot }
+        let last_active = tokio::time::Instant::now();
+        Guarded { inner, idle, last_active, deadline: Box::pin(tokio::time::sleep(idle)), _slot: slot }
     }
 
     fn active(&mut self) {
-        let next = tokio::time::Instant::now() + self.idle;
-        self.deadline.as_mut().reset(next);
+        self.last_active = tokio::time::Instant::now();
     }
 
     /// While the other side is pending: an error once the connection has been idle too long.
     fn check_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        self.deadline.as_mut().poll(cx).map(|()| io::Error::new(io::ErrorKind::TimedOut, "the connection was idle"))
+        while self.deadline.as_mut().poll(cx).is_ready() {
+            let due = self.last_active + self.idle;
+            if due <= tokio::time::Instant::now() {
+                return Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "the connection was idle"));
+            }
+            self.deadline.as_mut().reset(due);
+        }
+        Poll::Pending
     }
 }
 
