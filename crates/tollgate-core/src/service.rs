@@ -580,14 +580,17 @@ impl Core {
     ) -> Result<LiveSession, CoreError> {
         let Some(remote) = remote else { return self.authenticate(dialect, token).await };
         let now = self.now();
-        let cached = self.cache.get(&TokenDigest::of(token)).is_some();
-        if !cached && let Err(throttled) = self.unknown_token_throttle.check(remote, now) {
+        let digest = TokenDigest::of(token);
+        let cached = self.cache.get(&digest);
+        if cached.is_none()
+            && let Err(throttled) = self.unknown_token_throttle.check(remote, now)
+        {
             if throttled.first_of_burst {
                 audit::throttled("unknown_token", remote, throttled.retry_after.as_secs().max(1));
             }
             return Err(CoreError::Throttled(throttled.retry_after));
         }
-        let result = self.authenticate(dialect, token).await;
+        let result = self.validate(&[dialect], &digest, cached, true).await;
         if matches!(result, Err(CoreError::Session(SessionRejection::Unknown))) {
             let _ = self.unknown_token_throttle.take(remote, now);
         }
@@ -603,10 +606,23 @@ impl Core {
         slide: bool,
     ) -> Result<LiveSession, CoreError> {
         let digest = TokenDigest::of(token);
+        let cached = self.cache.get(&digest);
+        self.validate(dialects, &digest, cached, slide).await
+    }
+
+    /// The live session a token's `digest` names, from `cached` (the cache's entry for it, if
+    /// any) while it may be trusted, else from the store.
+    async fn validate(
+        &self,
+        dialects: &[&str],
+        digest: &TokenDigest,
+        cached: Option<Arc<Entry>>,
+        slide: bool,
+    ) -> Result<LiveSession, CoreError> {
         let now = self.now();
-        let entry = match self.cache.get(&digest) {
+        let entry = match cached {
             Some(entry) if !entry.is_ended() && now.since(entry.verified_at()) < self.config.revalidate_after => entry,
-            _ => self.reload(&digest, now).await?,
+            _ => self.reload(digest, now).await?,
         };
         let session = &entry.session;
         if !dialects.is_empty() && !dialects.contains(&session.dialect.as_str()) {

@@ -60,10 +60,7 @@ impl Throttle {
                 bucket.refusing = false;
                 return Ok(());
             }
-            let first_of_burst = !bucket.refusing;
-            bucket.refusing = true;
-            let wait = (1.0 - bucket.tokens) / policy.per_second;
-            Err(Throttled { retry_after: Duration::from_secs_f64(wait), first_of_burst })
+            Err(refusal(bucket, policy))
         })
     }
 
@@ -73,12 +70,7 @@ impl Throttle {
             if bucket.tokens >= 1.0 {
                 return Ok(());
             }
-            let first_of_burst = !bucket.refusing;
-            bucket.refusing = true;
-            Err(Throttled {
-                retry_after: Duration::from_secs_f64((1.0 - bucket.tokens) / policy.per_second),
-                first_of_burst,
-            })
+            Err(refusal(bucket, policy))
         })
     }
 
@@ -121,6 +113,14 @@ impl Throttle {
     fn remembered(&self) -> usize {
         self.buckets.lock().unwrap().len()
     }
+}
+
+/// Refuses from an empty `bucket`: when its next token is there, and whether this starts a
+/// burst of refusals.
+fn refusal(bucket: &mut Bucket, policy: &ThrottlePolicy) -> Throttled {
+    let first_of_burst = !bucket.refusing;
+    bucket.refusing = true;
+    Throttled { retry_after: Duration::from_secs_f64((1.0 - bucket.tokens) / policy.per_second), first_of_burst }
 }
 
 fn refill(bucket: &mut Bucket, policy: &ThrottlePolicy, now: Timestamp) {
