@@ -95,6 +95,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             Err(rejection) => Err(match rejection {
                 JsonRejection::MissingJsonContentType(_) => Failure::UnsupportedMediaType,
                 JsonRejection::BytesRejection(_) => Failure::BodyTooLarge,
+                // serde's words would quote the value (a password sent as a number, say), and
+                // the failure's words are logged: say what is wrong without it.
+                JsonRejection::JsonDataError(_) => {
+                    Failure::BadRequest("The JSON body does not have the fields and types this request takes.".into())
+                }
                 other => Failure::BadRequest(other.body_text()),
             }),
         }

@@ -124,3 +124,12 @@ async fn before_bootstrap_login_is_503() {
     let reply = login(&server, r#"{"username":"administrator","password":"x"}"#).await;
     assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "not_initialised");
 }
+
+#[tokio::test]
+async fn a_body_of_the_wrong_types_is_400_without_quoting_its_values() {
+    let server = server().await;
+    let reply = login(&server, r#"{"org":"System","username":"administrator","password":98765432}"#).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
+    // The message is logged too: a password sent as a number must not appear in it.
+    assert!(!reply.body.contains("98765432"), "{}", reply.body);
+}
