@@ -6,6 +6,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+step "System packages (PAM, xmlsec1)"
+scripts/install-system-deps.sh
+
 step "Python clients for the black-box tests"
 TOLLGATE_TEST_VENV=$(scripts/setup-clients.sh)
 export TOLLGATE_TEST_VENV

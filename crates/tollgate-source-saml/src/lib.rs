@@ -1,0 +1,230 @@
+//! The `saml` identity source: SAML 2.0 holder-of-key tokens, as Cloud Director Availability's
+//! `ssoToken` login sends them (`samlToken`, `timestamp`, `nonce`, `signature`).
+//!
+//! A token logs in when, in this order: it is at most `max_token_bytes` and has no DOCTYPE;
+//! its signature verifies with the configured IdP certificate (see [`assertion`] for the
+//! shape that is accepted); its issuer (if configured) and audience match; now is within
+//! NotBefore/NotOnOrAfter give or take the skew; its holder-of-key confirmation names an RSA
+//! certificate whose key signed `samlToken + timestamp + nonce` (SHA256withRSA, Base64); the
+//! timestamp is within the skew of now; and the nonce was not used before.
+
+pub mod assertion;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+pub use assertion::Assertion;
+
+/// `[sources.NAME]` with `kind = "saml"`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SamlConfig {
+    /// PEM file of the STS/IdP signing certificate: the only key assertions are checked with.
+    pub idp_certificate: PathBuf,
+    /// This server's name as the IdP writes it in `AudienceRestriction`.
+    pub audience: String,
+    /// When set, the assertion's `Issuer` must be exactly this.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Clock difference tolerated on the assertion's validity and the proof's timestamp.
+    #[serde(default = "default_skew_secs")]
+    pub clock_skew_secs: u64,
+    #[serde(default = "default_max_token_bytes")]
+    pub max_token_bytes: usize,
+}
+
+fn default_skew_secs() -> u64 {
+    60
+}
+fn default_max_token_bytes() -> usize {
+    64 * 1024
+}
+
+/// Nonces are remembered until their timestamp is out of the window; past this many live
+/// ones, new proofs are refused rather than old nonces forgotten early.
+const MAX_REMEMBERED_NONCES: usize = 100_000;
+const MAX_NONCE_BYTES: usize = 256;
+
+/// Why a token was refused. Every one is a 401 to the client; the reason is for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("token larger than allowed")]
+    TooLarge,
+    #[error("DOCTYPE or entity declaration")]
+    Doctype,
+    #[error("malformed: {0}")]
+    Malformed(String),
+    #[error("unexpected structure: {0}")]
+    Structure(&'static str),
+    #[error("algorithm not accepted: {0}")]
+    Algorithm(String),
+    #[error("digest does not match")]
+    Digest,
+    #[error("signature does not verify with the IdP certificate")]
+    Signature,
+    #[error("issuer not trusted")]
+    Issuer,
+    #[error("audience does not include this server")]
+    Audience,
+    #[error("assertion not yet valid")]
+    NotYetValid,
+    #[error("assertion expired")]
+    Expired,
+    #[error("no holder-of-key confirmation")]
+    NotHolderOfKey,
+    #[error("holder certificate unusable: {0}")]
+    HolderKey(String),
+    #[error("holder-of-key proof does not verify")]
+    Proof,
+    #[error("proof timestamp outside the allowed window")]
+    Timestamp,
+    #[error("nonce already used")]
+    Replay,
+    #[error("too many proofs in flight")]
+    Busy,
+}
+
+/// A holder-of-key login as the client sends it.
+#[derive(Debug, Clone, Copy)]
+pub struct HolderOfKeyToken<'a> {
+    pub saml_token: &'a str,
+    /// Milliseconds since the epoch, as decimal digits.
+    pub timestamp: &'a str,
+    pub nonce: &'a str,
+    /// Base64 SHA256withRSA over `saml_token + timestamp + nonce`.
+    pub signature: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid saml source: {0}")]
+pub struct ConfigError(String);
+
+pub struct SamlSource {
+    idp_key: Vec<u8>,
+    audience: String,
+    issuer: Option<String>,
+    skew: Duration,
+    max_token_bytes: usize,
+    /// Nonce → the instant after which its timestamp is stale anyway.
+    nonces: Mutex<HashMap<String, OffsetDateTime>>,
+}
+
+impl std::fmt::Debug for SamlSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SamlSource").field("audience", &self.audience).field("issuer", &self.issuer).finish()
+    }
+}
+
+/// The RSA public key (PKCS#1 DER, as ring takes it) of a DER certificate.
+pub(crate) fn rsa_key_of_certificate(der: &[u8]) -> Result<Vec<u8>, String> {
+    let (rest, certificate) =
+        x509_parser::parse_x509_certificate(der).map_err(|e| format!("not a certificate: {e}"))?;
+    if !rest.is_empty() {
+        return Err("trailing bytes after the certificate".into());
+    }
+    let spki = certificate.public_key();
+    if spki.algorithm.algorithm != x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION {
+        return Err("not an RSA key".into());
+    }
+    Ok(spki.subject_public_key.data.to_vec())
+}
+
+impl SamlSource {
+    pub fn new(config: &SamlConfig) -> Result<Self, ConfigError> {
+        let pem = std::fs::read(&config.idp_certificate)
+            .map_err(|e| ConfigError(format!("{}: {e}", config.idp_certificate.display())))?;
+        Self::with_certificate_pem(&pem, config)
+    }
+
+    /// As [`SamlSource::new`], with the certificate's PEM given rather than read from its path.
+    pub fn with_certificate_pem(pem: &[u8], config: &SamlConfig) -> Result<Self, ConfigError> {
+        let (_, pem) =
+            x509_parser::pem::parse_x509_pem(pem).map_err(|e| ConfigError(format!("IdP certificate: {e}")))?;
+        let idp_key =
+            rsa_key_of_certificate(&pem.contents).map_err(|e| ConfigError(format!("IdP certificate: {e}")))?;
+        if config.audience.is_empty() {
+            return Err(ConfigError("audience must not be empty".into()));
+        }
+        Ok(SamlSource {
+            idp_key,
+            audience: config.audience.clone(),
+            issuer: config.issuer.clone(),
+            skew: Duration::from_secs(config.clock_skew_secs),
+            max_token_bytes: config.max_token_bytes,
+            nonces: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Verifies a holder-of-key login at `now` and returns what the assertion says. The nonce
+    /// is spent only by a token that passed every other check.
+    pub fn verify(&self, token: HolderOfKeyToken<'_>, now: OffsetDateTime) -> Result<Assertion, Rejection> {
+        if token.saml_token.len() > self.max_token_bytes {
+            return Err(Rejection::TooLarge);
+        }
+        let assertion = self.verify_assertion(token.saml_token, now)?;
+        let holder_key = assertion.holder_key.as_deref().ok_or(Rejection::NotHolderOfKey)?;
+
+        let millis: i64 = match token.timestamp.parse() {
+            Ok(ms) if token.timestamp.bytes().all(|b| b.is_ascii_digit()) => ms,
+            _ => return Err(Rejection::Timestamp),
+        };
+        let stamped = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+            .map_err(|_| Rejection::Timestamp)?;
+        if (now - stamped).unsigned_abs() > self.skew {
+            return Err(Rejection::Timestamp);
+        }
+        if token.nonce.is_empty() || token.nonce.len() > MAX_NONCE_BYTES {
+            return Err(Rejection::Malformed("nonce empty or too long".into()));
+        }
+        let proof = assertion::decode_base64(token.signature)?;
+        let signed = [token.saml_token.as_bytes(), token.timestamp.as_bytes(), token.nonce.as_bytes()].concat();
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, holder_key)
+            .verify(&signed, &proof)
+            .map_err(|_| Rejection::Proof)?;
+
+        self.spend_nonce(token.nonce, stamped + self.skew, now)?;
+        Ok(assertion)
+    }
+
+    /// The signature, issuer, audience and validity window of a bearer of the assertion alone.
+    pub fn verify_assertion(&self, xml: &str, now: OffsetDateTime) -> Result<Assertion, Rejection> {
+        if xml.len() > self.max_token_bytes {
+            return Err(Rejection::TooLarge);
+        }
+        let assertion = assertion::verify(xml, &self.idp_key)?;
+        if self.issuer.as_ref().is_some_and(|issuer| *issuer != assertion.issuer) {
+            return Err(Rejection::Issuer);
+        }
+        if !assertion.audiences.contains(&self.audience) {
+            return Err(Rejection::Audience);
+        }
+        if assertion.not_before.is_some_and(|t| now + self.skew < t) {
+            return Err(Rejection::NotYetValid);
+        }
+        if now - self.skew >= assertion.not_on_or_after {
+            return Err(Rejection::Expired);
+        }
+        Ok(assertion)
+    }
+
+    fn spend_nonce(&self, nonce: &str, stale_after: OffsetDateTime, now: OffsetDateTime) -> Result<(), Rejection> {
+        let mut nonces = self.nonces.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if nonces.contains_key(nonce) {
+            return Err(Rejection::Replay);
+        }
+        if nonces.len() >= MAX_REMEMBERED_NONCES {
+            nonces.retain(|_, until| *until > now);
+            if nonces.len() >= MAX_REMEMBERED_NONCES {
+                return Err(Rejection::Busy);
+            }
+        }
+        nonces.insert(nonce.to_owned(), stale_after);
+        Ok(())
+    }
+}
