@@ -17,6 +17,9 @@ if [[ -n ${CI:-} && ${CI} != false ]]; then
     export TOLLGATE_REQUIRE_CLIENTS=1
 fi
 
+step "Operator tools for the metrics and forward-auth tests (promtool, nginx)"
+scripts/setup-ops-tools.sh
+
 if ! cargo nextest --version >/dev/null 2>&1; then
     step "Installing cargo-nextest"
     cargo install cargo-nextest --locked

@@ -14,6 +14,7 @@ pub mod password;
 mod service;
 pub mod session;
 pub mod store;
+pub mod telemetry;
 pub mod throttle;
 pub mod token;
 
@@ -25,4 +26,5 @@ pub use password::PasswordPolicy;
 pub use service::{BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, TokenKind};
 pub use session::{Session, SessionState};
 pub use store::{Locks, SessionFilter, Store, StoreError};
+pub use telemetry::Metrics;
 pub use throttle::ThrottlePolicy;

@@ -3,12 +3,15 @@
 //! it, and never holds more than a few 19 MiB buffers at once.
 
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::CoreError;
+use crate::telemetry::Metrics;
+use metrics::{Gauge, Histogram};
 
 /// OWASP's minimum for Argon2id: 19 MiB, two passes, one lane.
 const MEMORY_KIB: u32 = 19 * 1024;
@@ -91,10 +94,18 @@ pub struct PasswordHasher {
     /// Verified in place of a real hash when the account does not exist, so that
     /// "no such user" costs the same time as "wrong password".
     dummy_hash: Arc<str>,
+    /// Jobs sent and not started yet.
+    queue_depth: Gauge,
+    /// From sending a job to a thread starting it.
+    wait: Histogram,
 }
 
 impl PasswordHasher {
     pub fn new(threads: usize) -> Self {
+        PasswordHasher::with_metrics(threads, &Metrics::disabled())
+    }
+
+    pub fn with_metrics(threads: usize, metrics: &Metrics) -> Self {
         let dummy_secret = hex::encode(crate::token::random_secret::<16>());
         let (jobs, queue) = mpsc::channel::<Job>(QUEUE);
         let queue = Arc::new(Mutex::new(queue));
@@ -111,7 +122,12 @@ impl PasswordHasher {
                 })
                 .expect("the OS could not start a password hashing thread");
         }
-        PasswordHasher { jobs, dummy_hash: hash_blocking(&dummy_secret).into() }
+        PasswordHasher {
+            jobs,
+            dummy_hash: hash_blocking(&dummy_secret).into(),
+            queue_depth: metrics.hash_queue_depth.clone(),
+            wait: metrics.hash_wait.clone(),
+        }
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, CoreError> {
@@ -137,7 +153,10 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, CoreError> {
         let (done, result) = oneshot::channel();
+        let (queue_depth, wait, queued) = (self.queue_depth.clone(), self.wait.clone(), Instant::now());
         let job: Job = Box::new(move || {
+            queue_depth.decrement(1.0);
+            wait.record(queued.elapsed());
             // A requester that has gone away (client disconnected, request timed out) needs
             // no answer: skip the work.
             if !done.is_closed() {
@@ -145,7 +164,11 @@ impl PasswordHasher {
             }
         });
         let stopped = || CoreError::Internal("the password hashing threads have stopped".into());
-        self.jobs.send(job).await.map_err(|_| stopped())?;
+        self.queue_depth.increment(1.0);
+        if self.jobs.send(job).await.is_err() {
+            self.queue_depth.decrement(1.0);
+            return Err(stopped());
+        }
         result.await.map_err(|_| stopped())
     }
 }

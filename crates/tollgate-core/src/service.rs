@@ -15,11 +15,14 @@ use crate::error::{AuthFailure, CoreError, FailureReason, SessionRejection};
 use crate::password::{MAX_PASSWORD_BYTES, PasswordHasher};
 use crate::session::{Session, SessionState};
 use crate::store::{SessionFilter, Store};
+use crate::telemetry::{self, Metrics};
 use crate::throttle::Throttle;
 use crate::token::{self, TokenDigest};
 
 const BOOTSTRAPPED_KEY: &str = "bootstrapped_at";
 const INSTALLATION_ID_KEY: &str = "installation_id";
+/// The identity source of sessions opened by [`Core::exchange`].
+const EXCHANGE_SOURCE: &str = "vcd-session";
 /// The administrator `bootstrap` creates.
 pub const BOOTSTRAP_ADMIN: &str = "administrator";
 
@@ -107,11 +110,17 @@ pub struct Core {
     login_throttle: Throttle,
     unknown_token_throttle: Throttle,
     session_throttle: Throttle,
+    metrics: Metrics,
 }
 
 impl Core {
+    /// A core that records no metrics.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: CoreConfig) -> Self {
-        let hasher = PasswordHasher::new(config.max_concurrent_hashes);
+        Core::with_metrics(store, clock, config, Metrics::disabled())
+    }
+
+    pub fn with_metrics(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: CoreConfig, metrics: Metrics) -> Self {
+        let hasher = PasswordHasher::with_metrics(config.max_concurrent_hashes, &metrics);
         let login_throttle = Throttle::new(config.login_throttle);
         let unknown_token_throttle = Throttle::new(config.unknown_token_throttle);
         let session_throttle = Throttle::new(config.session_throttle);
@@ -126,11 +135,16 @@ impl Core {
             cache: SessionCache::default(),
             initialised: AtomicBool::new(false),
             roles: std::sync::OnceLock::new(),
+            metrics,
         }
     }
 
     pub fn config(&self) -> &CoreConfig {
         &self.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn now(&self) -> Timestamp {
@@ -148,6 +162,12 @@ impl Core {
             self.initialised.store(true, Ordering::Release);
         }
         Ok(done)
+    }
+
+    /// Whether the server is bootstrapped, asking the store itself (not the remembered answer):
+    /// for readiness probes, which must fail when the store does.
+    pub async fn check_store(&self) -> Result<bool, CoreError> {
+        Ok(self.store.meta(BOOTSTRAPPED_KEY).await?.is_some())
     }
 
     /// A stable id for this installation (Cloud Director's site id).
@@ -313,12 +333,19 @@ impl Core {
         if !self.is_initialised().await? {
             return Err(CoreError::NotInitialised);
         }
-        let attempt = self.throttle_login(request.remote_addr.as_deref())?;
-        let outcome = match self.config.sources.get(request.source) {
-            Some(SourceKind::Local) => self.login_local(request).await,
-            None => Err(CoreError::UnknownSource(request.source.to_owned())),
+        let (dialect, source) = (request.dialect, request.source);
+        let outcome = match self.throttle_login(request.remote_addr.as_deref()) {
+            Ok(attempt) => {
+                let outcome = match self.config.sources.get(request.source) {
+                    Some(SourceKind::Local) => self.login_local(request).await,
+                    None => Err(CoreError::UnknownSource(request.source.to_owned())),
+                };
+                attempt.settle(&outcome);
+                outcome
+            }
+            Err(throttled) => Err(throttled),
         };
-        attempt.settle(&outcome);
+        self.metrics.login(dialect, source, login_outcome(outcome.as_ref()));
         outcome
     }
 
@@ -327,6 +354,7 @@ impl Core {
         if let Some(remote) = remote
             && let Err(throttled) = self.login_throttle.take(remote, self.now())
         {
+            self.metrics.throttled(telemetry::Throttled::Login);
             if throttled.first_of_burst {
                 audit::throttled("login", remote, throttled.retry_after.as_secs().max(1));
             }
@@ -338,6 +366,12 @@ impl Core {
     /// Refuses a login a dialect found wrong before asking any source (an unknown SSO domain,
     /// say), in the same time and with the same audit event as any other refusal.
     pub async fn refuse_login(&self, request: LoginRequest<'_>, reason: FailureReason) -> CoreError {
+        let refusal = self.refusal(&request, reason).await;
+        self.metrics.login(request.dialect, request.source, login_outcome::<()>(Err(&refusal)));
+        refusal
+    }
+
+    async fn refusal(&self, request: &LoginRequest<'_>, reason: FailureReason) -> CoreError {
         let attempt = match self.throttle_login(request.remote_addr.as_deref()) {
             Ok(attempt) => attempt,
             Err(e) => return e,
@@ -345,7 +379,7 @@ impl Core {
         if let Err(e) = self.hasher.verify_dummy(request.password).await {
             return e;
         }
-        audit::login_failed(&attempt_of(&request), reason);
+        audit::login_failed(&attempt_of(request), reason);
         attempt.count();
         CoreError::Auth(AuthFailure { reason })
     }
@@ -357,12 +391,18 @@ impl Core {
         if !self.is_initialised().await? {
             return Err(CoreError::NotInitialised);
         }
-        let attempt = self.throttle_login(request.remote_addr.as_deref())?;
-        let user = match self.config.sources.get(request.source) {
-            Some(SourceKind::Local) => self.verify_local(&request).await,
-            None => Err(CoreError::UnknownSource(request.source.to_owned())),
+        let user = match self.throttle_login(request.remote_addr.as_deref()) {
+            Ok(attempt) => {
+                let user = match self.config.sources.get(request.source) {
+                    Some(SourceKind::Local) => self.verify_local(&request).await,
+                    None => Err(CoreError::UnknownSource(request.source.to_owned())),
+                };
+                attempt.settle(&user);
+                user
+            }
+            Err(throttled) => Err(throttled),
         };
-        attempt.settle(&user);
+        self.metrics.login(request.dialect, request.source, login_outcome(user.as_ref()));
         user
     }
 
@@ -410,7 +450,7 @@ impl Core {
                 }
                 let policy = self.config.lockout;
                 let locks = self.store.record_unknown_failure(&key, address, now, &policy).await?;
-                audit_locks(&attempt, locks, now);
+                self.audit_locks(&attempt, locks, now);
                 let reason = if org.is_none() { FailureReason::UnknownOrg } else { FailureReason::UnknownUser };
                 return Err(fail(reason));
             }
@@ -426,7 +466,7 @@ impl Core {
         if !matched {
             let policy = self.config.lockout;
             let locks = self.store.record_login_failure(user.id, address, now, &policy).await?;
-            audit_locks(&attempt, locks, now);
+            self.audit_locks(&attempt, locks, now);
             return Err(fail(FailureReason::WrongPassword));
         }
         if !user.enabled {
@@ -485,6 +525,18 @@ impl Core {
         from_dialects: &[&str],
         request: LoginRequest<'_>,
     ) -> Result<LoginOutcome, CoreError> {
+        let dialect = request.dialect;
+        let outcome = self.exchange_session(token, from_dialects, request).await;
+        self.metrics.login(dialect, EXCHANGE_SOURCE, login_outcome(outcome.as_ref()));
+        outcome
+    }
+
+    async fn exchange_session(
+        &self,
+        token: &str,
+        from_dialects: &[&str],
+        request: LoginRequest<'_>,
+    ) -> Result<LoginOutcome, CoreError> {
         if !self.is_initialised().await? {
             return Err(CoreError::NotInitialised);
         }
@@ -509,7 +561,7 @@ impl Core {
             .await?
             .filter(|u| u.enabled)
             .ok_or(CoreError::Auth(AuthFailure { reason: FailureReason::Disabled }))?;
-        self.open_session(&user, &request, "vcd-session", self.now()).await
+        self.open_session(&user, &request, EXCHANGE_SOURCE, self.now()).await
     }
 
     async fn open_session(
@@ -520,6 +572,7 @@ impl Core {
         now: Timestamp,
     ) -> Result<LoginOutcome, CoreError> {
         if let Err(throttled) = self.session_throttle.take(&user.id.to_string(), now) {
+            self.metrics.throttled(telemetry::Throttled::SessionsOfUser);
             if throttled.first_of_burst {
                 audit::throttled("sessions_of_user", &user.name, throttled.retry_after.as_secs().max(1));
             }
@@ -563,6 +616,19 @@ impl Core {
         Ok(LoginOutcome { session: LiveSession(entry), tokens })
     }
 
+    /// Audits and counts the locks a failure set, each once: for its address, and for every
+    /// address.
+    fn audit_locks(&self, attempt: &FailedLogin<'_>, locks: crate::store::Locks, now: Timestamp) {
+        if let Some(until) = locks.address_until {
+            self.metrics.lockout(false);
+            audit::lockout(attempt, "address", until.since(now).as_secs());
+        }
+        if let Some(until) = locks.account_until {
+            self.metrics.lockout(true);
+            audit::lockout(attempt, "all_addresses", until.since(now).as_secs());
+        }
+    }
+
     // ---- validation -----------------------------------------------------------------------
 
     /// The live session `token` names, if it was issued by `dialect`. Slides the idle timeout.
@@ -585,6 +651,7 @@ impl Core {
         if cached.is_none()
             && let Err(throttled) = self.unknown_token_throttle.check(remote, now)
         {
+            self.metrics.throttled(telemetry::Throttled::UnknownToken);
             if throttled.first_of_burst {
                 audit::throttled("unknown_token", remote, throttled.retry_after.as_secs().max(1));
             }
@@ -621,8 +688,14 @@ impl Core {
     ) -> Result<LiveSession, CoreError> {
         let now = self.now();
         let entry = match cached {
-            Some(entry) if !entry.is_ended() && now.since(entry.verified_at()) < self.config.revalidate_after => entry,
-            _ => self.reload(digest, now).await?,
+            Some(entry) if !entry.is_ended() && now.since(entry.verified_at()) < self.config.revalidate_after => {
+                self.metrics.cache_hits.increment(1);
+                entry
+            }
+            _ => {
+                self.metrics.cache_misses.increment(1);
+                self.reload(digest, now).await?
+            }
         };
         let session = &entry.session;
         if !dialects.is_empty() && !dialects.contains(&session.dialect.as_str()) {
@@ -795,6 +868,7 @@ impl Core {
             tracing::warn!(error = %e, "could not record session activity");
         }
         self.cache.prune(Timestamp(now.millis() - 5 * 60 * 1000));
+        self.metrics.upkeep();
         self.login_throttle.prune(now);
         self.unknown_token_throttle.prune(now);
         self.session_throttle.prune(now);
@@ -849,13 +923,15 @@ impl Drop for ThrottledAttempt<'_> {
     }
 }
 
-/// Audits the locks a failure set, each once: for its address, and for every address.
-fn audit_locks(attempt: &FailedLogin<'_>, locks: crate::store::Locks, now: Timestamp) {
-    if let Some(until) = locks.address_until {
-        audit::lockout(attempt, "address", until.since(now).as_secs());
-    }
-    if let Some(until) = locks.account_until {
-        audit::lockout(attempt, "all_addresses", until.since(now).as_secs());
+/// The `outcome` label of a login: `success`, or why it was refused.
+fn login_outcome<T>(result: Result<&T, &CoreError>) -> &'static str {
+    match result {
+        Ok(_) => "success",
+        Err(CoreError::Auth(failure)) => failure.reason.as_str(),
+        Err(CoreError::NotPermitted(_)) => "not_permitted",
+        Err(CoreError::Throttled(_)) => "throttled",
+        Err(CoreError::NotInitialised) => "not_initialised",
+        Err(_) => "error",
     }
 }
 

@@ -4,6 +4,7 @@
 //! of the dialect that serves the path, logged once here.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use http_body_util::BodyExt;
 
 use crate::common::{self, ClientAddr, MAX_BODY_BYTES, Transport};
 use crate::failure::{Failure, RequestInfo};
+use crate::operations::{RequestCounts, Route};
 use crate::{AppState, Dialect, bluecat, hcx, loginsight, native, vcd, vcda};
 
 /// A body the client is still sending when we answer is read and thrown away, up to this much
@@ -56,6 +58,7 @@ fn correlation_headers(dialect: Option<Dialect>) -> (HeaderName, HeaderName) {
 pub struct Listener {
     pub state: AppState,
     pub dialects: Vec<Dialect>,
+    pub(crate) requests: Arc<RequestCounts>,
 }
 
 impl Listener {
@@ -135,6 +138,7 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     };
     if let Some(failure) = failure {
         let allow = response.headers().get(header::ALLOW).cloned();
+        let route = response.extensions_mut().remove::<Route>();
         let info = RequestInfo {
             method: &method,
             path: &path,
@@ -146,6 +150,9 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
         response = render(dialect, &failure, &info);
         if let Some(allow) = allow {
             response.headers_mut().insert(header::ALLOW, allow);
+        }
+        if let Some(route) = route {
+            response.extensions_mut().insert(route);
         }
         if let Failure::Throttled { retry_after_seconds } = failure {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
@@ -173,6 +180,7 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     if close {
         response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    listener.requests.count(dialect, &response);
     response
 }
 

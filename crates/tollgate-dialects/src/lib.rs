@@ -20,6 +20,7 @@ pub mod failure;
 pub mod hcx;
 pub mod loginsight;
 pub mod native;
+mod operations;
 mod overlap;
 pub mod settings;
 pub mod vcd;
@@ -161,13 +162,31 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// One router serving `dialects` and `/metrics`: what the shared listener serves.
+pub fn router(state: AppState, dialects: &[Dialect]) -> Router {
+    listener_router(state, dialects, Operations { metrics: true })
+}
+
+/// What a listener serves besides its dialects, `/`, `/healthz` and `/readyz`.
+#[derive(Debug, Clone, Copy)]
+pub struct Operations {
+    /// `/metrics`, when the core records metrics.
+    pub metrics: bool,
+}
+
 /// One router serving `dialects`. Their paths do not collide but for Log Insight's and
 /// BlueCat's `/api/v2`, which [`overlap`] shares out when a listener serves both. Every request
 /// goes through [`envelope::envelope`] first, which also merges repeated slashes before routing.
-pub fn router(state: AppState, dialects: &[Dialect]) -> Router {
+pub fn listener_router(state: AppState, dialects: &[Dialect], operations: Operations) -> Router {
     let both = dialects.contains(&Dialect::LogInsight) && dialects.contains(&Dialect::BlueCat);
     let served = dialects.to_vec();
-    let mut app = Router::new().route("/", get(move || index(served))).route("/healthz", get(healthz));
+    let mut app = Router::new()
+        .route("/", get(move || index(served, operations)))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(operations::readyz));
+    if operations.metrics {
+        app = app.route("/metrics", get(operations::metrics));
+    }
     if both {
         app = app.merge(loginsight::router_for(&["v1"])).merge(overlap::router(state.clone()));
     }
@@ -184,25 +203,31 @@ pub fn router(state: AppState, dialects: &[Dialect]) -> Router {
             Dialect::Native => native::router(),
         });
     }
-    let listener = envelope::Listener { state: state.clone(), dialects: dialects.to_vec() };
+    let requests = Arc::new(operations::RequestCounts::new(state.core.metrics().clone()));
+    let listener = envelope::Listener { state: state.clone(), dialects: dialects.to_vec(), requests };
     let app = app
         .fallback(|| async { Failure::NotFound })
+        .layer(axum::middleware::from_fn(operations::tag_route))
         .layer(DefaultBodyLimit::max(common::MAX_BODY_BYTES))
         .with_state(state);
     Router::new().fallback_service(app).layer(axum::middleware::from_fn_with_state(listener, envelope::envelope))
 }
 
 /// What this listener is: each dialect it serves and where its clients start.
-async fn index(served: Vec<Dialect>) -> Response {
+async fn index(served: Vec<Dialect>, operations: Operations) -> Response {
     let dialects: Vec<_> =
         served.iter().map(|d| json!({"name": d.name(), "product": d.product(), "start": d.entry_point()})).collect();
-    axum::Json(json!({
+    let mut index = json!({
         "name": "Tollgate",
         "version": env!("CARGO_PKG_VERSION"),
         "dialects": dialects,
         "health": "/healthz",
-    }))
-    .into_response()
+        "readiness": "/readyz",
+    });
+    if operations.metrics {
+        index["metrics"] = json!("/metrics");
+    }
+    axum::Json(index).into_response()
 }
 
 /// 200 when the store answers, else the failure (503 in Tollgate's own shape).

@@ -28,8 +28,12 @@ struct Both {
 
 pub fn router(state: AppState) -> Router<AppState> {
     let both = Both {
-        loginsight: loginsight::router_for(&["v2"]).with_state(state.clone()),
-        bluecat: bluecat::router().with_state(state.clone()),
+        loginsight: loginsight::router_for(&["v2"])
+            .layer(axum::middleware::from_fn(crate::operations::tag_route))
+            .with_state(state.clone()),
+        bluecat: bluecat::router()
+            .layer(axum::middleware::from_fn(crate::operations::tag_route))
+            .with_state(state.clone()),
         state,
     };
     Router::new().route("/api/v2/{*rest}", any(dispatch)).with_state(both)

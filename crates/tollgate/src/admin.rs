@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use tollgate_core::directory::LOCAL_SOURCE;
-use tollgate_core::{Core, CoreError, PasswordPolicy, SystemClock, Timestamp, UserSpec};
+use tollgate_core::{Core, CoreError, Metrics, PasswordPolicy, SystemClock, Timestamp, UserSpec};
 use tollgate_store_sqlite::SqliteStore;
 use uuid::Uuid;
 
@@ -120,10 +120,10 @@ pub enum SessionCommand {
 
 /// The core over the configured store, creating the data directory and the store when they do
 /// not exist yet: for `serve` and `bootstrap` only.
-pub fn create_or_open_core(config: &Config) -> anyhow::Result<Core> {
+pub fn create_or_open_core(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
     prepare_data_dir(&config.data_dir)?;
     create_private_file(&config.database_path())?;
-    core_over(config)
+    core_over(config, metrics)
 }
 
 /// The core over the configured store, which must exist: the other commands never create one,
@@ -136,13 +136,13 @@ pub fn open_core(config: &Config) -> anyhow::Result<Core> {
         );
     }
     prepare_data_dir(&config.data_dir)?;
-    core_over(config)
+    core_over(config, Metrics::disabled())
 }
 
-fn core_over(config: &Config) -> anyhow::Result<Core> {
+fn core_over(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
     let path = config.database_path();
     let store = SqliteStore::open(&path).with_context(|| format!("cannot open the store {}", path.display()))?;
-    Ok(Core::new(Arc::new(store), Arc::new(SystemClock), config.core()))
+    Ok(Core::with_metrics(Arc::new(store), Arc::new(SystemClock), config.core(), metrics))
 }
 
 /// Creates the data directory with mode 0700, whatever the umask: it holds password hashes and
@@ -306,7 +306,7 @@ pub async fn bootstrap_with(core: &Core, source: AdminPassword) -> anyhow::Resul
 
 pub async fn bootstrap(config: &Config, password_stdin: bool) -> anyhow::Result<()> {
     let source = if password_stdin { AdminPassword::Stdin } else { AdminPassword::PromptOrGenerate };
-    bootstrap_with(&create_or_open_core(config)?, source).await
+    bootstrap_with(&create_or_open_core(config, Metrics::disabled())?, source).await
 }
 
 /// Says that TOLLGATE_ADMIN_PASSWORD, when set, has no effect on this start.

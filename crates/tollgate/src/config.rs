@@ -37,6 +37,7 @@ pub struct Config {
     pub lockout: LockoutConfig,
     pub passwords: PasswordsConfig,
     pub throttle: ThrottleConfig,
+    pub metrics: MetricsConfig,
     /// Proxies (IP addresses) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Per dialect (`vcd`, `vcda`, `loginsight`, `hcx`, `bluecat`, `native`).
@@ -152,6 +153,15 @@ impl Default for ThrottleConfig {
     }
 }
 
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Listeners of its own for `/metrics` (with `/healthz` and `/readyz`); when set, the shared
+    /// listener no longer serves it. Empty: served on the shared listener.
+    pub listen: Vec<SocketAddr>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DialectConfig {
@@ -242,6 +252,7 @@ impl Default for Config {
             lockout: LockoutConfig::default(),
             passwords: PasswordsConfig::default(),
             throttle: ThrottleConfig::default(),
+            metrics: MetricsConfig::default(),
             trusted_proxies: Vec::new(),
             dialects,
             org_sources: HashMap::new(),
@@ -303,6 +314,7 @@ const ENV_KEYS: &[&str] = &[
     "lockout",
     "passwords",
     "throttle",
+    "metrics",
     "trusted_proxies",
     "dialects",
     "org_sources",

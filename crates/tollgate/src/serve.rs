@@ -9,8 +9,8 @@ use anyhow::Context;
 use axum::Router;
 use clap::Args;
 use hyper_util::rt::TokioTimer;
-use tollgate_core::Core;
-use tollgate_dialects::{AppState, Dialect, Shared, Site};
+use tollgate_core::{Core, Metrics};
+use tollgate_dialects::{AppState, Dialect, Operations, Shared, Site};
 
 use crate::admin;
 use crate::config::{self, Config};
@@ -47,7 +47,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     // start before the store is created and the one-time administrator password is printed.
     let listeners = bind(&config)?;
 
-    let core = Arc::new(admin::create_or_open_core(&config)?);
+    let core = Arc::new(admin::create_or_open_core(&config, Metrics::prometheus())?);
     let tls = if config.http { None } else { Some(tls::server_config(&config).await?) };
     if core.is_initialised().await? {
         admin::warn_if_admin_password_ignored("the store is already bootstrapped");
@@ -78,8 +78,10 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let scheme = if config.http { "http" } else { "https" };
     let mut handles = Vec::new();
     let mut servers = tokio::task::JoinSet::new();
-    for Bound { own, dialects, listener, local } in listeners {
-        let app = tollgate_dialects::router(state.clone(), &dialects);
+    for Bound { role, dialects, listener, local } in listeners {
+        let operations =
+            Operations { metrics: role == Role::Metrics || (role == Role::Shared && config.metrics.listen.is_empty()) };
+        let app = tollgate_dialects::listener_router(state.clone(), &dialects, operations);
         let handle = axum_server::Handle::new();
         handles.push(handle.clone());
         let acceptor = Acceptor {
@@ -91,7 +93,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor).handle(handle);
         tune(server.http_builder(), header_timeout);
         servers.spawn(async move { server.serve(make_service(app)).await });
-        announce(own, scheme, local);
+        announce(role, scheme, local);
     }
     tokio::spawn(shutdown_on_signal(handles));
     while let Some(finished) = servers.join_next().await {
@@ -119,33 +121,47 @@ fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// A bound listener and the dialects it serves; `own` names the dialect of a listener of its own.
+/// What a listener is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Every dialect not taken off it, and `/metrics` unless it has listeners of its own.
+    Shared,
+    /// One dialect of its own.
+    Dialect(Dialect),
+    /// `/metrics` of its own (`metrics.listen`).
+    Metrics,
+}
+
+/// A bound listener and the dialects it serves.
 struct Bound {
-    own: Option<Dialect>,
+    role: Role,
     dialects: Vec<Dialect>,
     listener: std::net::TcpListener,
     local: SocketAddr,
 }
 
-/// Binds every listener the configuration asks for: dialects with listeners of their own
-/// first, the shared listener last (its line is the one that says the server is ready).
+/// Binds every listener the configuration asks for: dialects and metrics with listeners of
+/// their own first, the shared listener last (its line is the one that says the server is ready).
 fn bind(config: &Config) -> anyhow::Result<Vec<Bound>> {
-    let mut plan: Vec<(Option<Dialect>, Vec<Dialect>, SocketAddr)> = Vec::new();
+    let mut plan: Vec<(Role, Vec<Dialect>, SocketAddr)> = Vec::new();
     for &dialect in Dialect::ALL {
         for &addr in config.dialects.get(dialect.name()).map(|d| d.listen.as_slice()).unwrap_or_default() {
-            plan.push((Some(dialect), vec![dialect], addr));
+            plan.push((Role::Dialect(dialect), vec![dialect], addr));
         }
+    }
+    for &addr in &config.metrics.listen {
+        plan.push((Role::Metrics, Vec::new(), addr));
     }
     let shared: Vec<Dialect> =
         Dialect::ALL.iter().copied().filter(|d| config.dialects.get(d.name()).is_none_or(|c| c.shared)).collect();
-    plan.push((None, shared, config.listen));
+    plan.push((Role::Shared, shared, config.listen));
     let mut bound = Vec::new();
-    for (own, dialects, addr) in plan {
+    for (role, dialects, addr) in plan {
         let listener = match listen(addr) {
             Ok(listener) => listener,
             // A product port served by default is a convenience, not a reason not to start.
-            Err(e) if own.is_some_and(|d| config::is_default_listener(d, addr)) => {
-                let dialect = own.map(Dialect::name).unwrap_or_default();
+            Err(e) if matches!(role, Role::Dialect(d) if config::is_default_listener(d, addr)) => {
+                let dialect = dialects.first().map(|d| d.name()).unwrap_or_default();
                 tracing::warn!(%addr, dialect, error = %e, "not serving this dialect's default port; set dialects.{dialect}.listen to choose another");
                 continue;
             }
@@ -153,7 +169,7 @@ fn bind(config: &Config) -> anyhow::Result<Vec<Bound>> {
         };
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
-        bound.push(Bound { own, dialects, listener, local });
+        bound.push(Bound { role, dialects, listener, local });
     }
     Ok(bound)
 }
@@ -171,13 +187,17 @@ fn tune(
 }
 
 /// The lines tests and operators wait for; with port 0 they tell which port was picked.
-fn announce(dialect: Option<Dialect>, scheme: &str, addr: SocketAddr) {
-    match dialect {
-        Some(dialect) => {
+fn announce(role: Role, scheme: &str, addr: SocketAddr) {
+    match role {
+        Role::Dialect(dialect) => {
             tracing::info!(%addr, dialect = dialect.name(), "listening");
             println!("tollgate {} listening on {scheme}://{addr}", dialect.name());
         }
-        None => {
+        Role::Metrics => {
+            tracing::info!(%addr, "metrics listening");
+            println!("tollgate metrics listening on {scheme}://{addr}");
+        }
+        Role::Shared => {
             tracing::info!(%addr, "listening");
             println!("tollgate listening on {scheme}://{addr}");
         }

@@ -262,6 +262,26 @@ pub fn venv() -> Option<PathBuf> {
     }
 }
 
+/// The path of `program` (promtool, nginx), or `None` (and a note) when it is not installed.
+/// Under CI, or with TOLLGATE_REQUIRE_CLIENTS=1, a missing program fails the test:
+/// `scripts/setup-ops-tools.sh` installs them.
+pub fn tool(program: &str) -> Option<PathBuf> {
+    let required = std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1")
+        || std::env::var_os("TOLLGATE_REQUIRE_CLIENTS").is_some_and(|v| v == "1");
+    let found = ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| path.is_file());
+    match found {
+        Some(path) => Some(path),
+        None if required => panic!("{program} is not installed: run scripts/setup-ops-tools.sh (as root)"),
+        None => {
+            eprintln!("note: {program} is not installed; run scripts/setup-ops-tools.sh for the tests that need it");
+            None
+        }
+    }
+}
+
 pub fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients")
 }
