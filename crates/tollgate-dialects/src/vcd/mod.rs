@@ -100,7 +100,11 @@ pub fn finish(response: &mut Response, version: Option<ApiVersion>) {
     if content_type.contains("version=") {
         return;
     }
-    if let Ok(value) = HeaderValue::from_str(&format!("{content_type};version={version}")) {
+    let mut with_version = String::with_capacity(content_type.len() + 9 + version.len());
+    for part in [content_type, ";version=", &version] {
+        with_version.push_str(part);
+    }
+    if let Ok(value) = HeaderValue::from_str(&with_version) {
         response.headers_mut().insert(header::CONTENT_TYPE, value);
     }
 }

@@ -22,21 +22,32 @@ pub fn error(major: u16, minor: &str, message: &str) -> String {
     )
 }
 
-/// Versions from 36.0 on log in at `/cloudapi`; older ones at `/api/sessions`.
+/// Versions from 36.0 on log in at `/cloudapi`; older ones at `/api/sessions`. Built with
+/// `push_str` and the base escaped once: every client asks for this document first, and
+/// `write!` per version made it the costliest answer on the API (scripts/bench.sh).
 pub fn supported_versions(base: &str, versions: &[VcdVersion]) -> String {
-    let mut out = format!("{PROLOG}<SupportedVersions xmlns=\"{NS_VERSIONS}\">\n");
+    let base = escape(base);
+    let mut out = String::with_capacity(256 + versions.len() * (160 + 2 * base.len()));
+    out.push_str(PROLOG);
+    out.push_str("<SupportedVersions xmlns=\"");
+    out.push_str(NS_VERSIONS);
+    out.push_str("\">\n");
     for VcdVersion { version, deprecated } in versions {
         let major: u32 = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
-        let cloudapi = major >= 36;
-        let _ = write!(out, "  <VersionInfo deprecated=\"{deprecated}\"><Version>{}</Version>", escape(version));
-        if cloudapi {
-            let _ = write!(
-                out,
-                "<LoginUrl>{0}/cloudapi/1.0.0/sessions</LoginUrl><ProviderLoginUrl>{0}/cloudapi/1.0.0/sessions/provider</ProviderLoginUrl>",
-                escape(base)
-            );
+        out.push_str(if *deprecated {
+            "  <VersionInfo deprecated=\"true\"><Version>"
         } else {
-            let _ = write!(out, "<LoginUrl>{}/api/sessions</LoginUrl>", escape(base));
+            "  <VersionInfo deprecated=\"false\"><Version>"
+        });
+        out.push_str(&escape(version));
+        out.push_str("</Version><LoginUrl>");
+        out.push_str(&base);
+        if major >= 36 {
+            out.push_str("/cloudapi/1.0.0/sessions</LoginUrl><ProviderLoginUrl>");
+            out.push_str(&base);
+            out.push_str("/cloudapi/1.0.0/sessions/provider</ProviderLoginUrl>");
+        } else {
+            out.push_str("/api/sessions</LoginUrl>");
         }
         out.push_str("</VersionInfo>\n");
     }
