@@ -12,6 +12,12 @@ mod listener;
 mod serve;
 mod tls;
 
+/// A request allocates and frees a few dozen small blocks; mimalloc serves them in about half
+/// the instructions glibc's malloc takes (callgrind, `GET /v1/sessions/current`), which is a
+/// tenth of a validation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tollgate",
