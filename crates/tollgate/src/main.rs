@@ -68,6 +68,22 @@ enum Command {
     Session(admin::SessionCommand),
     /// List the roles users can be given (for `user add --role`).
     Roles,
+    /// Install the PAM service a `pam` identity source uses, /etc/pam.d/tollgate (as root).
+    ///
+    /// The stack is pam_unix: password check, then account management (expired and locked
+    /// accounts are refused). An existing different file is kept unless --force. Example:
+    /// `sudo tollgate install-pam`.
+    InstallPam {
+        /// The service name: the file written in the PAM directory, e.g. tollgate.
+        #[arg(long, value_name = "NAME", default_value = tollgate_source_pam::DEFAULT_SERVICE)]
+        service: String,
+        /// Where PAM reads services from.
+        #[arg(long, value_name = "DIR", default_value = tollgate_source_pam::PAM_DIR)]
+        pam_dir: PathBuf,
+        /// Replace an existing file that differs.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `--org ORG` and the user name, shared by the user commands.
@@ -114,7 +130,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => admin::user(&config, command).await,
         Command::Session(command) => admin::session(&config, command).await,
         Command::Roles => admin::roles(&config).await,
+        Command::InstallPam { service, pam_dir, force } => install_pam(&pam_dir, &service, force),
     }
+}
+
+fn install_pam(pam_dir: &std::path::Path, service: &str, force: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !service.is_empty() && !service.contains(['/', '\0']) && !service.starts_with('.'),
+        "{service:?} is not a PAM service name"
+    );
+    let path = pam_dir.join(service);
+    match std::fs::read_to_string(&path) {
+        Ok(existing) if existing == tollgate_source_pam::SERVICE_FILE => {
+            println!("{} is already installed", path.display());
+            return Ok(());
+        }
+        Ok(_) if !force => {
+            anyhow::bail!("{} exists and differs from Tollgate's; keep it, or replace it with --force", path.display())
+        }
+        _ => {}
+    }
+    std::fs::write(&path, tollgate_source_pam::SERVICE_FILE)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e} (run as root)", path.display()))?;
+    println!("installed {}", path.display());
+    Ok(())
 }
 
 fn init_logging(format: config::LogFormat, default_filter: &str) {

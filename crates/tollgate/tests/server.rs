@@ -517,3 +517,29 @@ fn a_listing_piped_into_a_reader_that_stops_early_ends_quietly() {
     let errors = std::fs::read_to_string(errors).unwrap();
     assert!(!errors.contains("panicked") && !errors.contains("Broken pipe"), "{errors}");
 }
+
+#[test]
+fn install_pam_writes_the_shipped_service_and_keeps_a_different_one_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = |extra: &[&str]| {
+        let mut args = vec!["install-pam", "--pam-dir", dir.path().to_str().unwrap()];
+        args.extend_from_slice(extra);
+        std::process::Command::new(support::binary()).args(&args).current_dir(dir.path()).output().unwrap()
+    };
+    let service = dir.path().join("tollgate");
+    assert!(install(&[]).status.success());
+    let shipped = std::fs::read_to_string(&service).unwrap();
+    assert!(shipped.lines().any(|l| l.split_whitespace().eq(["auth", "required", "pam_unix.so", "nodelay"])));
+    assert!(shipped.lines().any(|l| l.split_whitespace().eq(["account", "required", "pam_unix.so"])));
+    // Installing again is a no-op; a file the operator changed is kept.
+    assert!(install(&[]).status.success());
+    std::fs::write(&service, "auth required pam_deny.so\n").unwrap();
+    let refused = install(&[]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(&service).unwrap(), "auth required pam_deny.so\n");
+    assert!(install(&["--force"]).status.success());
+    assert_eq!(std::fs::read_to_string(&service).unwrap(), shipped);
+    // A service name is a file name, never a path.
+    assert!(!install(&["--service", "../escape"]).status.success());
+}
