@@ -67,44 +67,97 @@ pub struct SessionView<'a> {
     pub site_name: &'a str,
 }
 
+/// Appends each of `parts` in turn.
+fn push_all(out: &mut String, parts: &[&str]) {
+    for part in parts {
+        out.push_str(part);
+    }
+}
+
+/// The Session document every vcd request that checks its token may answer with; built with
+/// `push_str` (not `write!`), which halves what rendering it costs (scripts/bench.sh).
 pub fn session(view: &SessionView<'_>) -> String {
     let base = escape(view.base);
     let org_name = escape(view.org_name);
-    let org_id = view.org_id;
-    let location = format!("{org_id}@{}", view.site_id);
-    let mut out = format!(
-        "{PROLOG}<Session xmlns=\"{NS_VCLOUD}\" user=\"{}\" org=\"{org_name}\" roles=\"{}\" userId=\"urn:vcloud:user:{}\" \
-         locationId=\"{location}\" href=\"{base}/api/session\" type=\"application/vnd.vmware.vcloud.session+xml\">\n",
-        escape(view.user),
-        escape(view.roles.join(",")),
-        view.user_id,
+    let (mut org_buf, mut site_buf, mut user_buf) = ([0u8; 36], [0u8; 36], [0u8; 36]);
+    let org_id = &*view.org_id.hyphenated().encode_lower(&mut org_buf);
+    let site_id = &*view.site_id.hyphenated().encode_lower(&mut site_buf);
+    let user_id = &*view.user_id.hyphenated().encode_lower(&mut user_buf);
+    let mut out = String::with_capacity(1536 + 6 * base.len());
+    push_all(
+        &mut out,
+        &[
+            PROLOG,
+            "<Session xmlns=\"",
+            NS_VCLOUD,
+            "\" user=\"",
+            &escape(view.user),
+            "\" org=\"",
+            &org_name,
+            "\" roles=\"",
+        ],
     );
-    let mut link = |rel: &str, href: &str, ty: Option<&str>, name: Option<&str>| {
-        let _ = write!(out, "  <Link rel=\"{rel}\" href=\"{base}{href}\"");
+    for (i, role) in view.roles.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&escape(role.as_str()));
+    }
+    push_all(
+        &mut out,
+        &[
+            "\" userId=\"urn:vcloud:user:",
+            user_id,
+            "\" locationId=\"",
+            org_id,
+            "@",
+            site_id,
+            "\" href=\"",
+            &base,
+            "/api/session\" type=\"application/vnd.vmware.vcloud.session+xml\">\n",
+        ],
+    );
+    let mut link = |rel: &str, href: &[&str], ty: Option<&str>, name: Option<&str>| {
+        push_all(&mut out, &["  <Link rel=\"", rel, "\" href=\"", &base]);
+        push_all(&mut out, href);
+        out.push('"');
         if let Some(name) = name {
-            let _ = write!(out, " name=\"{}\"", escape(name));
+            push_all(&mut out, &[" name=\"", &escape(name), "\""]);
         }
         if let Some(ty) = ty {
-            let _ = write!(out, " type=\"{ty}\"");
+            push_all(&mut out, &[" type=\"", ty, "\""]);
         }
         out.push_str("/>\n");
     };
     // Exactly one link per (rel, type): pyvcloud refuses a session with two. Only links that
     // lead somewhere Tollgate answers.
-    link("down", "/api/org/", Some("application/vnd.vmware.vcloud.orgList+xml"), None);
-    link("remove", "/api/session", None, None);
-    link("down", &format!("/api/org/{org_id}"), Some(ORG_TYPE), Some(view.org_name));
-    link("down", "/api/query", Some("application/vnd.vmware.vcloud.query.queryList+xml"), None);
+    link("down", &["/api/org/"], Some("application/vnd.vmware.vcloud.orgList+xml"), None);
+    link("remove", &["/api/session"], None, None);
+    link("down", &["/api/org/", org_id], Some(ORG_TYPE), Some(view.org_name));
+    link("down", &["/api/query"], Some("application/vnd.vmware.vcloud.query.queryList+xml"), None);
     if view.org_name.eq_ignore_ascii_case(tollgate_core::directory::SYSTEM_ORG) {
-        link("down", "/api/admin/", Some("application/vnd.vmware.admin.vcloud+xml"), None);
-        link("down", "/api/admin/extension", Some("application/vnd.vmware.admin.vmwExtension+xml"), None);
+        link("down", &["/api/admin/"], Some("application/vnd.vmware.admin.vcloud+xml"), None);
+        link("down", &["/api/admin/extension"], Some("application/vnd.vmware.admin.vmwExtension+xml"), None);
     }
-    let _ = write!(
-        out,
-        "  <AuthorizedLocations><Location><LocationId>{location}</LocationId><SiteName>{}</SiteName>\
-         <OrgName>{org_name}</OrgName><RestApiEndpoint>{base}</RestApiEndpoint><UIEndpoint>{base}</UIEndpoint>\
-         <AuthContext>{org_name}</AuthContext></Location></AuthorizedLocations>\n</Session>\n",
-        escape(view.site_name),
+    push_all(
+        &mut out,
+        &[
+            "  <AuthorizedLocations><Location><LocationId>",
+            org_id,
+            "@",
+            site_id,
+            "</LocationId><SiteName>",
+            &escape(view.site_name),
+            "</SiteName><OrgName>",
+            &org_name,
+            "</OrgName><RestApiEndpoint>",
+            &base,
+            "</RestApiEndpoint><UIEndpoint>",
+            &base,
+            "</UIEndpoint><AuthContext>",
+            &org_name,
+            "</AuthContext></Location></AuthorizedLocations>\n</Session>\n",
+        ],
     );
     out
 }
