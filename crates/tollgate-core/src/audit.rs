@@ -42,6 +42,34 @@ pub fn login_failed(attempt: &FailedLogin<'_>, reason: FailureReason) {
     );
 }
 
+/// An identity source vouched for a user Tollgate had no account of: one was created.
+pub fn provisioned(user: &crate::directory::User, correlation_id: &str) {
+    tracing::info!(
+        target: TARGET,
+        event = "provisioned",
+        org = %user.org_name,
+        user = %user.name,
+        source = %user.identity_source,
+        roles = ?user.role_names(),
+        correlation_id,
+    );
+}
+
+/// An identity source could not answer a login: a server error, not a failed attempt.
+pub fn source_unavailable(attempt: &FailedLogin<'_>, source: &str, detail: &str) {
+    tracing::error!(
+        target: TARGET,
+        event = "login_error",
+        dialect = %attempt.dialect,
+        org = ?attempt.org,
+        user = ?attempt.user,
+        source,
+        detail,
+        remote = attempt.remote.unwrap_or("-"),
+        correlation_id = %attempt.correlation_id,
+    );
+}
+
 /// An account was locked, `scope` telling for whom: `address` (the one the failures came
 /// from) or `all_addresses`.
 pub fn lockout(attempt: &FailedLogin<'_>, scope: &'static str, locked_for_seconds: u64) {

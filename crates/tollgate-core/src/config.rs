@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::password::PasswordPolicy;
+use crate::source::SourceConfig;
 use crate::throttle::ThrottlePolicy;
 
 /// Session lifetimes of one dialect.
@@ -57,17 +58,10 @@ impl Default for LockoutPolicy {
     }
 }
 
-/// What kind of backend an identity source is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    /// Accounts in Tollgate's own store, with Argon2id password hashes.
-    Local,
-}
-
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     /// Identity sources by name; logins name the one that checks their credentials.
-    pub sources: HashMap<String, SourceKind>,
+    pub sources: HashMap<String, SourceConfig>,
     pub dialects: HashMap<String, DialectPolicy>,
     /// Used for a dialect that has no entry of its own.
     pub default_dialect: DialectPolicy,
@@ -96,7 +90,7 @@ pub struct CoreConfig {
 impl Default for CoreConfig {
     fn default() -> Self {
         CoreConfig {
-            sources: HashMap::from([(crate::directory::LOCAL_SOURCE.to_owned(), SourceKind::Local)]),
+            sources: HashMap::from([(crate::directory::LOCAL_SOURCE.to_owned(), SourceConfig::Local)]),
             dialects: HashMap::new(),
             default_dialect: DialectPolicy::minutes(30, 24),
             lockout: LockoutPolicy::default(),

@@ -15,6 +15,14 @@ pub enum FailureReason {
     NoRole,
     /// The credentials are right but the user may not impersonate.
     NoImpersonation,
+    /// The identity source says the password has expired (AD 532).
+    PasswordExpired,
+    /// The identity source says the password must be changed first (AD 773).
+    MustChangePassword,
+    /// The identity source says the account has expired (AD 701).
+    AccountExpired,
+    /// The identity source has locked the account itself (AD 775).
+    LockedInSource,
 }
 
 impl FailureReason {
@@ -28,6 +36,10 @@ impl FailureReason {
             FailureReason::WrongSource => "wrong_source",
             FailureReason::NoRole => "no_role",
             FailureReason::NoImpersonation => "no_impersonation",
+            FailureReason::PasswordExpired => "password_expired",
+            FailureReason::MustChangePassword => "must_change_password",
+            FailureReason::AccountExpired => "account_expired",
+            FailureReason::LockedInSource => "locked_in_source",
         }
     }
 }
@@ -62,6 +74,10 @@ pub enum CoreError {
     /// The identity source a login named is not configured.
     #[error("identity source {0:?} is not configured")]
     UnknownSource(String),
+    /// The identity source could not answer (unreachable, too slow): a server error, which
+    /// never counts as a failed attempt.
+    #[error("identity source {name:?} is unavailable: {detail}")]
+    SourceUnavailable { name: String, detail: String },
     /// Too many attempts from this client address: try again after this long.
     #[error("too many attempts; retry after {0:?}")]
     Throttled(std::time::Duration),

@@ -13,18 +13,22 @@ mod error;
 pub mod password;
 mod service;
 pub mod session;
+pub mod source;
 pub mod store;
 pub mod telemetry;
 pub mod throttle;
 pub mod token;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use config::{CoreConfig, DialectPolicy, LockoutPolicy, SourceKind};
+pub use config::{CoreConfig, DialectPolicy, LockoutPolicy};
 pub use directory::{Org, Role, User, UserSpec};
 pub use error::{AuthFailure, CoreError, FailureReason, SessionRejection};
 pub use password::PasswordPolicy;
 pub use service::{BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, TokenKind};
 pub use session::{Session, SessionState};
+pub use source::{
+    Credential, Identity, IdentitySource, ProbeStep, Refusal, SourceAttempt, SourceConfig, SourceError, Verdict,
+};
 pub use store::{Locks, SessionFilter, Store, StoreError};
 pub use telemetry::Metrics;
 pub use throttle::ThrottlePolicy;

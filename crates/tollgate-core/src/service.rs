@@ -1,5 +1,6 @@
 //! [`Core`]: the one object every dialect, the CLI and the native API talk to.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -9,11 +10,12 @@ use uuid::Uuid;
 use crate::audit::{self, FailedLogin};
 use crate::cache::{Entry, SessionCache};
 use crate::clock::{Clock, Timestamp};
-use crate::config::{CoreConfig, SourceKind};
+use crate::config::CoreConfig;
 use crate::directory::{LOCAL_SOURCE, Org, Role, SYSTEM_ADMINISTRATOR, SYSTEM_ORG, User, UserSpec, validate_name};
 use crate::error::{AuthFailure, CoreError, FailureReason, SessionRejection};
 use crate::password::{MAX_PASSWORD_BYTES, PasswordHasher};
 use crate::session::{Session, SessionState};
+use crate::source::{Credential, IdentitySource, LocalSource, SourceAttempt, SourceConfig, Verdict};
 use crate::store::{SessionFilter, Store};
 use crate::telemetry::{self, Metrics};
 use crate::throttle::Throttle;
@@ -51,7 +53,7 @@ pub struct LoginRequest<'a> {
     pub source: &'a str,
     pub org: &'a str,
     pub username: &'a str,
-    pub password: &'a str,
+    pub credential: Credential<'a>,
     pub remote_addr: Option<String>,
     pub correlation_id: &'a str,
     /// One token of each kind is issued, all naming the new session.
@@ -103,6 +105,8 @@ pub struct Core {
     clock: Arc<dyn Clock>,
     config: CoreConfig,
     hasher: PasswordHasher,
+    /// By name, as `config.sources` names them.
+    sources: HashMap<String, Arc<dyn IdentitySource>>,
     cache: SessionCache,
     /// Once true it stays true; until then each login asks the store.
     initialised: AtomicBool,
@@ -124,7 +128,20 @@ impl Core {
         let login_throttle = Throttle::new(config.login_throttle);
         let unknown_token_throttle = Throttle::new(config.unknown_token_throttle);
         let session_throttle = Throttle::new(config.session_throttle);
+        let local: Arc<dyn IdentitySource> = Arc::new(LocalSource { hasher: hasher.clone() });
+        let sources = config
+            .sources
+            .iter()
+            .map(|(name, source)| {
+                let source = match source {
+                    SourceConfig::Local => local.clone(),
+                    SourceConfig::Backend(backend) => backend.clone(),
+                };
+                (name.clone(), source)
+            })
+            .collect();
         Core {
+            sources,
             session_throttle,
             login_throttle,
             unknown_token_throttle,
@@ -336,9 +353,9 @@ impl Core {
         let (dialect, source) = (request.dialect, request.source);
         let outcome = match self.throttle_login(request.remote_addr.as_deref()) {
             Ok(attempt) => {
-                let outcome = match self.config.sources.get(request.source) {
-                    Some(SourceKind::Local) => self.login_local(request).await,
-                    None => Err(CoreError::UnknownSource(request.source.to_owned())),
+                let outcome = match self.verify_credentials(&request).await {
+                    Ok(user) => self.open_for(user, request).await,
+                    Err(e) => Err(e),
                 };
                 attempt.settle(&outcome);
                 outcome
@@ -376,7 +393,7 @@ impl Core {
             Ok(attempt) => attempt,
             Err(e) => return e,
         };
-        if let Err(e) = self.hasher.verify_dummy(request.password).await {
+        if let Err(e) = self.hasher.verify_dummy(request.credential.password().unwrap_or_default()).await {
             return e;
         }
         audit::login_failed(&attempt_of(request), reason);
@@ -393,10 +410,7 @@ impl Core {
         }
         let user = match self.throttle_login(request.remote_addr.as_deref()) {
             Ok(attempt) => {
-                let user = match self.config.sources.get(request.source) {
-                    Some(SourceKind::Local) => self.verify_local(&request).await,
-                    None => Err(CoreError::UnknownSource(request.source.to_owned())),
-                };
+                let user = self.verify_credentials(&request).await;
                 attempt.settle(&user);
                 user
             }
@@ -406,14 +420,14 @@ impl Core {
         user
     }
 
-    async fn login_local(&self, request: LoginRequest<'_>) -> Result<LoginOutcome, CoreError> {
-        let user = self.verify_local(&request).await?;
-        self.open_for(user, request).await
-    }
-
-    /// Checks a local account's password, counting failures towards lockout.
-    async fn verify_local(&self, request: &LoginRequest<'_>) -> Result<User, CoreError> {
+    /// Checks a login's credential with its identity source. Around the source's answer:
+    /// the same time and answer for a name nobody has as for a wrong password, lockout
+    /// accounting (guesses count, outages never do), refusing locked, disabled and other
+    /// sources' accounts without asking the backend, audit, and creating the account of a
+    /// user the source vouches for on their first login, with the roles it maps.
+    async fn verify_credentials(&self, request: &LoginRequest<'_>) -> Result<User, CoreError> {
         let attempt = attempt_of(request);
+        let source = self.sources.get(request.source).ok_or_else(|| CoreError::UnknownSource(request.source.into()))?;
         // Failures are counted per account and address (see LockoutPolicy); logins that come
         // with no address (the CLI's) share one.
         let address = request.remote_addr.as_deref().unwrap_or("-");
@@ -421,62 +435,164 @@ impl Core {
             audit::login_failed(&attempt, reason);
             CoreError::Auth(AuthFailure { reason })
         };
-        if request.password.len() > MAX_PASSWORD_BYTES {
+        // Refused before any backend sees them: an empty password would be an anonymous bind
+        // to many directories, which "succeeds".
+        let password = request.credential.password();
+        if password.is_some_and(|p| p.is_empty() || p.len() > MAX_PASSWORD_BYTES) {
             return Err(fail(FailureReason::WrongPassword));
         }
+        // What a refusal costs when the backend is not asked, so that it tells nothing.
+        let burn_time = || self.hasher.verify_dummy(password.unwrap_or_default());
 
+        let username = source.account_name(request.username);
+        let username = username.as_ref();
         let org = self.store.org_by_name(request.org).await?;
-        let user = match &org {
-            Some(org) => self.store.user_by_name(org.id, request.username).await?,
+        let account = match &org {
+            Some(org) => self.store.user_by_name(org.id, username).await?,
             None => None,
         };
-        let user = match user {
-            Some(user) if user.identity_source == LOCAL_SOURCE => user,
-            Some(_) => {
-                self.hasher.verify_dummy(request.password).await?;
+        let now = self.now();
+        let unknown_key = unknown_name_key(request.org, username);
+        let lock_key: &[u8] = match &account {
+            Some(user) if user.identity_source != request.source => {
+                burn_time().await?;
                 return Err(fail(FailureReason::WrongSource));
             }
-            None => {
-                // Like a wrong password: one hash, one store write, and a lock after as many
-                // failures, so that an outsider cannot tell the name exists from the answer,
-                // its time or its wording.
-                self.hasher.verify_dummy(request.password).await?;
-                let key = unknown_name_key(request.org, request.username);
-                let now = self.now();
-                let locked = self.store.unknown_locked_until(&key).await?.is_some_and(|until| until > now)
-                    || self.store.address_locked_until(&key, address).await?.is_some_and(|until| until > now);
-                if locked {
-                    return Err(fail(FailureReason::Locked));
+            Some(user) => user.id.as_bytes(),
+            None => &unknown_key,
+        };
+        let locked = match &account {
+            Some(user) => user.is_locked(now),
+            None => self.store.unknown_locked_until(&unknown_key).await?.is_some_and(|until| until > now),
+        } || self.store.address_locked_until(lock_key, address).await?.is_some_and(|until| until > now);
+        if locked || org.is_none() {
+            // Whatever the password, the backend is not asked: it can neither be guessed
+            // through a lock nor be made to lock the account on its side.
+            burn_time().await?;
+            if locked {
+                return Err(fail(FailureReason::Locked));
+            }
+        }
+
+        let verdict = match &org {
+            None => Verdict::Refused(crate::source::Refusal::UnknownUser),
+            Some(org) => {
+                let source_attempt = SourceAttempt {
+                    org: &org.name,
+                    username,
+                    credential: request.credential,
+                    account: account.as_ref(),
+                };
+                let unavailable = |detail: String| {
+                    audit::source_unavailable(&attempt, request.source, &detail);
+                    CoreError::SourceUnavailable { name: request.source.to_owned(), detail }
+                };
+                match tokio::time::timeout(source.deadline(), source.verify(&source_attempt)).await {
+                    Ok(Ok(verdict)) => verdict,
+                    Ok(Err(e)) => return Err(unavailable(e.0)),
+                    Err(_) => return Err(unavailable(format!("no answer within {:?}", source.deadline()))),
                 }
-                let policy = self.config.lockout;
-                let locks = self.store.record_unknown_failure(&key, address, now, &policy).await?;
-                self.audit_locks(&attempt, locks, now);
-                let reason = if org.is_none() { FailureReason::UnknownOrg } else { FailureReason::UnknownUser };
-                return Err(fail(reason));
             }
         };
 
-        let matched = self.hasher.verify(user.password_hash.as_deref(), request.password).await?;
         let now = self.now();
-        let locked_here =
-            self.store.address_locked_until(user.id.as_bytes(), address).await?.is_some_and(|until| until > now);
-        if user.is_locked(now) || locked_here {
-            return Err(fail(FailureReason::Locked));
+        let identity = match verdict {
+            Verdict::Refused(refusal) => {
+                if refusal.is_guess() {
+                    let policy = self.config.lockout;
+                    let locks = match &account {
+                        Some(user) => self.store.record_login_failure(user.id, address, now, &policy).await?,
+                        None => self.store.record_unknown_failure(&unknown_key, address, now, &policy).await?,
+                    };
+                    self.audit_locks(&attempt, locks, now);
+                }
+                let reason = match (refusal.reason(), &org) {
+                    (FailureReason::UnknownUser, None) => FailureReason::UnknownOrg,
+                    (reason, _) => reason,
+                };
+                return Err(fail(reason));
+            }
+            Verdict::Accepted(identity) => identity,
+        };
+        let roles = match identity.roles {
+            Some(roles) => Some(self.known_roles(roles).await?),
+            None => None,
+        };
+        if roles.as_ref().is_some_and(Vec::is_empty) {
+            return Err(fail(FailureReason::NoRole));
         }
-        if !matched {
-            let policy = self.config.lockout;
-            let locks = self.store.record_login_failure(user.id, address, now, &policy).await?;
-            self.audit_locks(&attempt, locks, now);
-            return Err(fail(FailureReason::WrongPassword));
-        }
-        if !user.enabled {
-            return Err(fail(FailureReason::Disabled));
-        }
+        let user = match (account, org) {
+            (Some(user), _) => {
+                if !user.enabled {
+                    return Err(fail(FailureReason::Disabled));
+                }
+                match roles {
+                    Some(roles) if !same_roles(&user.role_names(), &roles) => {
+                        self.store.set_user_roles(user.id, &roles).await?;
+                        self.store.user_by_id(user.id).await?.ok_or_else(|| CoreError::NotFound("user".into()))?
+                    }
+                    _ => user,
+                }
+            }
+            (None, Some(org)) => self.provision(&org, username, request, roles.unwrap_or_default()).await?,
+            (None, None) => return Err(fail(FailureReason::UnknownOrg)),
+        };
         // Guesses running in parallel may have locked the account since it was read.
         if !self.store.record_login_success(user.id, address, now).await? {
             return Err(fail(FailureReason::Locked));
         }
         Ok(user)
+    }
+
+    /// Creates the account of a user an identity source vouched for, in the org they logged
+    /// into, on their first login.
+    async fn provision(
+        &self,
+        org: &Org,
+        username: &str,
+        request: &LoginRequest<'_>,
+        roles: Vec<String>,
+    ) -> Result<User, CoreError> {
+        if roles.is_empty() {
+            // A source that keeps the roles Tollgate holds has nothing to give a new account.
+            return Err(CoreError::Auth(AuthFailure { reason: FailureReason::UnknownUser }));
+        }
+        let spec = UserSpec {
+            org: org.name.clone(),
+            name: username.to_owned(),
+            roles,
+            identity_source: request.source.to_owned(),
+            password_hash: None,
+        };
+        validate_name("user", &spec.name).map_err(CoreError::Invalid)?;
+        match self.store.create_user(&spec, self.now()).await {
+            Ok(user) => {
+                audit::provisioned(&user, request.correlation_id);
+                Ok(user)
+            }
+            // A first login running in parallel created it.
+            Err(crate::store::StoreError::Conflict(_)) => self
+                .store
+                .user_by_name(org.id, &spec.name)
+                .await?
+                .ok_or_else(|| CoreError::NotFound(format!("user {:?}", spec.name))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `roles` less the names no role has (a mapping may name a role removed since), each
+    /// spelled as the store spells it.
+    async fn known_roles(&self, roles: Vec<String>) -> Result<Vec<String>, CoreError> {
+        let known = self.roles().await?;
+        let mut kept: Vec<String> = Vec::new();
+        for role in roles {
+            match known.iter().find(|k| crate::directory::same_role(&k.name, &role)) {
+                Some(k) if !kept.contains(&k.name) => kept.push(k.name.clone()),
+                Some(_) => {}
+                None => tracing::warn!(role = %role, "an identity source granted a role that does not exist"),
+            }
+        }
+        Ok(kept)
     }
 
     /// Opens the session a verified login asked for: as the principal it impersonates, if
@@ -931,6 +1047,7 @@ fn login_outcome<T>(result: Result<&T, &CoreError>) -> &'static str {
         Err(CoreError::NotPermitted(_)) => "not_permitted",
         Err(CoreError::Throttled(_)) => "throttled",
         Err(CoreError::NotInitialised) => "not_initialised",
+        Err(CoreError::SourceUnavailable { .. }) => "source_unavailable",
         Err(_) => "error",
     }
 }
@@ -943,6 +1060,12 @@ fn unknown_name_key(org: &str, name: &str) -> [u8; 32] {
     digest.update([0]);
     digest.update(name.to_lowercase().as_bytes());
     digest.finalize().into()
+}
+
+/// Whether two lists name the same roles, in any order.
+fn same_roles(a: &[String], b: &[String]) -> bool {
+    let covers = |x: &[String], y: &[String]| x.iter().all(|r| y.iter().any(|o| crate::directory::same_role(r, o)));
+    covers(a, b) && covers(b, a)
 }
 
 fn attempt_of<'a>(request: &'a LoginRequest<'_>) -> FailedLogin<'a> {

@@ -60,6 +60,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self, org_id: Option<Uuid>) -> StoreResult<Vec<User>>;
     async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> StoreResult<()>;
     async fn set_enabled(&self, user_id: Uuid, enabled: bool) -> StoreResult<()>;
+    /// Replaces the user's roles (an identity source's group mapping, re-read at each login).
+    /// Fails with `NotFound` for an unknown role.
+    async fn set_user_roles(&self, user_id: Uuid, roles: &[String]) -> StoreResult<()>;
     /// Counts a failed login from `address` against the policy, atomically, for the account
     /// from that address and for the account over all addresses (see [`LockoutPolicy`]).
     async fn record_login_failure(

@@ -183,6 +183,9 @@ impl From<CoreError> for Failure {
             CoreError::Conflict(what) => Failure::Conflict(what),
             CoreError::Invalid(what) => Failure::BadRequest(what),
             CoreError::Store(what) => Failure::Unavailable(what),
+            CoreError::SourceUnavailable { name, detail } => {
+                Failure::Unavailable(format!("identity source {name:?}: {detail}"))
+            }
             CoreError::Internal(what) => Failure::Internal(what),
         }
     }

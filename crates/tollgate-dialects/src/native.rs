@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tollgate_core::{CoreError, LiveSession, LoginRequest, TokenKind};
+use tollgate_core::{CoreError, Credential, LiveSession, LoginRequest, TokenKind};
 use uuid::Uuid;
 
 use crate::common::{self, ClientAddr};
@@ -186,7 +186,7 @@ async fn login(
             dialect: DIALECT,
             org: &credentials.org,
             username: &credentials.username,
-            password: &credentials.password,
+            credential: Credential::Password(&credentials.password),
             remote_addr: addr.0,
             correlation_id: &request_id,
             tokens: &[TokenKind::Base64Url256],

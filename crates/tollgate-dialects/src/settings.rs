@@ -114,7 +114,19 @@ impl Settings {
         self.org_sources.get(&org.to_lowercase()).map(String::as_str).unwrap_or(LOCAL_SOURCE)
     }
 
-    /// Where `username` logging in through `provider` of `dialect` goes.
+    /// The SSO domain a Windows `DOMAIN\\user` name means: the one whose first label is
+    /// `DOMAIN` (`TG` for `tg.test`), if exactly one is.
+    fn domain_of_netbios(&self, netbios: &str) -> Option<&str> {
+        let mut matching = self
+            .sso_domains
+            .keys()
+            .filter(|d| d.split('.').next().is_some_and(|label| label.eq_ignore_ascii_case(netbios)));
+        let domain = matching.next()?;
+        matching.next().is_none().then_some(domain.as_str())
+    }
+
+    /// Where `username` logging in through `provider` of `dialect` goes: `user@domain` and
+    /// `DOMAIN\\user` name an SSO domain, a bare name the default one.
     pub fn route(&self, dialect: Dialect, provider: &str, username: &str) -> Route {
         let Some(target) = self.dialect(dialect).and_then(|d| d.providers.get(provider)) else {
             return Route::NotConfigured;
@@ -123,9 +135,10 @@ impl Settings {
             let org = self.org_of(dialect).to_owned();
             return Route::Source { org, source: target.clone(), username: username.to_owned() };
         }
-        let (user, domain) = match username.rsplit_once('@') {
-            Some((user, domain)) => (user, domain),
-            None => (username, self.default_sso_domain.as_str()),
+        let (user, domain) = match (username.split_once('\\'), username.rsplit_once('@')) {
+            (Some((domain, user)), _) => (user, self.domain_of_netbios(domain).unwrap_or(domain)),
+            (None, Some((user, domain))) => (user, domain),
+            (None, None) => (username, self.default_sso_domain.as_str()),
         };
         match self.sso_domains.get(&domain.to_lowercase()) {
             Some(d) if !user.is_empty() => {
@@ -150,6 +163,20 @@ mod tests {
         assert_eq!(settings.route(Dialect::Hcx, "vsphere", "admin"), local("admin"));
         assert_eq!(settings.route(Dialect::LogInsight, "ActiveDirectory", "bob"), local("bob"));
         assert_eq!(settings.route(Dialect::BlueCat, "default", "bob"), local("bob"));
+        assert_eq!(settings.route(Dialect::Hcx, "vsphere", "VSPHERE\\admin"), local("admin"));
+        assert_eq!(settings.route(Dialect::Hcx, "vsphere", "vsphere.local\\admin"), local("admin"));
+    }
+
+    #[test]
+    fn windows_domain_names_route_to_the_domain_they_abbreviate() {
+        let mut settings = Settings::default();
+        let ad = SsoDomain { org: "corp".into(), source: "corp-ad".into() };
+        settings.sso_domains.insert("tg.test".into(), ad);
+        let to_ad = |user: &str| Route::Source { org: "corp".into(), source: "corp-ad".into(), username: user.into() };
+        assert_eq!(settings.route(Dialect::Hcx, "vsphere", "TG\\alice"), to_ad("alice"));
+        assert_eq!(settings.route(Dialect::Hcx, "vsphere", "alice@TG.TEST"), to_ad("alice"));
+        assert_eq!(settings.route(Dialect::Hcx, "vsphere", "CORP\\alice"), Route::UnknownDomain);
+        assert_eq!(settings.route(Dialect::Hcx, "vsphere", "TG\\"), Route::UnknownDomain);
     }
 
     #[test]

@@ -426,18 +426,7 @@ impl Store for SqliteStore {
             if inserted == 0 {
                 return Err(StoreError::Conflict(format!("user {:?} already exists in org {:?}", spec.name, spec.org)));
             }
-            for role in &spec.roles {
-                let role_id: String = tx
-                    .query_row("SELECT id FROM roles WHERE name = ?1", [role], |r| r.get(0))
-                    .optional()
-                    .map_err(backend)?
-                    .ok_or_else(|| StoreError::NotFound(format!("role {role:?}")))?;
-                tx.execute(
-                    "INSERT INTO user_roles (user_id, role_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                    [id.to_string(), role_id],
-                )
-                .map_err(backend)?;
-            }
+            grant_roles(&tx, id, &spec.roles)?;
             let user = query_users(&tx, "u.id = ?1", &[&id.to_string()]).map_err(backend)?.pop();
             tx.commit().map_err(backend)?;
             user.ok_or_else(|| backend("user vanished after insert"))
@@ -481,6 +470,17 @@ impl Store for SqliteStore {
 
     async fn set_enabled(&self, user_id: Uuid, enabled: bool) -> StoreResult<()> {
         self.update_user(user_id, "UPDATE users SET enabled = ?2 WHERE id = ?1", enabled).await
+    }
+
+    async fn set_user_roles(&self, user_id: Uuid, roles: &[String]) -> StoreResult<()> {
+        let roles = roles.to_vec();
+        self.with(move |conn| {
+            let tx = write_transaction(conn).map_err(backend)?;
+            tx.execute("DELETE FROM user_roles WHERE user_id = ?1", [user_id.to_string()]).map_err(backend)?;
+            grant_roles(&tx, user_id, &roles)?;
+            tx.commit().map_err(backend)
+        })
+        .await
     }
 
     async fn record_login_failure(
@@ -847,4 +847,21 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// Gives the user each of `roles`, named as the roles table names them.
+fn grant_roles(tx: &rusqlite::Transaction<'_>, user_id: Uuid, roles: &[String]) -> StoreResult<()> {
+    for role in roles {
+        let role_id: String = tx
+            .query_row("SELECT id FROM roles WHERE name = ?1", [role], |r| r.get(0))
+            .optional()
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::NotFound(format!("role {role:?}")))?;
+        tx.execute(
+            "INSERT INTO user_roles (user_id, role_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            [user_id.to_string(), role_id],
+        )
+        .map_err(backend)?;
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tollgate_core::directory::LOCAL_SOURCE;
 use tollgate_core::{
-    Core, CoreConfig, CoreError, DialectPolicy, FailureReason, LoginRequest, ManualClock, PasswordPolicy,
+    Core, CoreConfig, CoreError, Credential, DialectPolicy, FailureReason, LoginRequest, ManualClock, PasswordPolicy,
     SessionRejection, SessionState, ThrottlePolicy, Timestamp, TokenKind, UserSpec,
 };
 use tollgate_store_sqlite::SqliteStore;
@@ -63,7 +63,7 @@ fn request<'a>(org: &'a str, user: &'a str, password: &'a str) -> LoginRequest<'
         source: "local",
         org,
         username: user,
-        password,
+        credential: Credential::Password(password),
         remote_addr: Some("127.0.0.1".into()),
         correlation_id: "test",
         tokens: &[TokenKind::Hex128, TokenKind::Base64Url256],

@@ -208,7 +208,7 @@ fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// The password on the first line of standard input (`--password-stdin`).
-fn read_password_line() -> anyhow::Result<String> {
+pub(crate) fn read_password_line() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
@@ -454,7 +454,7 @@ pub async fn roles(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_table(headings: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+pub(crate) fn print_table(headings: &[&str], rows: impl Iterator<Item = Vec<String>>) {
     let rows: Vec<Vec<String>> = rows.collect();
     let mut widths: Vec<usize> = headings.iter().map(|h| h.chars().count()).collect();
     for row in &rows {

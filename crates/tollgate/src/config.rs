@@ -42,6 +42,8 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Per dialect (`vcd`, `vcda`, `loginsight`, `hcx`, `bluecat`, `native`).
     pub dialects: HashMap<String, DialectConfig>,
+    /// Identity sources by name (`[sources.NAME]` with a `kind`); `local` is always there.
+    pub sources: HashMap<String, crate::sources::SourceTable>,
     /// vCD org → the identity source that checks its users (default `local`).
     pub org_sources: HashMap<String, String>,
     /// `vsphere.local`-style SSO domains: where the users of `user@domain` live.
@@ -255,6 +257,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             trusted_proxies: Vec::new(),
             dialects,
+            sources: crate::sources::default_sources(),
             org_sources: HashMap::new(),
             sso_domains,
             default_sso_domain: settings.default_sso_domain,
@@ -317,6 +320,7 @@ const ENV_KEYS: &[&str] = &[
     "metrics",
     "trusted_proxies",
     "dialects",
+    "sources",
     "org_sources",
     "sso_domains",
     "default_sso_domain",
@@ -341,8 +345,8 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        let sources = self.core().sources;
-        let known_source = |name: &str| sources.contains_key(name);
+        crate::sources::validate(&self.sources)?;
+        let known_source = |name: &str| self.sources.contains_key(name);
         for (name, dialect) in &self.dialects {
             let kind = Dialect::parse(name).ok_or_else(|| anyhow::anyhow!("unknown dialect {name:?} in [dialects]"))?;
             anyhow::ensure!(dialect.idle_timeout_seconds > 0, "dialects.{name}.idle_timeout_seconds must be positive");
@@ -456,6 +460,7 @@ impl Config {
                 per_second: self.throttle.sessions_per_user_per_second,
             },
             passwords: PasswordPolicy { min_length: self.passwords.min_length },
+            sources: self.sources.iter().map(|(name, table)| (name.clone(), table.build())).collect(),
             ..CoreConfig::default()
         }
     }
@@ -657,6 +662,21 @@ mod tests {
         assert!(error("[dialects.vcd]\napi_versions = []").contains("must list a version"));
         assert!(error("[dialects.vcd]\napi_versions = [\"latest\"]").contains("not an API version"));
         assert!(error("[dialects.hcx]\napi_versions = [\"1.0\"]").contains("Cloud Director's"));
+    }
+
+    #[test]
+    fn identity_sources_are_named_tables_with_a_kind_that_routes_refer_to() {
+        let config = load(
+            "[sources.staff]\nkind = \"local\"\n[org_sources]\norg1 = \"staff\"\n[dialects.hcx.providers]\nlocal = \"staff\"",
+        )
+        .unwrap();
+        let core = config.core();
+        assert_eq!(core.sources.len(), 2, "local is always there");
+        assert_eq!(core.sources["staff"].kind(), "local");
+        assert_eq!(config.settings().source_of_org("org1"), "staff");
+        assert!(error("[sources.x]\nkind = \"kerberos\"").contains("found `kerberos`"));
+        assert!(error("[sources.x]\nurl = \"ldap://x\"").contains("missing field `kind`"));
+        assert!(error("[sources.sso]\nkind = \"local\"").contains("reserved"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod admin;
 mod config;
 mod listener;
 mod serve;
+mod sources;
 mod tls;
 
 /// A request allocates and frees a few dozen small blocks; mimalloc serves them in about half
@@ -84,6 +85,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// List and test the identity sources (`[sources.NAME]` in the configuration).
+    #[command(subcommand)]
+    Source(sources::SourceCommand),
 }
 
 /// `--org ORG` and the user name, shared by the user commands.
@@ -131,6 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Session(command) => admin::session(&config, command).await,
         Command::Roles => admin::roles(&config).await,
         Command::InstallPam { service, pam_dir, force } => install_pam(&pam_dir, &service, force),
+        Command::Source(command) => sources::run(&config, command).await,
     }
 }
 

@@ -11,7 +11,7 @@ use axum::routing::{any, get, post};
 use base64::Engine;
 use serde_json::{Value, json};
 use tollgate_core::directory::{LOCAL_SOURCE, SYSTEM_ADMINISTRATOR};
-use tollgate_core::{LiveSession, LoginRequest, Session, SessionState, TokenKind, User};
+use tollgate_core::{Credential, LiveSession, LoginRequest, Session, SessionState, TokenKind, User};
 
 use crate::common::{self, AuthorizationProblem, ClientAddr, JsonBody};
 use crate::{AppState, CorrelationId, DEFAULT_PROVIDER, Dialect, Failure};
@@ -235,7 +235,7 @@ async fn login(
         DEFAULT_PROVIDER,
         LoginRequest {
             username,
-            password,
+            credential: Credential::Password(password),
             remote_addr: addr.0,
             correlation_id: &correlation_id,
             tokens: &[TokenKind::Base64Url256],

@@ -10,7 +10,7 @@ use axum::routing::{any, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tollgate_core::directory::same_role;
-use tollgate_core::{LiveSession, LoginRequest, TokenKind};
+use tollgate_core::{Credential, LiveSession, LoginRequest, TokenKind};
 
 use crate::common::{self, ClientAddr, JsonBody};
 use crate::{AppState, CorrelationId, Dialect, Failure};
@@ -109,7 +109,7 @@ async fn login(
         provider,
         LoginRequest {
             username,
-            password,
+            credential: Credential::Password(password),
             remote_addr: addr.0,
             correlation_id: &correlation_id,
             tokens: &[TokenKind::Base64Url256],

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use tollgate_core::{LiveSession, LoginRequest, TokenKind};
+use tollgate_core::{Credential, LiveSession, LoginRequest, TokenKind};
 
 use crate::common::{self, ClientAddr, JsonBody};
 use crate::{AppState, CorrelationId, Dialect, Failure};
@@ -89,7 +89,7 @@ async fn login(
         provider,
         LoginRequest {
             username,
-            password,
+            credential: Credential::Password(password),
             remote_addr: addr.0,
             correlation_id: &correlation_id,
             tokens: &[TokenKind::Base64Url256],

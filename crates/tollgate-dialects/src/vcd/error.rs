@@ -62,7 +62,11 @@ fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
             | FailureReason::Disabled
             | FailureReason::WrongSource
             | FailureReason::NoRole
-            | FailureReason::NoImpersonation,
+            | FailureReason::NoImpersonation
+            | FailureReason::PasswordExpired
+            | FailureReason::MustChangePassword
+            | FailureReason::AccountExpired
+            | FailureReason::LockedInSource,
         ) => unauthorized("Unknown user name or password."),
         Failure::ProviderNotConfigured(_) => unauthorized("Unknown user name or password."),
         Failure::InvalidToken(_) => unauthorized("The session token is missing, expired or revoked: log in again."),

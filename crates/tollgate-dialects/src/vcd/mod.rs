@@ -9,7 +9,7 @@ use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tollgate_core::directory::same_role;
-use tollgate_core::{FailureReason, LiveSession, LoginRequest, Org, TokenKind};
+use tollgate_core::{Credential, FailureReason, LiveSession, LoginRequest, Org, TokenKind};
 use uuid::Uuid;
 
 use crate::common::{self, AuthorizationProblem, BaseUrl, ClientAddr};
@@ -171,7 +171,7 @@ async fn login(state: &AppState, url: LoginUrl, cx: LoginContext) -> Result<(Liv
         dialect: DIALECT,
         org,
         username: user,
-        password: &password,
+        credential: Credential::Password(&password),
         remote_addr: cx.addr.0,
         correlation_id: &cx.correlation_id.0,
         tokens: &[TokenKind::Hex128, TokenKind::Base64Url256],

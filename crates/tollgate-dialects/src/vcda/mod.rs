@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tollgate_core::{FailureReason, LiveSession, LoginOutcome, LoginRequest, TokenKind};
+use tollgate_core::{Credential, FailureReason, LiveSession, LoginOutcome, LoginRequest, TokenKind};
 
 use crate::common::{self, ClientAddr, JsonBody};
 use crate::{AppState, CorrelationId, Dialect, Failure};
@@ -169,7 +169,7 @@ async fn login(
                 kind,
                 LoginRequest {
                     username,
-                    password,
+                    credential: Credential::Password(password),
                     remote_addr: remote,
                     correlation_id: &operation_id,
                     tokens: TOKENS,
@@ -199,7 +199,7 @@ async fn login(
                     source: state.settings.source_of_org(org),
                     org,
                     username: name,
-                    password,
+                    credential: Credential::Password(password),
                     remote_addr: remote,
                     correlation_id: &operation_id,
                     tokens: TOKENS,
@@ -304,7 +304,7 @@ async fn extend(
                 source: state.settings.source_of_org(org),
                 org,
                 username: name,
-                password: secret(&object, "vcdPassword")?,
+                credential: Credential::Password(secret(&object, "vcdPassword")?),
                 remote_addr: addr.0,
                 correlation_id: &operation_id,
                 ..LoginRequest::default()

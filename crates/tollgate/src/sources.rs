@@ -1,0 +1,122 @@
+//! `[sources.NAME]`: the identity sources the operator configures, each with a `kind`, and
+//! the `tollgate source` commands that list and test them.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Subcommand;
+use serde::{Deserialize, Serialize};
+use tollgate_core::SourceConfig;
+use tollgate_core::directory::LOCAL_SOURCE;
+
+use crate::config::Config;
+
+/// One `[sources.NAME]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SourceTable {
+    /// Tollgate's own accounts (`tollgate user add`), with Argon2id hashes in the store.
+    Local,
+}
+
+impl SourceTable {
+    /// The source the core asks, built from this table (no connection is made yet).
+    pub fn build(&self) -> SourceConfig {
+        match self {
+            SourceTable::Local => SourceConfig::Local,
+        }
+    }
+}
+
+/// The sources a configuration starts with: `local`.
+pub fn default_sources() -> HashMap<String, SourceTable> {
+    HashMap::from([(LOCAL_SOURCE.to_owned(), SourceTable::Local)])
+}
+
+/// Checks what building cannot: the names.
+pub fn validate(sources: &HashMap<String, SourceTable>) -> anyhow::Result<()> {
+    for (name, table) in sources {
+        tollgate_core::directory::validate_name("source", name).map_err(|e| anyhow::anyhow!("sources.{name}: {e}"))?;
+        anyhow::ensure!(
+            name != "sso" && name != "vcd-session",
+            "sources.{name}: the name {name:?} is reserved (sso routes through sso_domains)"
+        );
+        anyhow::ensure!(
+            name != LOCAL_SOURCE || matches!(table, SourceTable::Local),
+            "sources.local must keep kind = \"local\": Tollgate's own accounts are checked by it"
+        );
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum SourceCommand {
+    /// List the configured identity sources: name and kind.
+    List,
+    /// Reach an identity source step by step, each step timed: connect, service bind and,
+    /// with --user, the user's search and (given a password) bind.
+    ///
+    /// Example: `tollgate source test corp-ldap --user alice`; the password is asked for at
+    /// the terminal (empty: no password check), or read with --password-stdin.
+    Test {
+        /// The source's name, as in `[sources.NAME]`, e.g. corp-ldap.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Also look this user up, e.g. alice, alice@corp.example or 'CORP\alice'.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Read the user's password from the first line of standard input, to check it too.
+        #[arg(long, requires = "user")]
+        password_stdin: bool,
+    },
+}
+
+pub async fn run(config: &Config, command: SourceCommand) -> anyhow::Result<()> {
+    match command {
+        SourceCommand::List => {
+            let mut names: Vec<_> = config.sources.iter().collect();
+            names.sort_by(|a, b| a.0.cmp(b.0));
+            crate::admin::print_table(
+                &["NAME", "KIND"],
+                names.into_iter().map(|(name, table)| vec![name.clone(), table.build().kind().to_owned()]),
+            );
+            Ok(())
+        }
+        SourceCommand::Test { name, user, password_stdin } => {
+            let table =
+                config.sources.get(&name).with_context(|| format!("no identity source {name:?} is configured"))?;
+            let password = match (&user, password_stdin) {
+                (Some(_), true) => Some(crate::admin::read_password_line()?),
+                (Some(user), false) if std::io::stdin().is_terminal() => {
+                    let typed = rpassword::prompt_password(format!("Password of {user} (empty: no password check): "))
+                        .context("cannot read the password from the terminal")?;
+                    Some(typed).filter(|p| !p.is_empty())
+                }
+                _ => None,
+            };
+            let source: Arc<dyn tollgate_core::IdentitySource> = match table.build() {
+                SourceConfig::Local => {
+                    println!("{name}: kind local, Tollgate's own store: nothing to reach");
+                    return Ok(());
+                }
+                SourceConfig::Backend(source) => source,
+            };
+            let steps = source.probe(user.as_deref(), password.as_deref()).await;
+            let mut failed = false;
+            for step in &steps {
+                let millis = step.elapsed.as_secs_f64() * 1000.0;
+                match &step.outcome {
+                    Ok(detail) => println!("ok    {millis:>8.1} ms  {}: {detail}", step.step),
+                    Err(why) => {
+                        failed = true;
+                        println!("FAIL  {millis:>8.1} ms  {}: {why}", step.step);
+                    }
+                }
+            }
+            anyhow::ensure!(!failed, "identity source {name:?} failed its test");
+            Ok(())
+        }
+    }
+}
