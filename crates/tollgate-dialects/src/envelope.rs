@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -78,7 +78,8 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     let started = Instant::now();
     let (mut parts, body) = request.into_parts();
     // `//sessions` is `/sessions`, as the nginx in front of the real appliances has it (VCDA's
-    // own documentation prints the double slash); before anything reads the path.
+    // own documentation prints the double slash): such a path matched no route, and the
+    // fallback routes it again merged (see [`crate::listener_router`]).
     if parts.uri.path().contains("//") {
         merge_slashes(&mut parts.uri);
     }
@@ -92,6 +93,7 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     let vcd = (dialect == Some(Dialect::Vcd)).then(|| vcd::negotiate(&parts, &listener.state.settings.vcd_versions));
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
+    let matched = parts.extensions.get::<MatchedPath>().cloned();
     // What the renderers and VCDA's media type negotiation read of the request.
     let accept = parts.headers.get(header::ACCEPT).cloned();
 
@@ -129,8 +131,10 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
         }
     };
 
-    // Log Insight and BlueCat share /api/v2: the router that answered says which it was.
+    // Log Insight and BlueCat share /api/v2: the router that answered says which it was, and
+    // which of its routes (as does the fallback's, for a path it routed again).
     let dialect = response.extensions().get::<Dialect>().copied().or(dialect);
+    let route = response.extensions_mut().remove::<Route>().map(|Route(route)| route).or(matched);
     let failure = match response.extensions_mut().remove::<Failure>() {
         Some(failure) => Some(failure),
         None if unrendered(&response) => Some(Failure::from_status(response.status())),
@@ -138,7 +142,6 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     };
     if let Some(failure) = failure {
         let allow = response.headers().get(header::ALLOW).cloned();
-        let route = response.extensions_mut().remove::<Route>();
         let info = RequestInfo {
             method: &method,
             path: &path,
@@ -150,9 +153,6 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
         response = render(dialect, &failure, &info);
         if let Some(allow) = allow {
             response.headers_mut().insert(header::ALLOW, allow);
-        }
-        if let Some(route) = route {
-            response.extensions_mut().insert(route);
         }
         if let Failure::Throttled { retry_after_seconds } = failure {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
@@ -180,7 +180,7 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     if close {
         response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    listener.requests.count(dialect, &response);
+    listener.requests.count(dialect, route.as_ref().map(MatchedPath::as_str), response.status());
     response
 }
 

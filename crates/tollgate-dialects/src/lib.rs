@@ -176,7 +176,7 @@ pub struct Operations {
 
 /// One router serving `dialects`. Their paths do not collide but for Log Insight's and
 /// BlueCat's `/api/v2`, which [`overlap`] shares out when a listener serves both. Every request
-/// goes through [`envelope::envelope`] first, which also merges repeated slashes before routing.
+/// goes through [`envelope::envelope`], which also merges repeated slashes.
 pub fn listener_router(state: AppState, dialects: &[Dialect], operations: Operations) -> Router {
     let both = dialects.contains(&Dialect::LogInsight) && dialects.contains(&Dialect::BlueCat);
     let served = dialects.to_vec();
@@ -205,12 +205,18 @@ pub fn listener_router(state: AppState, dialects: &[Dialect], operations: Operat
     }
     let requests = Arc::new(operations::RequestCounts::new(state.core.metrics().clone()));
     let listener = envelope::Listener { state: state.clone(), dialects: dialects.to_vec(), requests };
-    let app = app
+    let app = app.layer(DefaultBodyLimit::max(common::MAX_BODY_BYTES));
+    // The envelope runs after routing (one router, one middleware: a request costs no more), so
+    // a path with repeated slashes matches no route: the envelope merges them on the way to the
+    // fallback, which is the same routes without the envelope, and they route it again.
+    let rerouted = app
+        .clone()
         .fallback(|| async { Failure::NotFound })
         .layer(axum::middleware::from_fn(operations::tag_route))
-        .layer(DefaultBodyLimit::max(common::MAX_BODY_BYTES))
-        .with_state(state);
-    Router::new().fallback_service(app).layer(axum::middleware::from_fn_with_state(listener, envelope::envelope))
+        .with_state(state.clone());
+    app.fallback_service(rerouted)
+        .layer(axum::middleware::from_fn_with_state(listener, envelope::envelope))
+        .with_state(state)
 }
 
 /// What this listener is: each dialect it serves and where its clients start.

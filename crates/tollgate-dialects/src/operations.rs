@@ -24,10 +24,11 @@ const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The route template a request took, carried from the router to the envelope on the response.
 #[derive(Clone)]
-pub(crate) struct Route(MatchedPath);
+pub(crate) struct Route(pub(crate) MatchedPath);
 
-/// Middleware inside the router, where the matched route is known: tags the response with it
-/// unless a router nested deeper (the shared `/api/v2`) tagged it already.
+/// Middleware inside the routers the envelope does not wrap (the shared `/api/v2`'s, and the
+/// fallback that routes merged paths again), where the matched route is known: tags the
+/// response with it unless a router nested deeper tagged it already.
 pub(crate) async fn tag_route(request: Request, next: Next) -> Response {
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let mut response = next.run(request).await;
@@ -55,9 +56,9 @@ impl RequestCounts {
         RequestCounts { metrics, counters: RwLock::new(HashMap::new()) }
     }
 
-    pub fn count(&self, dialect: Option<Dialect>, response: &Response) {
-        let route = response.extensions().get::<Route>().map_or(UNMATCHED, |r| r.0.as_str());
-        let key = (dialect, response.status().as_u16());
+    pub fn count(&self, dialect: Option<Dialect>, route: Option<&str>, status: StatusCode) {
+        let route = route.unwrap_or(UNMATCHED);
+        let key = (dialect, status.as_u16());
         if let Ok(counters) = self.counters.read()
             && let Some(counter) = counters.get(&key).and_then(|routes| routes.get(route))
         {
