@@ -60,8 +60,6 @@ pub struct User {
     pub name: String,
     pub roles: Vec<Role>,
     pub enabled: bool,
-    /// The account refuses logins until then (lockout).
-    pub locked_until: Option<Timestamp>,
     pub identity_source: String,
     /// Argon2id PHC string; `None` for accounts another identity source verifies.
     pub password_hash: Option<String>,
@@ -70,10 +68,6 @@ pub struct User {
 }
 
 impl User {
-    pub fn is_locked(&self, now: Timestamp) -> bool {
-        self.locked_until.is_some_and(|until| until > now)
-    }
-
     /// A System Administrator of the System org: the provider, who may act for others.
     pub fn is_provider_admin(&self) -> bool {
         self.org_name.eq_ignore_ascii_case(SYSTEM_ORG) && self.has_role(SYSTEM_ADMINISTRATOR)

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 mod error;
+mod lockout;
 pub mod password;
 mod service;
 pub mod session;
@@ -24,11 +25,14 @@ pub use config::{CoreConfig, DialectPolicy, LockoutPolicy};
 pub use directory::{Org, Role, User, UserSpec};
 pub use error::{AuthFailure, CoreError, FailureReason, SessionRejection};
 pub use password::PasswordPolicy;
-pub use service::{BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, TokenKind};
+pub use service::{AccountLocks, BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, TokenKind};
 pub use session::{Session, SessionState};
 pub use source::{
     Credential, Identity, IdentitySource, ProbeStep, Refusal, SourceAttempt, SourceConfig, SourceError, Verdict,
 };
-pub use store::{Locks, SessionFilter, Store, StoreError};
+pub use store::{
+    Activity, DirectoryStore, LockoutStore, MetaStore, Page, SessionFilter, SessionStore, Store, StoreError,
+    StoreResult,
+};
 pub use telemetry::Metrics;
 pub use throttle::ThrottlePolicy;

@@ -13,10 +13,11 @@ use crate::clock::{Clock, Timestamp};
 use crate::config::CoreConfig;
 use crate::directory::{LOCAL_SOURCE, Org, Role, SYSTEM_ADMINISTRATOR, SYSTEM_ORG, User, UserSpec, validate_name};
 use crate::error::{AuthFailure, CoreError, FailureReason, SessionRejection};
+use crate::lockout;
 use crate::password::{MAX_PASSWORD_BYTES, PasswordHasher};
 use crate::session::{Session, SessionState};
 use crate::source::{Credential, IdentitySource, LocalSource, SourceAttempt, SourceConfig, Verdict};
-use crate::store::{SessionFilter, Store};
+use crate::store::{Activity, Page, SessionFilter, Store};
 use crate::telemetry::{self, Metrics};
 use crate::throttle::Throttle;
 use crate::token::{self, TokenDigest};
@@ -25,6 +26,10 @@ const BOOTSTRAPPED_KEY: &str = "bootstrapped_at";
 const INSTALLATION_ID_KEY: &str = "installation_id";
 /// The identity source of sessions opened by [`Core::exchange`].
 const EXCHANGE_SOURCE: &str = "vcd-session";
+/// Sessions the sweep ends or deletes per store call.
+const SWEEP_BATCH: u32 = 1000;
+/// Sessions beyond the per-user cap one login may end.
+const EVICTION_SLACK: u32 = 16;
 /// The administrator `bootstrap` creates.
 pub const BOOTSTRAP_ADMIN: &str = "administrator";
 
@@ -76,6 +81,15 @@ impl std::fmt::Debug for LoginOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginOutcome").field("session", &self.session.id).field("tokens", &"<redacted>").finish()
     }
+}
+
+/// What an account is locked out for (see [`crate::LockoutPolicy`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountLocks {
+    /// Locked for every address.
+    pub everywhere: bool,
+    /// Locked for these addresses alone.
+    pub addresses: Vec<String>,
 }
 
 /// A session a token was just validated for.
@@ -299,19 +313,19 @@ impl Core {
         Ok(self.store.user_by_id(id).await?)
     }
 
-    pub async fn users(&self, org: Option<&str>) -> Result<Vec<User>, CoreError> {
+    /// One page of the users (of `org`, if named), in the order they were created.
+    pub async fn users(&self, org: Option<&str>, page: Page) -> Result<Vec<User>, CoreError> {
         let org_id = match org {
             Some(name) => Some(self.org(name).await?.id),
             None => None,
         };
-        Ok(self.store.list_users(org_id).await?)
+        Ok(self.store.list_users(org_id, page).await?)
     }
 
-    /// The client addresses `user` is locked out for now (see [`crate::LockoutPolicy`]).
-    pub async fn locked_addresses(&self, user: &User) -> Result<Vec<String>, CoreError> {
-        let now = self.now();
-        let locks = self.store.address_locks(user.id.as_bytes()).await?;
-        Ok(locks.into_iter().filter(|(_, until)| *until > now).map(|(address, _)| address).collect())
+    /// What `user` is locked out for now (see [`crate::LockoutPolicy`]).
+    pub async fn lockout(&self, user: &User) -> Result<AccountLocks, CoreError> {
+        let (everywhere, addresses) = lockout::locks_of(&*self.store, user.id.as_bytes(), self.now()).await?;
+        Ok(AccountLocks { everywhere, addresses })
     }
 
     /// Sets a password and ends the user's sessions.
@@ -337,7 +351,7 @@ impl Core {
 
     pub async fn unlock(&self, org: &str, name: &str) -> Result<(), CoreError> {
         let user = self.user(org, name).await?;
-        self.store.unlock_user(user.id).await?;
+        self.store.forget_account(user.id.as_bytes()).await?;
         tracing::info!(target: audit::TARGET, event = "unlock", org = %user.org_name, user = %user.name);
         Ok(())
     }
@@ -461,10 +475,7 @@ impl Core {
             Some(user) => user.id.as_bytes(),
             None => &unknown_key,
         };
-        let locked = match &account {
-            Some(user) => user.is_locked(now),
-            None => self.store.unknown_locked_until(&unknown_key).await?.is_some_and(|until| until > now),
-        } || self.store.address_locked_until(lock_key, address).await?.is_some_and(|until| until > now);
+        let locked = lockout::is_locked(&*self.store, lock_key, address, now).await?;
         if locked || org.is_none() {
             // Whatever the password, the backend is not asked: it can neither be guessed
             // through a lock nor be made to lock the account on its side.
@@ -499,11 +510,8 @@ impl Core {
         let identity = match verdict {
             Verdict::Refused(refusal) => {
                 if refusal.is_guess() {
-                    let policy = self.config.lockout;
-                    let locks = match &account {
-                        Some(user) => self.store.record_login_failure(user.id, address, now, &policy).await?,
-                        None => self.store.record_unknown_failure(&unknown_key, address, now, &policy).await?,
-                    };
+                    let locks =
+                        lockout::count_failure(&*self.store, lock_key, address, now, &self.config.lockout).await?;
                     self.audit_locks(&attempt, locks, now);
                 }
                 let reason = match (refusal.reason(), &org) {
@@ -538,9 +546,10 @@ impl Core {
             (None, None) => return Err(fail(FailureReason::UnknownOrg)),
         };
         // Guesses running in parallel may have locked the account since it was read.
-        if !self.store.record_login_success(user.id, address, now).await? {
+        if !lockout::reset_after_success(&*self.store, user.id.as_bytes(), address, now).await? {
             return Err(fail(FailureReason::Locked));
         }
+        self.store.set_last_login(user.id, now).await?;
         Ok(user)
     }
 
@@ -717,14 +726,9 @@ impl Core {
         };
         let tokens: Vec<String> = request.tokens.iter().map(|kind| kind.generate()).collect();
         let digests: Vec<TokenDigest> = tokens.iter().map(|t| TokenDigest::of(t)).collect();
-        let (number, evicted) =
-            self.store.insert_session(&session, &digests, self.config.max_sessions_per_user).await?;
-        session.number = number;
-        for old in &evicted {
-            self.cache.end(old.id, old.state, now);
-            audit::session_ended("eviction", old, request.correlation_id);
-        }
+        session.number = self.store.insert_session(&session, &digests).await?;
         audit::login(&session);
+        self.evict_beyond_cap(&session, request.correlation_id, now).await?;
         let entry = self
             .cache
             .insert(session, &digests, now)
@@ -734,7 +738,7 @@ impl Core {
 
     /// Audits and counts the locks a failure set, each once: for its address, and for every
     /// address.
-    fn audit_locks(&self, attempt: &FailedLogin<'_>, locks: crate::store::Locks, now: Timestamp) {
+    fn audit_locks(&self, attempt: &FailedLogin<'_>, locks: lockout::Locks, now: Timestamp) {
         if let Some(until) = locks.address_until {
             self.metrics.lockout(false);
             audit::lockout(attempt, "address", until.since(now).as_secs());
@@ -743,6 +747,36 @@ impl Core {
             self.metrics.lockout(true);
             audit::lockout(attempt, "all_addresses", until.since(now).as_secs());
         }
+    }
+
+    /// Ends the user's oldest live sessions of the new session's dialect beyond the per-user
+    /// cap, never the new one. Per dialect: a client that never logs out must not end the
+    /// user's others. Nothing is kept of them (the audit log has them): a client that logs in
+    /// before every request must not grow the store by a row each time. Logins racing here
+    /// each end what they see beyond the cap; ending is idempotent, so they agree.
+    async fn evict_beyond_cap(&self, new: &Session, correlation_id: &str, now: Timestamp) -> Result<(), CoreError> {
+        let filter = SessionFilter {
+            user_id: Some(new.user_id),
+            dialect: Some(new.dialect.clone()),
+            live_only: true,
+            ..SessionFilter::default()
+        };
+        // The newest few beyond the cap: each login ends what the cap and the logins racing it
+        // left over, and a lowered cap wears down what is beyond it a few at a time.
+        let cap = self.config.max_sessions_per_user;
+        let live = self.store.list_sessions(&filter, Page::first(cap.saturating_add(EVICTION_SLACK))).await?;
+        let keep_others = cap.saturating_sub(1) as usize;
+        let beyond: Vec<Uuid> = live.iter().filter(|s| s.id != new.id).skip(keep_others).map(|s| s.id).collect();
+        if beyond.is_empty() {
+            return Ok(());
+        }
+        for mut old in self.store.delete_live_sessions(&beyond).await? {
+            old.state = SessionState::Terminated;
+            old.ended_at = Some(now);
+            self.cache.end(old.id, old.state, now);
+            audit::session_ended("eviction", &old, correlation_id);
+        }
+        Ok(())
     }
 
     // ---- validation -----------------------------------------------------------------------
@@ -832,10 +866,10 @@ impl Core {
             let granularity = (session.idle_timeout / 4).min(Duration::from_secs(60));
             if let Some(seen) = entry.claim_touch(granularity.as_millis() as i64) {
                 let store = self.store.clone();
-                let id = session.id;
+                let activity = Activity { session_id: session.id, last_seen: seen, ends_at: session.ends_at(seen) };
                 // Off the request path: a lost touch only makes the session end a little early.
                 tokio::spawn(async move {
-                    if let Err(e) = store.touch_sessions(&[(id, seen)]).await {
+                    if let Err(e) = store.touch_sessions(&[activity]).await {
                         tracing::warn!(error = %e, "could not record session activity");
                     }
                 });
@@ -950,14 +984,16 @@ impl Core {
         live_only: bool,
     ) -> Result<Vec<Session>, CoreError> {
         let filter = SessionFilter { dialect: Some(dialect.to_owned()), org_id, live_only, ..SessionFilter::default() };
-        Ok(self.store.list_sessions(&filter).await?)
+        Ok(self.store.list_sessions(&filter, Page::ALL).await?)
     }
 
+    /// One page of the sessions (of an org, or of one of its users), newest first.
     pub async fn sessions(
         &self,
         org: Option<&str>,
         user: Option<&str>,
         live_only: bool,
+        page: Page,
     ) -> Result<Vec<Session>, CoreError> {
         let mut filter = SessionFilter { live_only, ..SessionFilter::default() };
         match (org, user) {
@@ -966,7 +1002,7 @@ impl Core {
             (None, Some(_)) => return Err(CoreError::Invalid("--user needs --org".into())),
             (None, None) => {}
         }
-        Ok(self.store.list_sessions(&filter).await?)
+        Ok(self.store.list_sessions(&filter, page).await?)
     }
 
     // ---- housekeeping ---------------------------------------------------------------------
@@ -975,8 +1011,16 @@ impl Core {
     /// needs and deletes long-ended sessions. The server runs this periodically.
     pub async fn sweep(&self) -> Result<(), CoreError> {
         let now = self.now();
-        let pending: Vec<(Uuid, Timestamp)> =
-            self.cache.unflushed().iter().map(|e| (e.session.id, e.last_seen())).collect();
+        let pending: Vec<Activity> = self
+            .cache
+            .unflushed()
+            .iter()
+            .map(|e| Activity {
+                session_id: e.session.id,
+                last_seen: e.last_seen(),
+                ends_at: e.session.ends_at(e.last_seen()),
+            })
+            .collect();
         // A failed write only makes some sessions end a little early; expiry must go on.
         if !pending.is_empty()
             && let Err(e) = self.store.touch_sessions(&pending).await
@@ -990,22 +1034,52 @@ impl Core {
         self.session_throttle.prune(now);
         // Each step runs whatever became of the one before: a failed expiry must not keep the
         // store from shedding what it no longer needs.
-        let expired = self.store.expire_sessions(now).await;
-        for session in expired.as_deref().unwrap_or_default() {
-            self.cache.end(session.id, session.state, now);
-            audit::session_ended("expiry", session, &session.correlation_id);
-        }
-        let cutoff = Timestamp(now.millis() - self.config.ended_session_retention.as_millis() as i64);
-        let purged = self.store.purge_ended_sessions(cutoff).await;
-        if let Ok(purged) = purged
-            && purged > 0
-        {
-            tracing::info!(purged, "deleted sessions ended before the retention period");
-        }
-        let forgotten = self.store.purge_unknown_failures(now, &self.config.lockout).await;
+        let expired = self.expire_sessions(now).await;
+        let purged = self.purge_ended_sessions(now).await;
+        let forgotten = lockout::purge(&*self.store, now, &self.config.lockout).await;
         expired?;
         purged?;
         forgotten?;
+        Ok(())
+    }
+
+    /// Ends, in batches, the live sessions whose stored end has passed: timed out when idle
+    /// too long, expired when past their lifetime.
+    async fn expire_sessions(&self, now: Timestamp) -> Result<(), CoreError> {
+        loop {
+            let due = self.store.sessions_ending_by(now, SWEEP_BATCH).await?;
+            let ends: Vec<(Uuid, SessionState)> = due
+                .iter()
+                .map(|s| (s.id, s.state_at(now, s.last_seen_at)))
+                .filter(|(_, state)| *state != SessionState::LoggedIn)
+                .collect();
+            let ended = if ends.is_empty() { Vec::new() } else { self.store.end_sessions(&ends, now).await? };
+            for session in &ended {
+                self.cache.end(session.id, session.state, now);
+                audit::session_ended("expiry", session, &session.correlation_id);
+            }
+            // A short batch was the last; one that ended nothing would only come back.
+            if due.len() < SWEEP_BATCH as usize || ended.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Deletes sessions ended before the retention period, a batch per transaction: logins
+    /// wait for one batch, not for all.
+    async fn purge_ended_sessions(&self, now: Timestamp) -> Result<(), CoreError> {
+        let cutoff = Timestamp(now.millis() - self.config.ended_session_retention.as_millis() as i64);
+        let mut purged = 0;
+        loop {
+            let batch = self.store.purge_ended_sessions(cutoff, SWEEP_BATCH).await?;
+            purged += batch;
+            if batch < u64::from(SWEEP_BATCH) {
+                break;
+            }
+        }
+        if purged > 0 {
+            tracing::info!(purged, "deleted sessions ended before the retention period");
+        }
         Ok(())
     }
 }

@@ -1,11 +1,16 @@
-//! The persistence interface. The embedded SQLite store implements it; a shared store
-//! (PostgreSQL, Redis) fills the same trait so that several nodes can serve one directory.
+//! The persistence interface, split by role as Ory Kratos splits its identity pool from its
+//! session persister: a [`DirectoryStore`] (orgs, roles, users), a [`SessionStore`], a
+//! [`LockoutStore`] (failed-login counters) and a [`MetaStore`] (installation-wide facts).
+//!
+//! Stores provide atomic primitives only. The rules built on them (when a run of failures
+//! locks an account, which sessions the per-user cap ends, when a session is idle or expired)
+//! live in the core, so that every backend gets them the same. A backend implements all four
+//! roles and is then a [`Store`], which is what the core holds.
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
-use crate::config::LockoutPolicy;
 use crate::directory::{Org, Role, User, UserSpec};
 use crate::session::{Session, SessionState};
 use crate::token::TokenDigest;
@@ -31,21 +36,52 @@ pub struct SessionFilter {
     pub live_only: bool,
 }
 
-/// The locks a recorded failure set: for its address, and for every address.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Locks {
-    pub address_until: Option<Timestamp>,
-    pub account_until: Option<Timestamp>,
+/// One page of a listing, by the items' numbers (see [`User::number`], [`Session::number`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// The number of the last item of the previous page; `None` for the first page.
+    pub after: Option<i64>,
+    pub limit: u32,
 }
 
+impl Page {
+    pub const fn first(limit: u32) -> Page {
+        Page { after: None, limit }
+    }
+
+    /// Everything at once: for listings bounded by other means (a user's sessions of one
+    /// dialect, say).
+    pub const ALL: Page = Page { after: None, limit: u32::MAX };
+
+    /// The page after `items`, or `None` when `items` was the last one.
+    pub fn next<T>(self, items: &[T], number: impl Fn(&T) -> i64) -> Option<Page> {
+        if (items.len() as u64) < u64::from(self.limit) {
+            return None;
+        }
+        items.last().map(|last| Page { after: Some(number(last)), ..self })
+    }
+}
+
+/// A session's last use, as the core writes it back: with the moment it ends if unused again
+/// (computed by the core's expiry rules, see [`Session::ends_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Activity {
+    pub session_id: Uuid,
+    pub last_seen: Timestamp,
+    pub ends_at: Timestamp,
+}
+
+/// Installation-wide facts (bootstrap state, site id).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    // Installation-wide facts (bootstrap state, site id).
+pub trait MetaStore: Send + Sync + 'static {
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
     /// Sets `key` unless it is set already; returns the value that is stored afterwards.
     async fn init_meta(&self, key: &str, value: &str) -> StoreResult<String>;
+}
 
-    // Directory.
+/// Orgs, roles and users.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync + 'static {
     async fn create_org(&self, name: &str, full_name: &str, now: Timestamp) -> StoreResult<Org>;
     /// Case-insensitive, as Cloud Director matches org names.
     async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>>;
@@ -54,77 +90,87 @@ pub trait Store: Send + Sync + 'static {
     async fn list_roles(&self) -> StoreResult<Vec<Role>>;
     /// Fails with `NotFound` for an unknown org or role, `Conflict` for a taken name.
     async fn create_user(&self, spec: &UserSpec, now: Timestamp) -> StoreResult<User>;
+    /// Case-insensitive.
     async fn user_by_name(&self, org_id: Uuid, name: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>>;
     async fn user_by_number(&self, number: i64) -> StoreResult<Option<User>>;
-    async fn list_users(&self, org_id: Option<Uuid>) -> StoreResult<Vec<User>>;
+    /// In the order of their numbers (the order they were created in).
+    async fn list_users(&self, org_id: Option<Uuid>, page: Page) -> StoreResult<Vec<User>>;
     async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> StoreResult<()>;
     async fn set_enabled(&self, user_id: Uuid, enabled: bool) -> StoreResult<()>;
     /// Replaces the user's roles (an identity source's group mapping, re-read at each login).
     /// Fails with `NotFound` for an unknown role.
     async fn set_user_roles(&self, user_id: Uuid, roles: &[String]) -> StoreResult<()>;
-    /// Counts a failed login from `address` against the policy, atomically, for the account
-    /// from that address and for the account over all addresses (see [`LockoutPolicy`]).
-    async fn record_login_failure(
-        &self,
-        user_id: Uuid,
-        address: &str,
-        now: Timestamp,
-        policy: &LockoutPolicy,
-    ) -> StoreResult<Locks>;
-    /// Clears the failure counts of the account and of `address`, and stamps the last login,
-    /// unless the account is locked at `now`, for everyone or for `address` (a concurrent
-    /// failure may have locked it meanwhile): then returns false.
-    async fn record_login_success(&self, user_id: Uuid, address: &str, now: Timestamp) -> StoreResult<bool>;
-    /// Counts a failed login for a name no account has (`key` is a digest of org and name),
-    /// so that refusing it costs the same store write as a wrong password, and such names
-    /// lock like real ones.
-    async fn record_unknown_failure(
-        &self,
-        key: &[u8; 32],
-        address: &str,
-        now: Timestamp,
-        policy: &LockoutPolicy,
-    ) -> StoreResult<Locks>;
-    /// Until when a name no account has is locked for everyone, if it is.
-    async fn unknown_locked_until(&self, key: &[u8; 32]) -> StoreResult<Option<Timestamp>>;
-    /// Until when `account` (a user's id, or an unknown name's key) is locked for `address`.
-    async fn address_locked_until(&self, account: &[u8], address: &str) -> StoreResult<Option<Timestamp>>;
-    /// The addresses `account` has been locked for, and until when (past locks included until
-    /// they are purged).
-    async fn address_locks(&self, account: &[u8]) -> StoreResult<Vec<(String, Timestamp)>>;
-    /// Forgets failures of unknown names and of addresses that neither lock nor count any more
-    /// at `now`.
-    async fn purge_unknown_failures(&self, now: Timestamp, policy: &LockoutPolicy) -> StoreResult<u64>;
-    /// Lifts the user's locks, for everyone and for every address.
-    async fn unlock_user(&self, user_id: Uuid) -> StoreResult<()>;
+    async fn set_last_login(&self, user_id: Uuid, at: Timestamp) -> StoreResult<()>;
+}
 
-    // Sessions.
-    /// Stores a new session reachable by each of `digests`, then ends (TERMINATED) the user's
-    /// oldest live sessions beyond `max_live`, in the same transaction. Returns the number it
-    /// gave the session, and the sessions it ended.
-    async fn insert_session(
+/// Counters of failed logins, each named by an account (a user's id, or a digest of a name no
+/// account has) and a client address. Each counter counts the failures of its current window
+/// and may hold a lock; what a count means is the core's business.
+#[async_trait]
+pub trait LockoutStore: Send + Sync + 'static {
+    /// Adds one failure to each counter `(account, address)` names, atomically each, and
+    /// returns their counts after it. A counter whose window began at or before `window_start`
+    /// (or that has none) starts a new one at `now` with this failure. A lock is kept.
+    async fn count_failure(
         &self,
-        session: &Session,
-        digests: &[TokenDigest],
-        max_live: u32,
-    ) -> StoreResult<(i64, Vec<Session>)>;
+        account: &[u8],
+        addresses: &[&str],
+        now: Timestamp,
+        window_start: Timestamp,
+    ) -> StoreResult<Vec<u32>>;
+    /// Locks the counter until `until` (a later lock already there is kept) and empties its
+    /// count and window.
+    async fn lock(&self, account: &[u8], address: &str, until: Timestamp) -> StoreResult<()>;
+    /// The latest end of a lock among the named counters, past or not.
+    async fn locked_until(&self, account: &[u8], addresses: &[&str]) -> StoreResult<Option<Timestamp>>;
+    /// Unless one of the named counters is locked at `now`, forgets them all and returns
+    /// true; otherwise changes nothing and returns false. One atomic step: a failure counted
+    /// at the same time cannot be lost between the check and the reset.
+    async fn reset_unless_locked(&self, account: &[u8], addresses: &[&str], now: Timestamp) -> StoreResult<bool>;
+    /// The account's locks, by address, and until when (past ones included until purged).
+    async fn locks(&self, account: &[u8]) -> StoreResult<Vec<(String, Timestamp)>>;
+    /// Forgets every counter of the account, locks included.
+    async fn forget_account(&self, account: &[u8]) -> StoreResult<()>;
+    /// Forgets counters that are not locked at `now` and whose window began at or before
+    /// `window_start`; returns how many.
+    async fn purge_counters(&self, now: Timestamp, window_start: Timestamp) -> StoreResult<u64>;
+}
+
+/// Sessions and the digests of their tokens.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores a new session reachable by each of `digests`; returns the number it gave it.
+    /// Its end (for [`SessionStore::sessions_ending_by`]) is `session.ends_at(session.last_seen_at)`.
+    async fn insert_session(&self, session: &Session, digests: &[TokenDigest]) -> StoreResult<i64>;
     async fn session_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<Session>>;
     async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>>;
     /// A dialect's own state attached to a session (a JSON document), if any.
     async fn session_data(&self, id: Uuid) -> StoreResult<Option<String>>;
     async fn set_session_data(&self, id: Uuid, data: &str) -> StoreResult<()>;
-    /// Newest first.
-    async fn list_sessions(&self, filter: &SessionFilter) -> StoreResult<Vec<Session>>;
-    /// Moves `last_seen_at` forward (never back) for each live session named.
-    async fn touch_sessions(&self, seen: &[(Uuid, Timestamp)]) -> StoreResult<()>;
+    /// Newest first (by number, descending: a page's `after` is a number above the page's).
+    async fn list_sessions(&self, filter: &SessionFilter, page: Page) -> StoreResult<Vec<Session>>;
+    /// Moves each live session's last use and end forward (never back).
+    async fn touch_sessions(&self, activity: &[Activity]) -> StoreResult<()>;
+    /// Ends each named session that is still live, in one atomic step, with its state; returns
+    /// those it ended, as they were then.
+    async fn end_sessions(&self, ends: &[(Uuid, SessionState)], now: Timestamp) -> StoreResult<Vec<Session>>;
     /// Ends one live session; returns it as it was when it ended, `None` if it was not live.
-    async fn end_session(&self, id: Uuid, state: SessionState, now: Timestamp) -> StoreResult<Option<Session>>;
+    async fn end_session(&self, id: Uuid, state: SessionState, now: Timestamp) -> StoreResult<Option<Session>> {
+        Ok(self.end_sessions(&[(id, state)], now).await?.pop())
+    }
     /// Ends every live session of a user; returns those it ended.
     async fn end_user_sessions(&self, user_id: Uuid, state: SessionState, now: Timestamp) -> StoreResult<Vec<Session>>;
-    /// Marks live sessions past their idle timeout (by the stored last-seen) TIMED_OUT and those
-    /// past their absolute expiry EXPIRED; returns them.
-    async fn expire_sessions(&self, now: Timestamp) -> StoreResult<Vec<Session>>;
-    /// Deletes sessions that ended before `before`; returns how many.
-    async fn purge_ended_sessions(&self, before: Timestamp) -> StoreResult<u64>;
+    /// Deletes each named session that is still live, leaving nothing of it; returns those it
+    /// deleted, as they were.
+    async fn delete_live_sessions(&self, ids: &[Uuid]) -> StoreResult<Vec<Session>>;
+    /// Up to `limit` live sessions whose stored end is at or before `now`.
+    async fn sessions_ending_by(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Session>>;
+    /// Deletes up to `limit` sessions that ended before `before`; returns how many.
+    async fn purge_ended_sessions(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
 }
+
+/// A backend that fills every role: what the core holds.
+pub trait Store: MetaStore + DirectoryStore + LockoutStore + SessionStore {}
+
+impl<T: MetaStore + DirectoryStore + LockoutStore + SessionStore> Store for T {}

@@ -271,7 +271,8 @@ async fn sessions_do_not_pile_up_for_clients_that_never_log_out() {
     for _ in 0..40 {
         login_ok(&server, local_admin()).await;
     }
-    let live = server.core.sessions(Some("System"), Some("administrator"), true).await.unwrap();
+    let live =
+        server.core.sessions(Some("System"), Some("administrator"), true, tollgate_core::Page::ALL).await.unwrap();
     assert_eq!(live.len(), 32, "capped per user, oldest evicted");
 }
 

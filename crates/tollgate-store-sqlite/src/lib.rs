@@ -10,11 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 use tollgate_core::directory::PREDEFINED_ROLES;
-use tollgate_core::store::{SessionFilter, Store, StoreError, StoreResult};
+use tollgate_core::store::{
+    Activity, DirectoryStore, LockoutStore, MetaStore, Page, SessionFilter, SessionStore, StoreError, StoreResult,
+};
 use tollgate_core::token::TokenDigest;
-use tollgate_core::{LockoutPolicy, Locks, Org, Role, Session, SessionState, Timestamp, User, UserSpec};
+use tollgate_core::{Org, Role, Session, SessionState, Timestamp, User, UserSpec};
 use uuid::Uuid;
 
 mod schema;
@@ -139,8 +142,7 @@ fn org_from_row(row: &Row<'_>) -> rusqlite::Result<Org> {
     })
 }
 
-const USER_COLUMNS: &str = "u.id, u.number, u.org_id, o.name AS org_name, u.name, u.enabled, u.locked_until,
-    u.identity_source, u.password_hash, u.created_at, u.last_login_at";
+const USER_COLUMNS: &str = "u.id, u.number, u.org_id, o.name AS org_name, u.name, u.enabled, u.identity_source, u.password_hash, u.created_at, u.last_login_at";
 
 fn user_from_row(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<User> {
     let id = uuid_col(row, "id")?;
@@ -152,7 +154,6 @@ fn user_from_row(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<User> {
         name: row.get("name")?,
         roles: user_roles(conn, id)?,
         enabled: row.get("enabled")?,
-        locked_until: ts(row.get("locked_until")?),
         identity_source: row.get("identity_source")?,
         password_hash: row.get("password_hash")?,
         created_at: Timestamp(row.get("created_at")?),
@@ -170,9 +171,15 @@ fn user_roles(conn: &Connection, user_id: Uuid) -> rusqlite::Result<Vec<Role>> {
     rows.collect()
 }
 
-fn query_users(conn: &Connection, condition: &str, args: &[&dyn rusqlite::ToSql]) -> rusqlite::Result<Vec<User>> {
+/// The users `condition` selects, by number, with a `limit` clause (`LIMIT ?n`) or none.
+fn query_users(
+    conn: &Connection,
+    condition: &str,
+    limit: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> rusqlite::Result<Vec<User>> {
     let sql = format!(
-        "SELECT {USER_COLUMNS} FROM users u JOIN orgs o ON o.id = u.org_id WHERE {condition} ORDER BY o.name, u.name"
+        "SELECT {USER_COLUMNS} FROM users u JOIN orgs o ON o.id = u.org_id WHERE {condition} ORDER BY u.number {limit}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(args)?;
@@ -223,80 +230,31 @@ fn write_transaction(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>>
     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
 }
 
-/// Failure count, start of its window, and lock end after one more failed login.
-fn next_failure(
-    failed: u32,
-    first: Option<i64>,
-    now: Timestamp,
-    policy: &LockoutPolicy,
-) -> (u32, Option<i64>, Option<Timestamp>) {
-    let in_window = first.is_some_and(|f| now.since(Timestamp(f)) < policy.window);
-    let (failed, first) = if in_window { (failed + 1, first.unwrap_or(now.millis())) } else { (1, now.millis()) };
-    if policy.max_failures > 0 && failed >= policy.max_failures {
-        (0, None, Some(now.plus(policy.lock_for)))
-    } else {
-        (failed, Some(first), None)
-    }
+/// `?` placeholders for `count` values, from `?{first}` on.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
 }
-
-/// Counts a failure of `account` from `address` in `tx`; the lock's end when it locked them.
-fn record_address_failure(
-    tx: &Transaction<'_>,
-    account: &[u8],
-    address: &str,
-    now: Timestamp,
-    policy: &LockoutPolicy,
-) -> StoreResult<Option<Timestamp>> {
-    let (failed, first): (u32, Option<i64>) = tx
-        .query_row(
-            "SELECT failures, first_failure_at FROM address_failures WHERE account = ?1 AND address = ?2",
-            params![account, address],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(backend)?
-        .unwrap_or((0, None));
-    let (failed, first, locked_until) = next_failure(failed, first, now, policy);
-    tx.execute(
-        "INSERT INTO address_failures (account, address, failures, first_failure_at, locked_until)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (account, address) DO UPDATE SET failures = ?3, first_failure_at = ?4,
-             locked_until = COALESCE(?5, locked_until)",
-        params![account, address, failed, first, locked_until.map(Timestamp::millis)],
-    )
-    .map_err(backend)?;
-    Ok(locked_until)
-}
-
-fn address_lock(conn: &Connection, account: &[u8], address: &str) -> StoreResult<Option<Timestamp>> {
-    conn.query_row(
-        "SELECT locked_until FROM address_failures WHERE account = ?1 AND address = ?2",
-        params![account, address],
-        |r| r.get(0),
-    )
-    .optional()
-    .map(|until: Option<Option<i64>>| until.flatten().map(Timestamp))
-    .map_err(backend)
-}
-
-/// Whether the user is locked at `now` for `address` (the account-wide lock is checked by the
-/// caller's own statement).
-fn locked_for(tx: &Transaction<'_>, account: &[u8], address: &str, now: Timestamp) -> StoreResult<bool> {
-    Ok(address_lock(tx, account, address)?.is_some_and(|until| until > now))
-}
-
-/// Ended sessions deleted per transaction by the purge.
-const PURGE_BATCH: i64 = 1000;
 
 /// The next number of a counter (see the `counters` table).
 fn next_number(tx: &Transaction<'_>, counter: &str) -> rusqlite::Result<i64> {
     tx.query_row("UPDATE counters SET value = value + 1 WHERE name = ?1 RETURNING value", [counter], |r| r.get(0))
 }
 
+/// The sessions `condition` selects, newest (highest number) first.
 fn query_sessions(conn: &Connection, condition: &str, args: &[&dyn rusqlite::ToSql]) -> rusqlite::Result<Vec<Session>> {
+    query_sessions_limited(conn, condition, "", args)
+}
+
+/// [`query_sessions`], with a `limit` clause (`LIMIT ?n`).
+fn query_sessions_limited(
+    conn: &Connection,
+    condition: &str,
+    limit: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> rusqlite::Result<Vec<Session>> {
     let sql = format!(
         "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id JOIN orgs o ON o.id = s.org_id
-         WHERE {condition} ORDER BY s.created_at DESC, s.id"
+         WHERE {condition} ORDER BY s.number DESC {limit}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(args, session_from_row)?;
@@ -324,7 +282,7 @@ fn end_sessions(
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl MetaStore for SqliteStore {
     async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
         let key = key.to_owned();
         self.read(move |conn| {
@@ -342,7 +300,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl DirectoryStore for SqliteStore {
     async fn create_org(&self, name: &str, full_name: &str, now: Timestamp) -> StoreResult<Org> {
         let org = Org { id: Uuid::new_v4(), name: name.to_owned(), full_name: full_name.to_owned(), created_at: now };
         self.with(move |conn| {
@@ -427,7 +388,7 @@ impl Store for SqliteStore {
                 return Err(StoreError::Conflict(format!("user {:?} already exists in org {:?}", spec.name, spec.org)));
             }
             grant_roles(&tx, id, &spec.roles)?;
-            let user = query_users(&tx, "u.id = ?1", &[&id.to_string()]).map_err(backend)?.pop();
+            let user = query_users(&tx, "u.id = ?1", "", &[&id.to_string()]).map_err(backend)?.pop();
             tx.commit().map_err(backend)?;
             user.ok_or_else(|| backend("user vanished after insert"))
         })
@@ -437,7 +398,7 @@ impl Store for SqliteStore {
     async fn user_by_name(&self, org_id: Uuid, name: &str) -> StoreResult<Option<User>> {
         let name = name.to_owned();
         self.read(move |conn| {
-            Ok(query_users(conn, "u.org_id = ?1 AND u.name = ?2", &[&org_id.to_string(), &name])
+            Ok(query_users(conn, "u.org_id = ?1 AND u.name = ?2", "", &[&org_id.to_string(), &name])
                 .map_err(backend)?
                 .pop())
         })
@@ -445,19 +406,22 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
-        self.read(move |conn| Ok(query_users(conn, "u.id = ?1", &[&id.to_string()]).map_err(backend)?.pop())).await
+        self.read(move |conn| Ok(query_users(conn, "u.id = ?1", "", &[&id.to_string()]).map_err(backend)?.pop())).await
     }
 
     async fn user_by_number(&self, number: i64) -> StoreResult<Option<User>> {
-        self.read(move |conn| Ok(query_users(conn, "u.number = ?1", &[&number]).map_err(backend)?.pop())).await
+        self.read(move |conn| Ok(query_users(conn, "u.number = ?1", "", &[&number]).map_err(backend)?.pop())).await
     }
 
-    async fn list_users(&self, org_id: Option<Uuid>) -> StoreResult<Vec<User>> {
+    async fn list_users(&self, org_id: Option<Uuid>, page: Page) -> StoreResult<Vec<User>> {
         self.read(move |conn| {
-            match org_id {
-                Some(id) => query_users(conn, "u.org_id = ?1", &[&id.to_string()]),
-                None => query_users(conn, "1 = 1", &[]),
-            }
+            let org = org_id.map(|id| id.to_string());
+            query_users(
+                conn,
+                "(?1 IS NULL OR u.org_id = ?1) AND (?2 IS NULL OR u.number > ?2)",
+                "LIMIT ?3",
+                &[&org, &page.after, &page.limit],
+            )
             .map_err(backend)
         })
         .await
@@ -483,118 +447,109 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_login_failure(
+    async fn set_last_login(&self, user_id: Uuid, at: Timestamp) -> StoreResult<()> {
+        self.update_user(user_id, "UPDATE users SET last_login_at = ?2 WHERE id = ?1", at.millis()).await
+    }
+}
+
+#[async_trait]
+impl LockoutStore for SqliteStore {
+    async fn count_failure(
         &self,
-        user_id: Uuid,
-        address: &str,
+        account: &[u8],
+        addresses: &[&str],
         now: Timestamp,
-        policy: &LockoutPolicy,
-    ) -> StoreResult<Locks> {
-        let (policy, address) = (*policy, address.to_owned());
+        window_start: Timestamp,
+    ) -> StoreResult<Vec<u32>> {
+        let account = account.to_vec();
+        let addresses: Vec<String> = addresses.iter().map(|a| (*a).to_owned()).collect();
         self.with(move |conn| {
             let tx = write_transaction(conn).map_err(backend)?;
-            let (failed, first): (u32, Option<i64>) = tx
-                .query_row(
-                    "SELECT failed_logins, first_failure_at FROM users WHERE id = ?1",
-                    [user_id.to_string()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(backend)?
-                .ok_or_else(|| StoreError::NotFound(format!("user {user_id}")))?;
-            let (failed, first, account_until) = next_failure(failed, first, now, &policy.all_addresses());
-            tx.execute(
-                "UPDATE users SET failed_logins = ?2, first_failure_at = ?3, locked_until = COALESCE(?4, locked_until)
-                 WHERE id = ?1",
-                params![user_id.to_string(), failed, first, account_until.map(Timestamp::millis)],
-            )
-            .map_err(backend)?;
-            let address_until = record_address_failure(&tx, user_id.as_bytes(), &address, now, &policy)?;
+            let mut counts = Vec::with_capacity(addresses.len());
+            {
+                let mut count = tx
+                    .prepare_cached(
+                        "INSERT INTO failure_counters (account, address, failures, first_failure_at)
+                             VALUES (?1, ?2, 1, ?3)
+                         ON CONFLICT (account, address) DO UPDATE SET
+                             failures = CASE WHEN first_failure_at > ?4 THEN failures + 1 ELSE 1 END,
+                             first_failure_at = CASE WHEN first_failure_at > ?4 THEN first_failure_at ELSE ?3 END
+                         RETURNING failures",
+                    )
+                    .map_err(backend)?;
+                for address in &addresses {
+                    counts.push(
+                        count
+                            .query_row(params![account, address, now.millis(), window_start.millis()], |r| r.get(0))
+                            .map_err(backend)?,
+                    );
+                }
+            }
             tx.commit().map_err(backend)?;
-            Ok(Locks { address_until, account_until })
+            Ok(counts)
         })
         .await
     }
 
-    async fn record_login_success(&self, user_id: Uuid, address: &str, now: Timestamp) -> StoreResult<bool> {
-        let address = address.to_owned();
+    async fn lock(&self, account: &[u8], address: &str, until: Timestamp) -> StoreResult<()> {
+        let (account, address) = (account.to_vec(), address.to_owned());
+        self.with(move |conn| {
+            conn.execute(
+                "INSERT INTO failure_counters (account, address, failures, first_failure_at, locked_until)
+                     VALUES (?1, ?2, 0, NULL, ?3)
+                 ON CONFLICT (account, address) DO UPDATE SET failures = 0, first_failure_at = NULL,
+                     locked_until = MAX(COALESCE(locked_until, ?3), ?3)",
+                params![account, address, until.millis()],
+            )
+            .map(|_| ())
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn locked_until(&self, account: &[u8], addresses: &[&str]) -> StoreResult<Option<Timestamp>> {
+        let mut args = vec![Value::Blob(account.to_vec())];
+        args.extend(addresses.iter().map(|a| Value::Text((*a).to_owned())));
+        let sql = format!(
+            "SELECT MAX(locked_until) FROM failure_counters WHERE account = ?1 AND address IN ({})",
+            placeholders(2, addresses.len())
+        );
+        self.read(move |conn| {
+            conn.query_row(&sql, params_from_iter(&args), |r| r.get::<_, Option<i64>>(0)).map(ts).map_err(backend)
+        })
+        .await
+    }
+
+    async fn reset_unless_locked(&self, account: &[u8], addresses: &[&str], now: Timestamp) -> StoreResult<bool> {
+        let mut args = vec![Value::Blob(account.to_vec()), Value::Integer(now.millis())];
+        args.extend(addresses.iter().map(|a| Value::Text((*a).to_owned())));
+        let named = format!("account = ?1 AND address IN ({})", placeholders(3, addresses.len()));
         self.with(move |conn| {
             let tx = write_transaction(conn).map_err(backend)?;
-            if locked_for(&tx, user_id.as_bytes(), &address, now)? {
-                return Ok(false);
-            }
-            let updated = tx
-                .execute(
-                    "UPDATE users SET failed_logins = 0, first_failure_at = NULL, last_login_at = ?2
-                     WHERE id = ?1 AND (locked_until IS NULL OR locked_until <= ?2)",
-                    params![user_id.to_string(), now.millis()],
+            let locked: bool = tx
+                .query_row(
+                    &format!("SELECT EXISTS (SELECT 1 FROM failure_counters WHERE {named} AND locked_until > ?2)"),
+                    params_from_iter(&args),
+                    |r| r.get(0),
                 )
                 .map_err(backend)?;
-            tx.execute(
-                "DELETE FROM address_failures WHERE account = ?1 AND address = ?2",
-                params![&user_id.as_bytes()[..], address],
-            )
-            .map_err(backend)?;
+            if !locked {
+                // ?2 goes unused: bound all the same, SQLite numbers parameters by their index.
+                tx.execute(&format!("DELETE FROM failure_counters WHERE {named}"), params_from_iter(&args))
+                    .map_err(backend)?;
+            }
             tx.commit().map_err(backend)?;
-            Ok(updated == 1)
+            Ok(!locked)
         })
         .await
     }
 
-    async fn record_unknown_failure(
-        &self,
-        key: &[u8; 32],
-        address: &str,
-        now: Timestamp,
-        policy: &LockoutPolicy,
-    ) -> StoreResult<Locks> {
-        let (key, policy, address) = (*key, *policy, address.to_owned());
-        self.with(move |conn| {
-            let tx = write_transaction(conn).map_err(backend)?;
-            let (failed, first): (u32, Option<i64>) = tx
-                .query_row("SELECT failures, first_failure_at FROM unknown_name_failures WHERE key = ?1", [&key[..]], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-                .map_err(backend)?
-                .unwrap_or((0, None));
-            let (failed, first, account_until) = next_failure(failed, first, now, &policy.all_addresses());
-            tx.execute(
-                "INSERT INTO unknown_name_failures (key, failures, first_failure_at, locked_until) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (key) DO UPDATE SET failures = ?2, first_failure_at = ?3,
-                     locked_until = COALESCE(?4, locked_until)",
-                params![&key[..], failed, first, account_until.map(Timestamp::millis)],
-            )
-            .map_err(backend)?;
-            let address_until = record_address_failure(&tx, &key, &address, now, &policy)?;
-            tx.commit().map_err(backend)?;
-            Ok(Locks { address_until, account_until })
-        })
-        .await
-    }
-
-    async fn unknown_locked_until(&self, key: &[u8; 32]) -> StoreResult<Option<Timestamp>> {
-        let key = *key;
-        self.read(move |conn| {
-            conn.query_row("SELECT locked_until FROM unknown_name_failures WHERE key = ?1", [&key[..]], |r| r.get(0))
-                .optional()
-                .map(|until: Option<Option<i64>>| until.flatten().map(Timestamp))
-                .map_err(backend)
-        })
-        .await
-    }
-
-    async fn address_locked_until(&self, account: &[u8], address: &str) -> StoreResult<Option<Timestamp>> {
-        let (account, address) = (account.to_vec(), address.to_owned());
-        self.read(move |conn| address_lock(conn, &account, &address)).await
-    }
-
-    async fn address_locks(&self, account: &[u8]) -> StoreResult<Vec<(String, Timestamp)>> {
+    async fn locks(&self, account: &[u8]) -> StoreResult<Vec<(String, Timestamp)>> {
         let account = account.to_vec();
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT address, locked_until FROM address_failures
+                    "SELECT address, locked_until FROM failure_counters
                      WHERE account = ?1 AND locked_until IS NOT NULL ORDER BY address",
                 )
                 .map_err(backend)?;
@@ -606,43 +561,31 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn purge_unknown_failures(&self, now: Timestamp, policy: &LockoutPolicy) -> StoreResult<u64> {
-        let window_start = now.millis() - policy.window.as_millis() as i64;
+    async fn forget_account(&self, account: &[u8]) -> StoreResult<()> {
+        let account = account.to_vec();
         self.with(move |conn| {
-            let stale =
-                "(locked_until IS NULL OR locked_until <= ?1) AND (first_failure_at IS NULL OR first_failure_at < ?2)";
-            let mut purged = 0;
-            for table in ["unknown_name_failures", "address_failures"] {
-                purged += conn
-                    .execute(&format!("DELETE FROM {table} WHERE {stale}"), params![now.millis(), window_start])
-                    .map_err(backend)? as u64;
-            }
-            Ok(purged)
+            conn.execute("DELETE FROM failure_counters WHERE account = ?1", [&account[..]]).map(|_| ()).map_err(backend)
         })
         .await
     }
 
-    async fn unlock_user(&self, user_id: Uuid) -> StoreResult<()> {
-        self.update_user(
-            user_id,
-            "UPDATE users SET failed_logins = 0, first_failure_at = NULL, locked_until = ?2 WHERE id = ?1",
-            None::<i64>,
-        )
-        .await?;
+    async fn purge_counters(&self, now: Timestamp, window_start: Timestamp) -> StoreResult<u64> {
         self.with(move |conn| {
-            conn.execute("DELETE FROM address_failures WHERE account = ?1", [&user_id.as_bytes()[..]])
-                .map(|_| ())
-                .map_err(backend)
+            conn.execute(
+                "DELETE FROM failure_counters WHERE (locked_until IS NULL OR locked_until <= ?1)
+                     AND (first_failure_at IS NULL OR first_failure_at <= ?2)",
+                params![now.millis(), window_start.millis()],
+            )
+            .map(|n| n as u64)
+            .map_err(backend)
         })
         .await
     }
+}
 
-    async fn insert_session(
-        &self,
-        session: &Session,
-        digests: &[TokenDigest],
-        max_live: u32,
-    ) -> StoreResult<(i64, Vec<Session>)> {
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(&self, session: &Session, digests: &[TokenDigest]) -> StoreResult<i64> {
         let session = session.clone();
         let digests = digests.to_vec();
         self.with(move |conn| {
@@ -651,8 +594,8 @@ impl Store for SqliteStore {
             let number = next_number(&tx, "sessions").map_err(backend)?;
             tx.execute(
                 "INSERT INTO sessions (id, user_id, org_id, roles, dialect, identity_source, remote_addr, correlation_id,
-                     created_at, last_seen_at, idle_timeout_ms, expires_at, state, ended_at, read_only, number)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, ?14, ?15)",
+                     created_at, last_seen_at, idle_timeout_ms, expires_at, state, ended_at, read_only, number, ends_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, ?14, ?15, ?16)",
                 params![
                     session.id.to_string(),
                     session.user_id.to_string(),
@@ -669,6 +612,7 @@ impl Store for SqliteStore {
                     session.state.as_str(),
                     session.read_only,
                     number,
+                    session.ends_at(session.last_seen_at).millis(),
                 ],
             )
             .map_err(backend)?;
@@ -679,27 +623,8 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             }
-            // The user's newest `max_live` live sessions of this dialect stay; older ones make
-            // room. Per dialect: a client that never logs out must not end the user's others.
-            let evicted = end_sessions(
-                &tx,
-                "s.user_id = ?1 AND s.dialect = ?4 AND s.id NOT IN (SELECT id FROM sessions
-                     WHERE user_id = ?1 AND dialect = ?4 AND state = 'LOGGED_IN'
-                     ORDER BY created_at DESC, id = ?3 DESC LIMIT ?2)",
-                &[&session.user_id.to_string(), &max_live, &session.id.to_string(), &session.dialect],
-                SessionState::Terminated,
-                session.created_at,
-            )
-            .map_err(backend)?;
-            // Nothing is kept of sessions the cap ended (the audit log has them): a client that
-            // logs in before every request must not grow the store by a row each time.
-            let mut delete = tx.prepare_cached("DELETE FROM sessions WHERE id = ?1").map_err(backend)?;
-            for old in &evicted {
-                delete.execute([old.id.to_string()]).map_err(backend)?;
-            }
-            drop(delete);
             tx.commit().map_err(backend)?;
-            Ok((number, evicted))
+            Ok(number)
         })
         .await
     }
@@ -744,34 +669,37 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_sessions(&self, filter: &SessionFilter) -> StoreResult<Vec<Session>> {
+    async fn list_sessions(&self, filter: &SessionFilter, page: Page) -> StoreResult<Vec<Session>> {
         let filter = filter.clone();
         self.read(move |conn| {
             let user = filter.user_id.map(|u| u.to_string());
             let org = filter.org_id.map(|o| o.to_string());
-            query_sessions(
+            query_sessions_limited(
                 conn,
                 "(?1 IS NULL OR s.user_id = ?1) AND (?2 IS NULL OR s.org_id = ?2) AND (?3 = 0 OR s.state = 'LOGGED_IN')
-                 AND (?4 IS NULL OR s.dialect = ?4)",
-                &[&user, &org, &filter.live_only, &filter.dialect],
+                 AND (?4 IS NULL OR s.dialect = ?4) AND (?5 IS NULL OR s.number < ?5)",
+                "LIMIT ?6",
+                &[&user, &org, &filter.live_only, &filter.dialect, &page.after, &page.limit],
             )
             .map_err(backend)
         })
         .await
     }
 
-    async fn touch_sessions(&self, seen: &[(Uuid, Timestamp)]) -> StoreResult<()> {
-        let seen = seen.to_vec();
+    async fn touch_sessions(&self, activity: &[Activity]) -> StoreResult<()> {
+        let activity = activity.to_vec();
         self.with(move |conn| {
             let tx = write_transaction(conn).map_err(backend)?;
             {
                 let mut stmt = tx
                     .prepare_cached(
-                        "UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?2) WHERE id = ?1 AND state = 'LOGGED_IN'",
+                        "UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?2), ends_at = MAX(ends_at, ?3)
+                         WHERE id = ?1 AND state = 'LOGGED_IN'",
                     )
                     .map_err(backend)?;
-                for (id, at) in &seen {
-                    stmt.execute(params![id.to_string(), at.millis()]).map_err(backend)?;
+                for seen in &activity {
+                    stmt.execute(params![seen.session_id.to_string(), seen.last_seen.millis(), seen.ends_at.millis()])
+                        .map_err(backend)?;
                 }
             }
             tx.commit().map_err(backend)
@@ -779,42 +707,77 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn end_session(&self, id: Uuid, state: SessionState, now: Timestamp) -> StoreResult<Option<Session>> {
-        self.ending(state, now, "s.id = ?1", id.to_string()).await.map(|mut v| v.pop())
+    async fn end_sessions(&self, ends: &[(Uuid, SessionState)], now: Timestamp) -> StoreResult<Vec<Session>> {
+        let ends = ends.to_vec();
+        self.with(move |conn| {
+            let tx = write_transaction(conn).map_err(backend)?;
+            let mut ended = Vec::with_capacity(ends.len());
+            for (id, state) in ends {
+                ended.extend(end_sessions(&tx, "s.id = ?1", &[&id.to_string()], state, now).map_err(backend)?);
+            }
+            tx.commit().map_err(backend)?;
+            Ok(ended)
+        })
+        .await
     }
 
     async fn end_user_sessions(&self, user_id: Uuid, state: SessionState, now: Timestamp) -> StoreResult<Vec<Session>> {
-        self.ending(state, now, "s.user_id = ?1", user_id.to_string()).await
+        self.with(move |conn| {
+            let tx = write_transaction(conn).map_err(backend)?;
+            let ended = end_sessions(&tx, "s.user_id = ?1", &[&user_id.to_string()], state, now).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(ended)
+        })
+        .await
     }
 
-    async fn expire_sessions(&self, now: Timestamp) -> StoreResult<Vec<Session>> {
-        let mut ended = self.ending(SessionState::Expired, now, "s.expires_at <= ?1", now.millis()).await?;
-        ended.extend(
-            self.ending(SessionState::TimedOut, now, "s.last_seen_at + s.idle_timeout_ms <= ?1", now.millis()).await?,
-        );
-        Ok(ended)
-    }
-
-    async fn purge_ended_sessions(&self, before: Timestamp) -> StoreResult<u64> {
-        // In batches, each its own transaction: logins wait for one batch, not for all.
-        let mut purged = 0;
-        loop {
-            let batch = self
-                .with(move |conn| {
-                    conn.execute(
-                        "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
-                             WHERE state <> 'LOGGED_IN' AND ended_at < ?1 LIMIT ?2)",
-                        params![before.millis(), PURGE_BATCH],
-                    )
-                    .map(|n| n as u64)
-                    .map_err(backend)
-                })
-                .await?;
-            purged += batch;
-            if batch < PURGE_BATCH as u64 {
-                return Ok(purged);
+    async fn delete_live_sessions(&self, ids: &[Uuid]) -> StoreResult<Vec<Session>> {
+        let ids = ids.to_vec();
+        self.with(move |conn| {
+            let tx = write_transaction(conn).map_err(backend)?;
+            let mut deleted = Vec::with_capacity(ids.len());
+            {
+                let mut delete = tx.prepare_cached("DELETE FROM sessions WHERE id = ?1").map_err(backend)?;
+                for id in ids {
+                    let id = id.to_string();
+                    if let Some(session) =
+                        query_sessions(&tx, "s.id = ?1 AND s.state = 'LOGGED_IN'", &[&id]).map_err(backend)?.pop()
+                    {
+                        delete.execute([id]).map_err(backend)?;
+                        deleted.push(session);
+                    }
+                }
             }
-        }
+            tx.commit().map_err(backend)?;
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn sessions_ending_by(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Session>> {
+        self.read(move |conn| {
+            query_sessions_limited(
+                conn,
+                "s.state = 'LOGGED_IN' AND s.ends_at <= ?1",
+                "LIMIT ?2",
+                &[&now.millis(), &limit],
+            )
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn purge_ended_sessions(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        self.with(move |conn| {
+            conn.execute(
+                "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
+                     WHERE state <> 'LOGGED_IN' AND ended_at < ?1 LIMIT ?2)",
+                params![before.millis(), limit],
+            )
+            .map(|n| n as u64)
+            .map_err(backend)
+        })
+        .await
     }
 }
 
@@ -828,22 +791,6 @@ impl SqliteStore {
         self.with(move |conn| match conn.execute(sql, params![user_id.to_string(), value]).map_err(backend)? {
             0 => Err(StoreError::NotFound(format!("user {user_id}"))),
             _ => Ok(()),
-        })
-        .await
-    }
-
-    async fn ending<V: rusqlite::ToSql + Send + 'static>(
-        &self,
-        state: SessionState,
-        now: Timestamp,
-        condition: &'static str,
-        value: V,
-    ) -> StoreResult<Vec<Session>> {
-        self.with(move |conn| {
-            let tx = write_transaction(conn).map_err(backend)?;
-            let ended = end_sessions(&tx, condition, &[&value], state, now).map_err(backend)?;
-            tx.commit().map_err(backend)?;
-            Ok(ended)
         })
         .await
     }

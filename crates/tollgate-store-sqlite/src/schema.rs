@@ -105,6 +105,25 @@ CREATE TABLE address_failures (
     PRIMARY KEY (account, address)
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- Every failure counter in one table: an account's count over all addresses is the counter of
+-- address '*' (the core's lockout rules read them alike, whatever the backend).
+ALTER TABLE address_failures RENAME TO failure_counters;
+INSERT INTO failure_counters (account, address, failures, first_failure_at, locked_until)
+    SELECT key, '*', failures, first_failure_at, locked_until FROM unknown_name_failures;
+INSERT INTO failure_counters (account, address, failures, first_failure_at, locked_until)
+    SELECT unhex(replace(id, '-', '')), '*', failed_logins, first_failure_at, locked_until FROM users
+    WHERE failed_logins > 0 OR locked_until IS NOT NULL;
+DROP TABLE unknown_name_failures;
+ALTER TABLE users DROP COLUMN failed_logins;
+ALTER TABLE users DROP COLUMN first_failure_at;
+ALTER TABLE users DROP COLUMN locked_until;
+-- When a live session ends unless used again, as the core computes it: the sweep finds the
+-- sessions due through an index instead of computing it for every row.
+ALTER TABLE sessions ADD COLUMN ends_at INTEGER NOT NULL DEFAULT 0;
+UPDATE sessions SET ends_at = MIN(expires_at, last_seen_at + idle_timeout_ms);
+CREATE INDEX sessions_ending ON sessions (ends_at) WHERE state = 'LOGGED_IN';
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tollgate_core::{Store, Timestamp};
+use tollgate_core::{DirectoryStore, Timestamp};
 use tollgate_store_sqlite::SqliteStore;
 
 #[tokio::test]

@@ -144,7 +144,8 @@ async fn an_unreachable_or_silent_source_is_a_server_error_within_its_deadline_a
 
     f.directory.answer(Answer::Accept(vec!["vApp User"]));
     f.core.login(login("alice", "pw")).await.expect("26 outages locked nobody out");
-    assert!(f.core.locked_addresses(&f.core.user("org1", "alice").await.unwrap()).await.unwrap().is_empty());
+    let locks = f.core.lockout(&f.core.user("org1", "alice").await.unwrap()).await.unwrap();
+    assert!(!locks.everywhere && locks.addresses.is_empty(), "{locks:?}");
 }
 
 #[tokio::test]

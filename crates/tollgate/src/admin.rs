@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use tollgate_core::directory::LOCAL_SOURCE;
-use tollgate_core::{Core, CoreError, Metrics, PasswordPolicy, SystemClock, Timestamp, UserSpec};
+use tollgate_core::{Core, CoreError, Metrics, Page, PasswordPolicy, SystemClock, Timestamp, UserSpec};
 use tollgate_store_sqlite::SqliteStore;
 use uuid::Uuid;
 
@@ -385,30 +385,36 @@ pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             println!("Unlocked {}@{}", user.user, user.org);
         }
         UserCommand::List { org } => {
-            let now = core.now();
-            let users = core.users(org.as_deref()).await.map_err(explain)?;
-            let mut rows = Vec::with_capacity(users.len());
-            for u in users {
-                let locked_from = core.locked_addresses(&u).await.map_err(explain)?;
-                let status = if !u.enabled {
-                    "disabled".to_owned()
-                } else if u.is_locked(now) {
-                    "locked".to_owned()
-                } else if !locked_from.is_empty() {
-                    format!("locked for {}", locked_from.join(" "))
-                } else {
-                    "enabled".to_owned()
-                };
-                rows.push(vec![
-                    u.org_name.clone(),
-                    u.name.clone(),
-                    u.role_names().join(", "),
-                    status,
-                    u.identity_source.clone(),
-                    u.last_login_at.map(Timestamp::to_rfc3339_seconds).unwrap_or_else(|| "-".into()),
-                ]);
+            let mut table = Table::new(&["ORG", "USER", "ROLES", "STATUS", "SOURCE", "LAST LOGIN"]);
+            let mut page = Some(Page::first(LISTING_PAGE));
+            while let Some(current) = page {
+                let users = core.users(org.as_deref(), current).await.map_err(explain)?;
+                page = current.next(&users, |u| u.number);
+                let mut rows = Vec::with_capacity(users.len());
+                for u in users {
+                    let locks = core.lockout(&u).await.map_err(explain)?;
+                    let status = if !u.enabled {
+                        "disabled".to_owned()
+                    } else if locks.everywhere {
+                        "locked".to_owned()
+                    } else if !locks.addresses.is_empty() {
+                        format!("locked for {}", locks.addresses.join(" "))
+                    } else {
+                        "enabled".to_owned()
+                    };
+                    rows.push(vec![
+                        u.org_name.clone(),
+                        u.name.clone(),
+                        u.role_names().join(", "),
+                        status,
+                        u.identity_source.clone(),
+                        u.last_login_at.map(Timestamp::to_rfc3339_seconds).unwrap_or_else(|| "-".into()),
+                    ]);
+                }
+                if !table.print(rows) {
+                    break;
+                }
             }
-            print_table(&["ORG", "USER", "ROLES", "STATUS", "SOURCE", "LAST LOGIN"], rows.into_iter());
         }
     }
     Ok(())
@@ -418,20 +424,27 @@ pub async fn session(config: &Config, command: SessionCommand) -> anyhow::Result
     let core = open_core(config)?;
     match command {
         SessionCommand::List { org, user, all } => {
-            let sessions = core.sessions(org.as_deref(), user.as_deref(), !all).await.map_err(explain)?;
-            let rows = sessions.into_iter().map(|s| {
-                vec![
-                    s.id.to_string(),
-                    s.org_name.clone(),
-                    s.user_name.clone(),
-                    s.dialect.clone(),
-                    s.state.as_str().to_owned(),
-                    s.remote_addr.clone().unwrap_or_else(|| "-".into()),
-                    s.created_at.to_rfc3339_seconds(),
-                    s.last_seen_at.to_rfc3339_seconds(),
-                ]
-            });
-            print_table(&["ID", "ORG", "USER", "DIALECT", "STATE", "REMOTE", "CREATED", "LAST SEEN"], rows);
+            let mut table = Table::new(&["ID", "ORG", "USER", "DIALECT", "STATE", "REMOTE", "CREATED", "LAST SEEN"]);
+            let mut page = Some(Page::first(LISTING_PAGE));
+            while let Some(current) = page {
+                let sessions = core.sessions(org.as_deref(), user.as_deref(), !all, current).await.map_err(explain)?;
+                page = current.next(&sessions, |s| s.number);
+                let rows = sessions.into_iter().map(|s| {
+                    vec![
+                        s.id.to_string(),
+                        s.org_name,
+                        s.user_name,
+                        s.dialect,
+                        s.state.as_str().to_owned(),
+                        s.remote_addr.unwrap_or_else(|| "-".into()),
+                        s.created_at.to_rfc3339_seconds(),
+                        s.last_seen_at.to_rfc3339_seconds(),
+                    ]
+                });
+                if !table.print(rows.collect()) {
+                    break;
+                }
+            }
         }
         SessionCommand::Revoke { id: Some(id), .. } => {
             let id = Uuid::parse_str(id.trim()).with_context(|| format!("{id:?} is not a session id"))?;
@@ -454,26 +467,52 @@ pub async fn roles(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Rows read from the store per page by the listings, which print each page as it comes: a
+/// million sessions are listed in the memory of one page.
+const LISTING_PAGE: u32 = 500;
+
 pub(crate) fn print_table(headings: &[&str], rows: impl Iterator<Item = Vec<String>>) {
-    let rows: Vec<Vec<String>> = rows.collect();
-    let mut widths: Vec<usize> = headings.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
+    Table::new(headings).print(rows.collect());
+}
+
+/// A table printed page by page: the columns get the widths of the first page (and of the
+/// headings); a longer cell on a later page pushes its row's next cells to the right.
+struct Table {
+    headings: Option<Vec<String>>,
+    widths: Vec<usize>,
+}
+
+impl Table {
+    fn new(headings: &[&str]) -> Table {
+        Table { headings: Some(headings.iter().map(|h| (*h).to_owned()).collect()), widths: Vec::new() }
     }
-    let mut out = std::io::stdout().lock();
-    let mut line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        writeln!(out, "{}", padded.join("  ").trim_end())
-    };
-    // A reader that stops early (`| head`) closes the pipe: that ends the listing, quietly.
-    let written = std::iter::once(headings.to_vec())
-        .chain(rows.iter().map(|row| row.iter().map(String::as_str).collect()))
-        .try_for_each(&mut line);
-    if let Err(e) = written
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("error: cannot write the listing: {e}");
+
+    /// Prints `rows` (the headings first, with the first page); false once the reader has gone.
+    fn print(&mut self, rows: Vec<Vec<String>>) -> bool {
+        let headings = self.headings.take();
+        if let Some(headings) = &headings {
+            self.widths = headings.iter().map(|h| h.chars().count()).collect();
+            for row in &rows {
+                for (width, cell) in self.widths.iter_mut().zip(row) {
+                    *width = (*width).max(cell.chars().count());
+                }
+            }
+        }
+        let mut out = std::io::stdout().lock();
+        let widths = &self.widths;
+        let mut line = |cells: &[String]| {
+            let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            writeln!(out, "{}", padded.join("  ").trim_end())
+        };
+        // A reader that stops early (`| head`) closes the pipe: that ends the listing, quietly.
+        let written = headings.iter().chain(&rows).try_for_each(|row| line(row));
+        match written {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => false,
+            Err(e) => {
+                eprintln!("error: cannot write the listing: {e}");
+                false
+            }
+        }
     }
 }

@@ -342,7 +342,7 @@ async fn list_users(
 ) -> Result<Response, Failure> {
     let page = Page::parse(query.as_deref())?;
     let users = if is_admin(&caller.session) {
-        state.core.users(Some(&caller.session.org_name)).await?
+        state.core.users(Some(&caller.session.org_name), tollgate_core::Page::ALL).await?
     } else {
         state.core.user_by_id(caller.session.user_id).await?.into_iter().collect()
     };

@@ -1,21 +1,100 @@
-//! The core's rules, exercised over the real embedded store.
+//! The store conformance suite: the core's rules, exercised over a real backend. Every
+//! backend runs all of it (as Ory Kratos runs its `TestPersister` over each database), so
+//! that lockout, caps, expiry and listings hold the same whatever stores the state.
+//!
+//! A backend's test file names how to make a fresh, empty store and expands the suite:
+//!
+//! ```ignore
+//! tollgate_store_conformance::conformance_tests!(async { Arc::new(SqliteStore::in_memory().unwrap()) as Arc<dyn Store> });
+//! ```
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate_core::directory::LOCAL_SOURCE;
 use tollgate_core::{
-    Core, CoreConfig, CoreError, Credential, DialectPolicy, FailureReason, LoginRequest, ManualClock, PasswordPolicy,
-    SessionRejection, SessionState, ThrottlePolicy, Timestamp, TokenKind, UserSpec,
+    Core, CoreConfig, CoreError, Credential, DialectPolicy, FailureReason, LoginRequest, ManualClock, Page,
+    PasswordPolicy, SessionRejection, SessionState, Store, ThrottlePolicy, Timestamp, TokenKind, UserSpec,
 };
-use tollgate_store_sqlite::SqliteStore;
+
+type FreshStore = Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send>>;
+
+/// The backend under test: makes a fresh, empty store each time it is asked.
+pub struct Backend {
+    fresh: Box<dyn Fn() -> FreshStore + Send + Sync>,
+}
+
+impl Backend {
+    pub fn new(fresh: impl Fn() -> FreshStore + Send + Sync + 'static) -> Backend {
+        Backend { fresh: Box::new(fresh) }
+    }
+
+    pub async fn fresh(&self) -> Arc<dyn Store> {
+        (self.fresh)().await
+    }
+}
+
+/// Expands to one `#[tokio::test]` per test of the suite, each over a store `$fresh` (an
+/// expression of type `impl Future<Output = Arc<dyn Store>>`, evaluated anew for each store).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:expr) => {
+        $crate::conformance_tests!(@each $fresh; login_issues_tokens_that_validate_and_name_one_session,
+            org_and_user_names_are_case_insensitive,
+            every_refusal_is_the_same_error_with_its_reason_kept_for_audit,
+            lockout_after_consecutive_failures_until_unlocked,
+            guesses_in_parallel_cannot_outrun_the_lockout,
+            unknown_names_lock_like_real_ones,
+            a_new_password_ends_the_old_sessions,
+            the_session_cap_is_per_dialect,
+            lockout_ends_by_itself_and_failures_outside_the_window_do_not_add_up,
+            a_success_resets_the_failure_count,
+            idle_timeout_slides_with_use,
+            absolute_expiry_ends_even_a_busy_session,
+            logout_ends_every_token_of_the_session,
+            a_token_is_valid_only_for_its_dialect,
+            the_oldest_sessions_are_evicted_beyond_the_cap,
+            sessions_a_user_opens_are_throttled_per_user_however_they_are_opened,
+            the_sweep_deletes_sessions_ended_before_the_retention_period,
+            revocation_by_another_process_takes_effect_within_the_revalidation_interval,
+            revoking_all_of_a_users_sessions,
+            disabling_a_user_ends_their_sessions,
+            the_sweep_ends_idle_sessions_in_the_store_and_keeps_busy_ones,
+            before_bootstrap_logins_are_refused_as_not_initialised,
+            bootstrap_can_generate_the_password,
+            the_password_policy_holds_for_bootstrap_new_users_and_password_changes,
+            directory_mistakes_are_reported,
+            introspection_does_not_slide_the_idle_timeout,
+            failed_logins_from_one_address_are_throttled_before_any_hash,
+            good_logins_give_their_attempt_back,
+            a_login_the_client_abandoned_mid_hash_gives_its_attempt_back,
+            unknown_tokens_from_one_address_are_throttled_before_the_store_is_asked,
+            a_guesser_locks_only_its_own_address_out_and_the_owner_logs_in_from_hers,
+            guessing_spread_over_many_addresses_still_locks_the_account,
+            unknown_names_lock_per_address_too,
+            listings_come_in_pages_without_gaps_or_repeats,
+            the_sweep_ends_sessions_in_batches_and_keeps_the_live_ones);
+    };
+    (@each $fresh:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let backend = $crate::Backend::new(|| Box::pin($fresh));
+                $crate::$name(&backend).await;
+            }
+        )*
+    };
+}
+
+use tollgate_core::directory::LOCAL_SOURCE;
 
 const START: Timestamp = Timestamp(1_700_000_000_000);
 
 struct Fixture {
     core: Core,
     clock: Arc<ManualClock>,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
 }
 
 fn config() -> CoreConfig {
@@ -32,14 +111,14 @@ fn config() -> CoreConfig {
     config
 }
 
-async fn fixture_with(store: Arc<SqliteStore>, config: CoreConfig) -> Fixture {
+async fn fixture_with(store: Arc<dyn Store>, config: CoreConfig) -> Fixture {
     let clock = Arc::new(ManualClock::new(START));
     let core = Core::new(store.clone(), clock.clone(), config);
     Fixture { core, clock, store }
 }
 
-async fn fixture() -> Fixture {
-    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config()).await;
+async fn fixture(backend: &Backend) -> Fixture {
+    let f = fixture_with(backend.fresh().await, config()).await;
     f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
     f.core.add_org("org1", None).await.unwrap();
     f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
@@ -87,9 +166,8 @@ fn rejection(result: Result<impl Sized, CoreError>) -> SessionRejection {
     }
 }
 
-#[tokio::test]
-async fn login_issues_tokens_that_validate_and_name_one_session() {
-    let f = fixture().await;
+pub async fn login_issues_tokens_that_validate_and_name_one_session(backend: &Backend) {
+    let f = fixture(backend).await;
     let outcome = f.core.login(request("org1", "alice", "pw")).await.unwrap();
     assert_eq!(outcome.tokens.len(), 2);
     assert_eq!(outcome.tokens[0].len(), 32);
@@ -103,16 +181,14 @@ async fn login_issues_tokens_that_validate_and_name_one_session() {
     }
 }
 
-#[tokio::test]
-async fn org_and_user_names_are_case_insensitive() {
-    let f = fixture().await;
+pub async fn org_and_user_names_are_case_insensitive(backend: &Backend) {
+    let f = fixture(backend).await;
     assert!(f.core.login(request("ORG1", "Alice", "pw")).await.is_ok());
     assert!(f.core.login(request("system", "administrator", "admin-pw")).await.is_ok());
 }
 
-#[tokio::test]
-async fn every_refusal_is_the_same_error_with_its_reason_kept_for_audit() {
-    let f = fixture().await;
+pub async fn every_refusal_is_the_same_error_with_its_reason_kept_for_audit(backend: &Backend) {
+    let f = fixture(backend).await;
     assert_eq!(failure(f.core.login(request("nope", "alice", "pw")).await), FailureReason::UnknownOrg);
     assert_eq!(failure(f.core.login(request("org1", "bob", "pw")).await), FailureReason::UnknownUser);
     assert_eq!(failure(f.core.login(request("org1", "alice", "wrong")).await), FailureReason::WrongPassword);
@@ -120,41 +196,8 @@ async fn every_refusal_is_the_same_error_with_its_reason_kept_for_audit() {
     assert_eq!(failure(f.core.login(request("org1", "alice", "pw")).await), FailureReason::Disabled);
 }
 
-#[tokio::test]
-async fn tokens_are_stored_only_as_digests() {
-    let f = fixture().await;
-    let outcome = f.core.login(request("org1", "alice", "pw")).await.unwrap();
-    let file = tempfile_path();
-    drop(f);
-    // The in-memory store cannot be inspected from outside; repeat on a file.
-    let store = Arc::new(SqliteStore::open(&file).unwrap());
-    let f = fixture_with(store, config()).await;
-    f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
-    let outcome2 = f.core.login(request("System", "administrator", "admin-pw")).await.unwrap();
-    drop(f);
-    let bytes = std::fs::read(&file).unwrap();
-    let wal = std::fs::read(file.with_extension("db-wal")).unwrap_or_default();
-    for token in outcome.tokens.iter().chain(&outcome2.tokens) {
-        let needle = token.as_bytes();
-        assert!(!contains(&bytes, needle) && !contains(&wal, needle), "a token was stored in clear");
-    }
-    assert!(!contains(&bytes, b"admin-pw") && !contains(&wal, b"admin-pw"), "a password was stored in clear");
-    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
-}
-
-fn tempfile_path() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("tollgate-test-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("tollgate.db")
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-#[tokio::test]
-async fn lockout_after_consecutive_failures_until_unlocked() {
-    let f = fixture().await;
+pub async fn lockout_after_consecutive_failures_until_unlocked(backend: &Backend) {
+    let f = fixture(backend).await;
     for _ in 0..5 {
         assert_eq!(failure(f.core.login(request("org1", "alice", "wrong")).await), FailureReason::WrongPassword);
     }
@@ -164,9 +207,8 @@ async fn lockout_after_consecutive_failures_until_unlocked() {
     assert!(f.core.login(request("org1", "alice", "pw")).await.is_ok());
 }
 
-#[tokio::test]
-async fn guesses_in_parallel_cannot_outrun_the_lockout() {
-    let f = Arc::new(fixture().await);
+pub async fn guesses_in_parallel_cannot_outrun_the_lockout(backend: &Backend) {
+    let f = Arc::new(fixture(backend).await);
     let mut guesses = Vec::new();
     for i in 0..20 {
         let f = f.clone();
@@ -192,9 +234,8 @@ async fn guesses_in_parallel_cannot_outrun_the_lockout() {
     assert!(logged_in <= 1);
 }
 
-#[tokio::test]
-async fn unknown_names_lock_like_real_ones() {
-    let f = fixture().await;
+pub async fn unknown_names_lock_like_real_ones(backend: &Backend) {
+    let f = fixture(backend).await;
     for _ in 0..5 {
         assert_eq!(failure(f.core.login(request("org1", "mallory", "x")).await), FailureReason::UnknownUser);
     }
@@ -205,18 +246,16 @@ async fn unknown_names_lock_like_real_ones() {
     assert_eq!(failure(f.core.login(request("org1", "mallory", "x")).await), FailureReason::UnknownUser);
 }
 
-#[tokio::test]
-async fn a_new_password_ends_the_old_sessions() {
-    let f = fixture().await;
+pub async fn a_new_password_ends_the_old_sessions(backend: &Backend) {
+    let f = fixture(backend).await;
     let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
     f.core.set_password("org1", "alice", "new-pw").await.unwrap();
     assert!(f.core.authenticate("vcd", &token).await.is_err());
     assert!(f.core.login(request("org1", "alice", "new-pw")).await.is_ok());
 }
 
-#[tokio::test]
-async fn the_session_cap_is_per_dialect() {
-    let f = fixture().await;
+pub async fn the_session_cap_is_per_dialect(backend: &Backend) {
+    let f = fixture(backend).await;
     let vcd = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
     for _ in 0..5 {
         let mut other = request("org1", "alice", "pw");
@@ -229,9 +268,8 @@ async fn the_session_cap_is_per_dialect() {
     assert_eq!(f.core.dialect_sessions("vcda", None, true).await.unwrap().len(), 3);
 }
 
-#[tokio::test]
-async fn lockout_ends_by_itself_and_failures_outside_the_window_do_not_add_up() {
-    let f = fixture().await;
+pub async fn lockout_ends_by_itself_and_failures_outside_the_window_do_not_add_up(backend: &Backend) {
+    let f = fixture(backend).await;
     for _ in 0..4 {
         f.core.login(request("org1", "alice", "wrong")).await.unwrap_err();
     }
@@ -248,9 +286,8 @@ async fn lockout_ends_by_itself_and_failures_outside_the_window_do_not_add_up() 
     assert!(f.core.login(request("org1", "alice", "pw")).await.is_ok());
 }
 
-#[tokio::test]
-async fn a_success_resets_the_failure_count() {
-    let f = fixture().await;
+pub async fn a_success_resets_the_failure_count(backend: &Backend) {
+    let f = fixture(backend).await;
     for _ in 0..4 {
         f.core.login(request("org1", "alice", "wrong")).await.unwrap_err();
     }
@@ -261,9 +298,8 @@ async fn a_success_resets_the_failure_count() {
     assert!(f.core.login(request("org1", "alice", "pw")).await.is_ok());
 }
 
-#[tokio::test]
-async fn idle_timeout_slides_with_use() {
-    let f = fixture().await;
+pub async fn idle_timeout_slides_with_use(backend: &Backend) {
+    let f = fixture(backend).await;
     let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
     for _ in 0..5 {
         f.clock.advance(Duration::from_secs(50));
@@ -275,9 +311,8 @@ async fn idle_timeout_slides_with_use() {
     assert_eq!(rejection(f.core.authenticate("vcd", &token).await), SessionRejection::Ended(SessionState::TimedOut));
 }
 
-#[tokio::test]
-async fn absolute_expiry_ends_even_a_busy_session() {
-    let f = fixture().await;
+pub async fn absolute_expiry_ends_even_a_busy_session(backend: &Backend) {
+    let f = fixture(backend).await;
     let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
     for _ in 0..10 {
         f.clock.advance(Duration::from_secs(55));
@@ -287,9 +322,8 @@ async fn absolute_expiry_ends_even_a_busy_session() {
     assert_eq!(rejection(f.core.authenticate("vcd", &token).await), SessionRejection::Ended(SessionState::Expired));
 }
 
-#[tokio::test]
-async fn logout_ends_every_token_of_the_session() {
-    let f = fixture().await;
+pub async fn logout_ends_every_token_of_the_session(backend: &Backend) {
+    let f = fixture(backend).await;
     let outcome = f.core.login(request("org1", "alice", "pw")).await.unwrap();
     let session = f.core.authenticate("vcd", &outcome.tokens[1]).await.unwrap();
     f.core.logout(&session, "test").await.unwrap();
@@ -301,18 +335,16 @@ async fn logout_ends_every_token_of_the_session() {
     }
 }
 
-#[tokio::test]
-async fn a_token_is_valid_only_for_its_dialect() {
-    let f = fixture().await;
+pub async fn a_token_is_valid_only_for_its_dialect(backend: &Backend) {
+    let f = fixture(backend).await;
     let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
     assert_eq!(rejection(f.core.authenticate("bluecat", &token).await), SessionRejection::Unknown);
     assert!(f.core.authenticate("vcd", &token).await.is_ok());
     assert_eq!(rejection(f.core.authenticate("vcd", "no-such-token").await), SessionRejection::Unknown);
 }
 
-#[tokio::test]
-async fn the_oldest_sessions_are_evicted_beyond_the_cap() {
-    let f = fixture().await;
+pub async fn the_oldest_sessions_are_evicted_beyond_the_cap(backend: &Backend) {
+    let f = fixture(backend).await;
     let mut tokens = Vec::new();
     for _ in 0..5 {
         f.clock.advance(Duration::from_millis(10));
@@ -328,14 +360,13 @@ async fn the_oldest_sessions_are_evicted_beyond_the_cap() {
         }
     }
     // Ended sessions included: the evicted ones left no row behind.
-    assert_eq!(f.core.sessions(Some("org1"), Some("alice"), false).await.unwrap().len(), 3);
+    assert_eq!(f.core.sessions(Some("org1"), Some("alice"), false, Page::ALL).await.unwrap().len(), 3);
 }
 
-#[tokio::test]
-async fn sessions_a_user_opens_are_throttled_per_user_however_they_are_opened() {
+pub async fn sessions_a_user_opens_are_throttled_per_user_however_they_are_opened(backend: &Backend) {
     let mut config = config();
     config.session_throttle = ThrottlePolicy { burst: 3, per_second: 1.0 };
-    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config).await;
+    let f = fixture_with(backend.fresh().await, config).await;
     f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
     f.core.add_org("org1", None).await.unwrap();
     f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
@@ -353,11 +384,10 @@ async fn sessions_a_user_opens_are_throttled_per_user_however_they_are_opened() 
     f.core.exchange(&vcd_token, &["vcd"], delegate()).await.unwrap();
 }
 
-#[tokio::test]
-async fn the_sweep_deletes_sessions_ended_before_the_retention_period() {
+pub async fn the_sweep_deletes_sessions_ended_before_the_retention_period(backend: &Backend) {
     let mut config = config();
     config.ended_session_retention = Duration::from_secs(3600);
-    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config).await;
+    let f = fixture_with(backend.fresh().await, config).await;
     f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
     f.core.add_org("org1", None).await.unwrap();
     f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
@@ -365,7 +395,7 @@ async fn the_sweep_deletes_sessions_ended_before_the_retention_period() {
         let outcome = f.core.login(request("org1", "alice", "pw")).await.unwrap();
         f.core.logout(&outcome.session, "test").await.unwrap();
     }
-    let all = || async { f.core.sessions(Some("org1"), Some("alice"), false).await.unwrap().len() };
+    let all = || async { f.core.sessions(Some("org1"), Some("alice"), false, Page::ALL).await.unwrap().len() };
     f.clock.advance(Duration::from_secs(3599));
     f.core.sweep().await.unwrap();
     assert_eq!(all().await, 3, "kept for the retention period");
@@ -374,9 +404,8 @@ async fn the_sweep_deletes_sessions_ended_before_the_retention_period() {
     assert_eq!(all().await, 0, "and deleted after it");
 }
 
-#[tokio::test]
-async fn revocation_by_another_process_takes_effect_within_the_revalidation_interval() {
-    let f = fixture().await;
+pub async fn revocation_by_another_process_takes_effect_within_the_revalidation_interval(backend: &Backend) {
+    let f = fixture(backend).await;
     let outcome = f.core.login(request("org1", "alice", "pw")).await.unwrap();
     let token = &outcome.tokens[0];
     f.core.authenticate("vcd", token).await.unwrap();
@@ -391,9 +420,8 @@ async fn revocation_by_another_process_takes_effect_within_the_revalidation_inte
     assert_eq!(rejection(f.core.authenticate("vcd", token).await), SessionRejection::Ended(SessionState::Terminated));
 }
 
-#[tokio::test]
-async fn revoking_all_of_a_users_sessions() {
-    let f = fixture().await;
+pub async fn revoking_all_of_a_users_sessions(backend: &Backend) {
+    let f = fixture(backend).await;
     let a = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
     let b = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(1);
     let admin = f.core.login(request("System", "administrator", "admin-pw")).await.unwrap().tokens.remove(0);
@@ -403,17 +431,15 @@ async fn revoking_all_of_a_users_sessions() {
     assert!(f.core.authenticate("vcd", &admin).await.is_ok());
 }
 
-#[tokio::test]
-async fn disabling_a_user_ends_their_sessions() {
-    let f = fixture().await;
+pub async fn disabling_a_user_ends_their_sessions(backend: &Backend) {
+    let f = fixture(backend).await;
     let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
     f.core.set_enabled("org1", "alice", false).await.unwrap();
     assert!(f.core.authenticate("vcd", &token).await.is_err());
 }
 
-#[tokio::test]
-async fn the_sweep_ends_idle_sessions_in_the_store_and_keeps_busy_ones() {
-    let f = fixture().await;
+pub async fn the_sweep_ends_idle_sessions_in_the_store_and_keeps_busy_ones(backend: &Backend) {
+    let f = fixture(backend).await;
     let idle = f.core.login(request("org1", "alice", "pw")).await.unwrap();
     let busy = f.core.login(request("System", "administrator", "admin-pw")).await.unwrap();
     // Used only in memory (below the touch granularity), then swept: the sweep must write that
@@ -422,35 +448,32 @@ async fn the_sweep_ends_idle_sessions_in_the_store_and_keeps_busy_ones() {
     f.core.authenticate("vcd", &busy.tokens[0]).await.unwrap();
     f.clock.advance(Duration::from_secs(55));
     f.core.sweep().await.unwrap();
-    let live = f.core.sessions(None, None, true).await.unwrap();
+    let live = f.core.sessions(None, None, true, Page::ALL).await.unwrap();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].id, busy.session.id);
-    let all = f.core.sessions(None, None, false).await.unwrap();
+    let all = f.core.sessions(None, None, false, Page::ALL).await.unwrap();
     let ended = all.iter().find(|s| s.id == idle.session.id).unwrap();
     assert_eq!(ended.state, SessionState::TimedOut);
 }
 
-#[tokio::test]
-async fn before_bootstrap_logins_are_refused_as_not_initialised() {
-    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config()).await;
+pub async fn before_bootstrap_logins_are_refused_as_not_initialised(backend: &Backend) {
+    let f = fixture_with(backend.fresh().await, config()).await;
     assert!(matches!(f.core.login(request("System", "administrator", "x")).await, Err(CoreError::NotInitialised)));
     f.core.bootstrap(Some("pw".into())).await.unwrap();
     assert!(f.core.login(request("System", "administrator", "pw")).await.is_ok());
     assert!(matches!(f.core.bootstrap(None).await, Err(CoreError::Conflict(_))));
 }
 
-#[tokio::test]
-async fn bootstrap_can_generate_the_password() {
-    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config()).await;
+pub async fn bootstrap_can_generate_the_password(backend: &Backend) {
+    let f = fixture_with(backend.fresh().await, config()).await;
     let generated = f.core.bootstrap(None).await.unwrap().expect("a generated password");
     assert!(generated.len() >= 20);
     assert!(f.core.login(request("System", "administrator", &generated)).await.is_ok());
 }
 
-#[tokio::test]
-async fn the_password_policy_holds_for_bootstrap_new_users_and_password_changes() {
+pub async fn the_password_policy_holds_for_bootstrap_new_users_and_password_changes(backend: &Backend) {
     let config = CoreConfig { passwords: PasswordPolicy { min_length: 10 }, ..config() };
-    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config).await;
+    let f = fixture_with(backend.fresh().await, config).await;
     fn too_short<T>(result: Result<T, CoreError>) {
         match result {
             Err(CoreError::Invalid(why)) => assert!(why.contains("too short"), "{why}"),
@@ -471,9 +494,8 @@ async fn the_password_policy_holds_for_bootstrap_new_users_and_password_changes(
     assert!(f.core.login(request("org1", "alice", "alice-pw-10")).await.is_ok(), "the old password still works");
 }
 
-#[tokio::test]
-async fn directory_mistakes_are_reported() {
-    let f = fixture().await;
+pub async fn directory_mistakes_are_reported(backend: &Backend) {
+    let f = fixture(backend).await;
     assert!(matches!(f.core.add_org("org1", None).await, Err(CoreError::Conflict(_))));
     assert!(matches!(f.core.add_org("a@b", None).await, Err(CoreError::Invalid(_))));
     let spec = |org: &str, role: &str| local_user(org, "bob", role);
@@ -485,9 +507,8 @@ async fn directory_mistakes_are_reported() {
     assert!(matches!(f.core.unlock("org1", "carol").await, Err(CoreError::NotFound(_))));
 }
 
-#[tokio::test]
-async fn introspection_does_not_slide_the_idle_timeout() {
-    let f = fixture().await;
+pub async fn introspection_does_not_slide_the_idle_timeout(backend: &Backend) {
+    let f = fixture(backend).await;
     let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
     f.clock.advance(Duration::from_secs(40));
     f.core.authenticate_any(&[], &token, false).await.unwrap();
@@ -501,21 +522,20 @@ fn from<'a>(address: &'a str, password: &'a str) -> LoginRequest<'a> {
     LoginRequest { remote_addr: Some(address.into()), ..request("org1", "alice", password) }
 }
 
-async fn throttled_fixture() -> Fixture {
+async fn throttled_fixture(backend: &Backend) -> Fixture {
     let mut config = config();
     config.login_throttle = ThrottlePolicy { burst: 3, per_second: 0.5 };
     config.unknown_token_throttle = ThrottlePolicy { burst: 2, per_second: 1.0 };
     config.lockout.max_failures = 0;
-    let f = fixture_with(Arc::new(SqliteStore::in_memory().unwrap()), config).await;
+    let f = fixture_with(backend.fresh().await, config).await;
     f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
     f.core.add_org("org1", None).await.unwrap();
     f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
     f
 }
 
-#[tokio::test]
-async fn failed_logins_from_one_address_are_throttled_before_any_hash() {
-    let f = throttled_fixture().await;
+pub async fn failed_logins_from_one_address_are_throttled_before_any_hash(backend: &Backend) {
+    let f = throttled_fixture(backend).await;
     for _ in 0..3 {
         assert_eq!(failure(f.core.login(from("192.0.2.1", "wrong")).await), FailureReason::WrongPassword);
     }
@@ -530,18 +550,16 @@ async fn failed_logins_from_one_address_are_throttled_before_any_hash() {
     f.core.login(from("192.0.2.1", "pw")).await.unwrap();
 }
 
-#[tokio::test]
-async fn good_logins_give_their_attempt_back() {
-    let f = throttled_fixture().await;
+pub async fn good_logins_give_their_attempt_back(backend: &Backend) {
+    let f = throttled_fixture(backend).await;
     for _ in 0..10 {
         f.core.login(from("192.0.2.1", "pw")).await.unwrap();
     }
     assert_eq!(failure(f.core.login(from("192.0.2.1", "wrong")).await), FailureReason::WrongPassword);
 }
 
-#[tokio::test]
-async fn a_login_the_client_abandoned_mid_hash_gives_its_attempt_back() {
-    let f = throttled_fixture().await;
+pub async fn a_login_the_client_abandoned_mid_hash_gives_its_attempt_back(backend: &Backend) {
+    let f = throttled_fixture(backend).await;
     for _ in 0..3 {
         // Dropped before it finishes, as when the client disconnects.
         let login = f.core.login(from("192.0.2.1", "wrong"));
@@ -550,9 +568,8 @@ async fn a_login_the_client_abandoned_mid_hash_gives_its_attempt_back() {
     assert_eq!(failure(f.core.login(from("192.0.2.1", "wrong")).await), FailureReason::WrongPassword);
 }
 
-#[tokio::test]
-async fn unknown_tokens_from_one_address_are_throttled_before_the_store_is_asked() {
-    let f = throttled_fixture().await;
+pub async fn unknown_tokens_from_one_address_are_throttled_before_the_store_is_asked(backend: &Backend) {
+    let f = throttled_fixture(backend).await;
     let live = f.core.login(from("192.0.2.1", "pw")).await.unwrap().tokens[1].clone();
     for i in 0..2 {
         let refused = f.core.authenticate_from("vcd", &format!("unknown-{i}"), Some("192.0.2.9")).await;
@@ -574,25 +591,24 @@ fn alice_from<'a>(address: &'a str, password: &'a str) -> LoginRequest<'a> {
     LoginRequest { remote_addr: Some(address.into()), ..request("org1", "alice", password) }
 }
 
-#[tokio::test]
-async fn a_guesser_locks_only_its_own_address_out_and_the_owner_logs_in_from_hers() {
-    let f = fixture().await;
+pub async fn a_guesser_locks_only_its_own_address_out_and_the_owner_logs_in_from_hers(backend: &Backend) {
+    let f = fixture(backend).await;
     for _ in 0..5 {
         assert_eq!(failure(f.core.login(alice_from("192.0.2.66", "wrong")).await), FailureReason::WrongPassword);
     }
     assert_eq!(failure(f.core.login(alice_from("192.0.2.66", "pw")).await), FailureReason::Locked);
     // Five more every fifteen minutes would keep the guesser's address locked, never hers.
     f.core.login(alice_from("198.51.100.7", "pw")).await.unwrap();
-    let alice = f.core.users(Some("org1")).await.unwrap().into_iter().find(|u| u.name == "alice").unwrap();
-    assert_eq!(f.core.locked_addresses(&alice).await.unwrap(), ["192.0.2.66"]);
-    assert!(!alice.is_locked(f.core.now()), "the account itself is not locked");
+    let alice = f.core.user("org1", "alice").await.unwrap();
+    let locks = f.core.lockout(&alice).await.unwrap();
+    assert_eq!(locks.addresses, ["192.0.2.66"]);
+    assert!(!locks.everywhere, "the account itself is not locked");
     f.core.unlock("org1", "alice").await.unwrap();
     f.core.login(alice_from("192.0.2.66", "pw")).await.unwrap();
 }
 
-#[tokio::test]
-async fn guessing_spread_over_many_addresses_still_locks_the_account() {
-    let f = fixture().await;
+pub async fn guessing_spread_over_many_addresses_still_locks_the_account(backend: &Backend) {
+    let f = fixture(backend).await;
     // 4 addresses × 5 failures: each address locks itself out, and all together lock the account.
     for address in ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"] {
         for _ in 0..5 {
@@ -604,9 +620,8 @@ async fn guessing_spread_over_many_addresses_still_locks_the_account() {
     f.core.login(alice_from("198.51.100.7", "pw")).await.unwrap();
 }
 
-#[tokio::test]
-async fn unknown_names_lock_per_address_too() {
-    let f = fixture().await;
+pub async fn unknown_names_lock_per_address_too(backend: &Backend) {
+    let f = fixture(backend).await;
     let ghost = |address: &'static str, password: &'static str| LoginRequest {
         remote_addr: Some(address.into()),
         ..request("org1", "ghost", password)
@@ -616,4 +631,60 @@ async fn unknown_names_lock_per_address_too() {
     }
     assert_eq!(failure(f.core.login(ghost("192.0.2.66", "x")).await), FailureReason::Locked);
     assert_eq!(failure(f.core.login(ghost("198.51.100.7", "x")).await), FailureReason::UnknownUser);
+}
+
+// ---- listings ------------------------------------------------------------------------------
+
+pub async fn listings_come_in_pages_without_gaps_or_repeats(backend: &Backend) {
+    let f = fixture(backend).await;
+    for i in 0..5 {
+        f.core.add_user(local_user("org1", &format!("user{i}"), "vApp User"), Some("pw")).await.unwrap();
+    }
+    for _ in 0..7 {
+        f.clock.advance(Duration::from_millis(10));
+        f.core.login(request("org1", "alice", "pw")).await.unwrap();
+    }
+    let everyone = f.core.users(None, Page::ALL).await.unwrap();
+    assert_eq!(everyone.len(), 7, "administrator, alice and five more");
+    let mut paged = Vec::new();
+    let mut page = Some(Page::first(3));
+    while let Some(current) = page {
+        let users = f.core.users(None, current).await.unwrap();
+        assert!(users.len() <= 3);
+        page = current.next(&users, |u| u.number);
+        paged.extend(users);
+    }
+    assert_eq!(paged, everyone);
+
+    let sessions = f.core.sessions(Some("org1"), Some("alice"), true, Page::ALL).await.unwrap();
+    assert_eq!(sessions.len(), 3, "the cap");
+    assert!(sessions.windows(2).all(|w| w[0].created_at >= w[1].created_at), "newest first");
+    let first = f.core.sessions(Some("org1"), Some("alice"), true, Page::first(2)).await.unwrap();
+    let next = Page::first(2).next(&first, |s| s.number).expect("a full page has a next one");
+    let rest = f.core.sessions(Some("org1"), Some("alice"), true, next).await.unwrap();
+    assert_eq!([first, rest].concat(), sessions);
+    assert_eq!(Page::first(2).next(&sessions[2..], |s| s.number), None, "a short page is the last");
+}
+
+pub async fn the_sweep_ends_sessions_in_batches_and_keeps_the_live_ones(backend: &Backend) {
+    let f = fixture(backend).await;
+    let mut config = config();
+    config.max_sessions_per_user = 10_000;
+    config.session_throttle = ThrottlePolicy::OFF;
+    let core = Core::new(f.store.clone(), f.clock.clone(), config);
+    // More than a sweep batch (1000), opened without a hash each: one login, then delegation.
+    let sessions = 1000 + 17;
+    let token = core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    for _ in 1..sessions {
+        core.exchange(&token, &["vcd"], request("org1", "alice", "")).await.unwrap();
+    }
+    f.clock.advance(Duration::from_secs(30));
+    let kept = core.login(request("System", "administrator", "admin-pw")).await.unwrap();
+    f.clock.advance(Duration::from_secs(31));
+    core.sweep().await.unwrap();
+    let live = core.sessions(None, None, true, Page::ALL).await.unwrap();
+    assert_eq!(live.iter().map(|s| s.id).collect::<Vec<_>>(), [kept.session.id]);
+    let ended = core.sessions(Some("org1"), Some("alice"), false, Page::ALL).await.unwrap();
+    assert_eq!(ended.len(), sessions);
+    assert!(ended.iter().all(|s| s.state == SessionState::TimedOut));
 }
