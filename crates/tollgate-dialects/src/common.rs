@@ -43,7 +43,7 @@ impl ClientAddr {
         };
         let peer = peer.ip().to_canonical();
         if !trusted_proxies.contains(&peer) {
-            return ClientAddr(Some(peer.to_string()));
+            return ClientAddr(Some(address_text(peer)));
         }
         // Hops are appended: walk back from the nearest, past the proxies we trust.
         let forwarded: Vec<IpAddr> = parts
@@ -56,12 +56,33 @@ impl ClientAddr {
             .map(|ip| ip.to_canonical())
             .collect();
         let client = forwarded.iter().rev().find(|ip| !trusted_proxies.contains(ip)).or(forwarded.first());
-        ClientAddr(Some(client.copied().unwrap_or(peer).to_string()))
+        ClientAddr(Some(address_text(client.copied().unwrap_or(peer))))
     }
 
     pub fn as_deref(&self) -> Option<&str> {
         self.0.as_deref()
     }
+}
+
+/// `ip` as text. Every request needs its client's address; `Display` for an IPv4 address
+/// goes through the formatting machinery and cost a tenth of a validation, so the four
+/// octets are written out directly.
+fn address_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else { return ip.to_string() };
+    let mut text = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
 }
 
 /// The client's address as the envelope worked it out, for the core's per-address policies.
@@ -319,6 +340,18 @@ mod tests {
         assert_eq!(bearer_token(&with_auth(b"BEARER tok")), Some("tok"));
         assert_eq!(bearer_token(&with_auth(b"Basic tok")), None);
         assert_eq!(bearer_token(&with_auth(format!("Bearer {}", "x".repeat(600)).as_bytes())), None);
+    }
+
+    #[test]
+    fn addresses_read_as_std_writes_them() {
+        for n in 0..=255u8 {
+            let ip = IpAddr::from([n, 255 - n, n / 2, 7]);
+            assert_eq!(address_text(ip), ip.to_string());
+        }
+        for ip in ["::1", "2001:db8::7"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(address_text(ip), ip.to_string());
+        }
     }
 
     #[test]
