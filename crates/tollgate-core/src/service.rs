@@ -11,7 +11,9 @@ use crate::audit::{self, FailedLogin};
 use crate::cache::{Entry, SessionCache};
 use crate::clock::{Clock, Timestamp};
 use crate::config::CoreConfig;
-use crate::directory::{LOCAL_SOURCE, Org, Role, SYSTEM_ADMINISTRATOR, SYSTEM_ORG, User, UserSpec, validate_name};
+use crate::directory::{
+    LOCAL_SOURCE, Org, Role, SYSTEM_ADMINISTRATOR, SYSTEM_ORG, User, UserSpec, same_role, validate_name,
+};
 use crate::error::{AuthFailure, CoreError, FailureReason, SessionRejection};
 use crate::lockout;
 use crate::password::{MAX_PASSWORD_BYTES, PasswordHasher};
@@ -794,7 +796,17 @@ impl Core {
         token: &str,
         remote: Option<&str>,
     ) -> Result<LiveSession, CoreError> {
-        let Some(remote) = remote else { return self.authenticate(dialect, token).await };
+        self.authenticate_any_from(&[dialect], token, remote).await
+    }
+
+    /// [`Core::authenticate_from`] for a token of any of `dialects` (all: empty).
+    pub async fn authenticate_any_from(
+        &self,
+        dialects: &[&str],
+        token: &str,
+        remote: Option<&str>,
+    ) -> Result<LiveSession, CoreError> {
+        let Some(remote) = remote else { return self.authenticate_any(dialects, token, true).await };
         let now = self.now();
         let digest = TokenDigest::of(token);
         let cached = self.cache.get(&digest);
@@ -807,7 +819,7 @@ impl Core {
             }
             return Err(CoreError::Throttled(throttled.retry_after));
         }
-        let result = self.validate(&[dialect], &digest, cached, true).await;
+        let result = self.validate(dialects, &digest, cached, true).await;
         if matches!(result, Err(CoreError::Session(SessionRejection::Unknown))) {
             let _ = self.unknown_token_throttle.take(remote, now);
         }
@@ -876,6 +888,16 @@ impl Core {
             }
         }
         Ok(LiveSession(entry))
+    }
+
+    /// Whether `session` may pass a gate that admits holders of any of `roles` (every live
+    /// session when `roles` is empty): the forward-auth endpoint's decision.
+    pub fn require_any_role(&self, session: &Session, roles: &[&str]) -> Result<(), CoreError> {
+        let holds = |wanted: &&str| session.roles.iter().any(|held| same_role(held, wanted));
+        if roles.is_empty() || roles.iter().any(holds) {
+            return Ok(());
+        }
+        Err(CoreError::NotPermitted(format!("{} holds none of the roles {}", session.user_name, roles.join(", "))))
     }
 
     /// The dialect that issued `token`, whether or not its session is still live.

@@ -17,6 +17,7 @@ pub mod bluecat;
 pub mod common;
 pub mod envelope;
 pub mod failure;
+pub mod forward_auth;
 pub mod hcx;
 pub mod loginsight;
 pub mod native;

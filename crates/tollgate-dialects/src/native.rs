@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/sessions", post(login))
         .route("/v1/sessions/current", get(current).delete(logout))
         .route("/v1/introspect", post(introspect))
+        .merge(crate::forward_auth::router())
 }
 
 /// How Tollgate's own API renders a failure: `{"error": CODE, "message": TEXT}`. Requests no

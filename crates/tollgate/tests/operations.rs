@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use support::{ADMIN_PASSWORD, Options, Server, http, tool};
+use support::{ADMIN_PASSWORD, Options, Server, http, native_login, tool};
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -50,16 +50,6 @@ fn promtool(promtool: &std::path::Path, scrape: &str) -> (bool, String) {
     let output = child.wait_with_output().unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.success(), said)
-}
-
-async fn native_login(client: &reqwest::Client, url: &str, org: &str, user: &str, password: &str) -> (u16, Value) {
-    let reply = client
-        .post(format!("{url}/v1/sessions"))
-        .json(&json!({"org": org, "username": user, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    (reply.status().as_u16(), reply.json().await.unwrap())
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ pub const PROVIDERS: &[&str] = &["local", "vsphere"];
 /// A user needs one of these to use HCX.
 pub const HCX_ROLES: &[&str] = &["System Administrator", "Enterprise Administrator", "Appliance Administrator"];
 
-const TOKEN_HEADER: &str = "x-hm-authorization";
+pub(crate) const TOKEN_HEADER: &str = "x-hm-authorization";
 const TOKEN_NAME: HeaderName = HeaderName::from_static("auth_token_name");
 
 pub fn router() -> Router<AppState> {

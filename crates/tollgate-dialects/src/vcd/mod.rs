@@ -27,8 +27,8 @@ const ORG_TYPE: &str = "application/vnd.vmware.vcloud.org+xml";
 /// The client's correlation id, and the header every response echoes it in.
 pub const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-vmware-vcloud-client-request-id");
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-vmware-vcloud-request-id");
-const VCLOUD_AUTHORIZATION: &str = "x-vcloud-authorization";
-const ACCESS_TOKEN: &str = "x-vmware-vcloud-access-token";
+pub(crate) const VCLOUD_AUTHORIZATION: &str = "x-vcloud-authorization";
+pub(crate) const ACCESS_TOKEN: &str = "x-vmware-vcloud-access-token";
 const TOKEN_TYPE: HeaderName = HeaderName::from_static("x-vmware-vcloud-token-type");
 /// The product version `GET /api/admin` reports, as Cloud Director writes it: four-part
 /// version, then the build date (go-vcloud-director parses both). API 37.0 is Cloud Director 10.4.

@@ -24,7 +24,7 @@ pub const DIALECT: &str = "vcda";
 pub const PROVIDERS: &[&str] = &["localUser", "ssoCredentials"];
 const DEFAULT_MEDIA_TYPE: &str = "application/vnd.vmware.h4-v3.5+json;charset=UTF-8";
 const V45_MEDIA_TYPE: &str = "application/vnd.vmware.h4-v4.5+json;charset=UTF-8";
-const TOKEN_HEADER: &str = "x-vcav-auth";
+pub(crate) const TOKEN_HEADER: &str = "x-vcav-auth";
 /// The client's correlation id, echoed back.
 pub const OPERATION_ID: HeaderName = HeaderName::from_static("operationid");
 

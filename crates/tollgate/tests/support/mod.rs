@@ -350,6 +350,23 @@ pub async fn vcd_login(
     (vcloud, access, id)
 }
 
+/// Logs in to the native API; returns the status and the JSON body (the token in `token`).
+pub async fn native_login(
+    client: &reqwest::Client,
+    url: &str,
+    org: &str,
+    user: &str,
+    password: &str,
+) -> (u16, serde_json::Value) {
+    let reply = client
+        .post(format!("{url}/v1/sessions"))
+        .json(&serde_json::json!({"org": org, "username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    (reply.status().as_u16(), reply.json().await.unwrap())
+}
+
 /// The status of GET /api/session with `x-vcloud-authorization: token`.
 pub async fn session_status(client: &reqwest::Client, url: &str, token: &str) -> u16 {
     client
