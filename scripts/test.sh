@@ -9,6 +9,9 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "System packages (PAM, xmlsec1)"
 scripts/install-system-deps.sh
 
+step "Directory servers for the LDAP source tests (slapd, Samba AD DC)"
+scripts/setup-directory-servers.sh
+
 step "Python clients for the black-box tests"
 TOLLGATE_TEST_VENV=$(scripts/setup-clients.sh)
 export TOLLGATE_TEST_VENV

@@ -142,7 +142,7 @@ pub fn open_core(config: &Config) -> anyhow::Result<Core> {
 fn core_over(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
     let path = config.database_path();
     let store = SqliteStore::open(&path).with_context(|| format!("cannot open the store {}", path.display()))?;
-    Ok(Core::with_metrics(Arc::new(store), Arc::new(SystemClock), config.core(), metrics))
+    Ok(Core::with_metrics(Arc::new(store), Arc::new(SystemClock), config.core()?, metrics))
 }
 
 /// Creates the data directory with mode 0700, whatever the umask: it holds password hashes and

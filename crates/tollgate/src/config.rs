@@ -423,7 +423,7 @@ impl Config {
         Ok(())
     }
 
-    pub fn core(&self) -> CoreConfig {
+    pub fn core(&self) -> anyhow::Result<CoreConfig> {
         let dialects = self
             .dialects
             .iter()
@@ -435,7 +435,7 @@ impl Config {
                 (name.clone(), policy)
             })
             .collect();
-        CoreConfig {
+        Ok(CoreConfig {
             dialects,
             lockout: LockoutPolicy {
                 max_failures: self.lockout.max_failures,
@@ -460,9 +460,13 @@ impl Config {
                 per_second: self.throttle.sessions_per_user_per_second,
             },
             passwords: PasswordPolicy { min_length: self.passwords.min_length },
-            sources: self.sources.iter().map(|(name, table)| (name.clone(), table.build())).collect(),
+            sources: self
+                .sources
+                .iter()
+                .map(|(name, table)| Ok((name.clone(), table.build().with_context(|| format!("sources.{name}"))?)))
+                .collect::<anyhow::Result<_>>()?,
             ..CoreConfig::default()
-        }
+        })
     }
 
     /// Which org and identity source serve each dialect's logins.
@@ -581,13 +585,13 @@ mod tests {
         // Seed 003 prints HCX's login URL with port 9443.
         assert_eq!(config.dialects["hcx"].listen, vec!["127.0.0.1:9443".parse().unwrap()]);
         assert!(config.dialects.iter().all(|(name, d)| name == "hcx" || d.listen.is_empty()));
-        assert_eq!(config.core().passwords.min_length, 8, "NIST SP 800-63B's minimum");
+        assert_eq!(config.core().unwrap().passwords.min_length, 8, "NIST SP 800-63B's minimum");
         config.validate().unwrap();
     }
 
     #[test]
     fn the_password_minimum_is_configurable_within_bounds() {
-        assert_eq!(load("[passwords]\nmin_length = 12").unwrap().core().passwords.min_length, 12);
+        assert_eq!(load("[passwords]\nmin_length = 12").unwrap().core().unwrap().passwords.min_length, 12);
         assert!(error("[passwords]\nmin_length = 0").contains("passwords.min_length must be between 1 and 1024"));
         assert!(error("[passwords]\nmin_length = 1025").contains("passwords.min_length"));
     }
@@ -621,7 +625,7 @@ mod tests {
         assert!(
             settings.sso_domains.contains_key("corp.example") && settings.sso_domains.contains_key("vsphere.local")
         );
-        assert_eq!(config.core().policy_for("hcx").idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.core().unwrap().policy_for("hcx").idle_timeout, Duration::from_secs(60));
     }
 
     #[test]
@@ -670,13 +674,23 @@ mod tests {
             "[sources.staff]\nkind = \"local\"\n[org_sources]\norg1 = \"staff\"\n[dialects.hcx.providers]\nlocal = \"staff\"",
         )
         .unwrap();
-        let core = config.core();
+        let core = config.core().unwrap();
         assert_eq!(core.sources.len(), 2, "local is always there");
         assert_eq!(core.sources["staff"].kind(), "local");
         assert_eq!(config.settings().source_of_org("org1"), "staff");
         assert!(error("[sources.x]\nkind = \"kerberos\"").contains("found `kerberos`"));
         assert!(error("[sources.x]\nurl = \"ldap://x\"").contains("missing field `kind`"));
         assert!(error("[sources.sso]\nkind = \"local\"").contains("reserved"));
+        let ldap = load(
+            "[sources.corp]\nkind = \"ldap\"\nurls = [\"ldaps://dc1.corp.example\"]\nbase_dn = \"dc=corp,dc=example\"\n\
+             [sso_domains.\"corp.example\"]\norg = \"System\"\nsource = \"corp\"",
+        )
+        .unwrap();
+        assert_eq!(ldap.core().unwrap().sources["corp"].kind(), "ldap");
+        let plain = "[sources.corp]\nkind = \"ldap\"\nurls = [\"ldap://dc1.corp.example\"]\nbase_dn = \"dc=x\"";
+        assert!(error(plain).contains("sources.corp: \"ldap://dc1.corp.example\" is plain LDAP to another host"));
+        let typo = "[sources.corp]\nkind = \"ldap\"\nurls = [\"ldaps://x\"]\nbase_dn = \"dc=x\"\nbsae_dn = \"dc=x\"";
+        assert!(error(typo).contains("bsae_dn"), "{}", error(typo));
     }
 
     #[test]

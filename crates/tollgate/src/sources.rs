@@ -19,14 +19,27 @@ use crate::config::Config;
 pub enum SourceTable {
     /// Tollgate's own accounts (`tollgate user add`), with Argon2id hashes in the store.
     Local,
+    /// An LDAP directory or Active Directory (see the README's Identity sources).
+    Ldap(Box<tollgate_source_ldap::LdapConfig>),
 }
 
 impl SourceTable {
-    /// The source the core asks, built from this table (no connection is made yet).
-    pub fn build(&self) -> SourceConfig {
+    pub fn kind(&self) -> &'static str {
         match self {
-            SourceTable::Local => SourceConfig::Local,
+            SourceTable::Local => LOCAL_SOURCE,
+            SourceTable::Ldap(_) => "ldap",
         }
+    }
+
+    /// The source the core asks, built from this table (its files read, no connection made).
+    pub fn build(&self) -> anyhow::Result<SourceConfig> {
+        Ok(match self {
+            SourceTable::Local => SourceConfig::Local,
+            SourceTable::Ldap(config) => {
+                let source = tollgate_source_ldap::LdapSource::new((**config).clone()).map_err(anyhow::Error::msg)?;
+                SourceConfig::Backend(Arc::new(source))
+            }
+        })
     }
 }
 
@@ -35,9 +48,10 @@ pub fn default_sources() -> HashMap<String, SourceTable> {
     HashMap::from([(LOCAL_SOURCE.to_owned(), SourceTable::Local)])
 }
 
-/// Checks what building cannot: the names.
+/// Checks the names, and that each source can be built.
 pub fn validate(sources: &HashMap<String, SourceTable>) -> anyhow::Result<()> {
     for (name, table) in sources {
+        table.build().with_context(|| format!("sources.{name}"))?;
         tollgate_core::directory::validate_name("source", name).map_err(|e| anyhow::anyhow!("sources.{name}: {e}"))?;
         anyhow::ensure!(
             name != "sso" && name != "vcd-session",
@@ -80,7 +94,7 @@ pub async fn run(config: &Config, command: SourceCommand) -> anyhow::Result<()> 
             names.sort_by(|a, b| a.0.cmp(b.0));
             crate::admin::print_table(
                 &["NAME", "KIND"],
-                names.into_iter().map(|(name, table)| vec![name.clone(), table.build().kind().to_owned()]),
+                names.into_iter().map(|(name, table)| vec![name.clone(), table.kind().to_owned()]),
             );
             Ok(())
         }
@@ -96,7 +110,7 @@ pub async fn run(config: &Config, command: SourceCommand) -> anyhow::Result<()> 
                 }
                 _ => None,
             };
-            let source: Arc<dyn tollgate_core::IdentitySource> = match table.build() {
+            let source: Arc<dyn tollgate_core::IdentitySource> = match table.build()? {
                 SourceConfig::Local => {
                     println!("{name}: kind local, Tollgate's own store: nothing to reach");
                     return Ok(());
