@@ -19,6 +19,7 @@ pub mod store;
 pub mod telemetry;
 pub mod throttle;
 pub mod token;
+mod touches;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{CoreConfig, DialectPolicy, LockoutPolicy};

@@ -23,6 +23,7 @@ use crate::store::{Activity, Page, SessionFilter, Store};
 use crate::telemetry::{self, Metrics};
 use crate::throttle::Throttle;
 use crate::token::{self, TokenDigest};
+use crate::touches::TouchQueue;
 
 const BOOTSTRAPPED_KEY: &str = "bootstrapped_at";
 const INSTALLATION_ID_KEY: &str = "installation_id";
@@ -124,6 +125,7 @@ pub struct Core {
     /// By name, as `config.sources` names them.
     sources: HashMap<String, Arc<dyn IdentitySource>>,
     cache: SessionCache,
+    touches: Arc<TouchQueue>,
     /// Once true it stays true; until then each login asks the store.
     initialised: AtomicBool,
     roles: std::sync::OnceLock<Vec<Role>>,
@@ -166,6 +168,7 @@ impl Core {
             config,
             hasher,
             cache: SessionCache::default(),
+            touches: Arc::default(),
             initialised: AtomicBool::new(false),
             roles: std::sync::OnceLock::new(),
             metrics,
@@ -877,14 +880,9 @@ impl Core {
             entry.seen(now);
             let granularity = (session.idle_timeout / 4).min(Duration::from_secs(60));
             if let Some(seen) = entry.claim_touch(granularity.as_millis() as i64) {
-                let store = self.store.clone();
+                // Off the request path, batched with other sessions' (see `touches`).
                 let activity = Activity { session_id: session.id, last_seen: seen, ends_at: session.ends_at(seen) };
-                // Off the request path: a lost touch only makes the session end a little early.
-                tokio::spawn(async move {
-                    if let Err(e) = store.touch_sessions(&[activity]).await {
-                        tracing::warn!(error = %e, "could not record session activity");
-                    }
-                });
+                self.touches.push(activity, &self.store);
             }
         }
         Ok(LiveSession(entry))
@@ -1033,6 +1031,7 @@ impl Core {
     /// needs and deletes long-ended sessions. The server runs this periodically.
     pub async fn sweep(&self) -> Result<(), CoreError> {
         let now = self.now();
+        self.touches.flush(self.store.as_ref()).await;
         let pending: Vec<Activity> = self
             .cache
             .unflushed()

@@ -74,7 +74,8 @@ macro_rules! conformance_tests {
             guessing_spread_over_many_addresses_still_locks_the_account,
             unknown_names_lock_per_address_too,
             listings_come_in_pages_without_gaps_or_repeats,
-            the_sweep_ends_sessions_in_batches_and_keeps_the_live_ones);
+            the_sweep_ends_sessions_in_batches_and_keeps_the_live_ones,
+            first_uses_of_many_sessions_reach_the_store_without_a_sweep);
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
         $(
@@ -454,6 +455,32 @@ pub async fn the_sweep_ends_idle_sessions_in_the_store_and_keeps_busy_ones(backe
     let all = f.core.sessions(None, None, false, Page::ALL).await.unwrap();
     let ended = all.iter().find(|s| s.id == idle.session.id).unwrap();
     assert_eq!(ended.state, SessionState::TimedOut);
+}
+
+pub async fn first_uses_of_many_sessions_reach_the_store_without_a_sweep(backend: &Backend) {
+    let f = fixture(backend).await;
+    let mut tokens = Vec::new();
+    for name in ["bob", "carol", "dave", "erin", "frank"] {
+        f.core.add_user(local_user("org1", name, "vApp User"), Some("pw")).await.unwrap();
+        tokens.push(f.core.login(request("org1", name, "pw")).await.unwrap().tokens.remove(0));
+    }
+    // Past the touch granularity (a quarter of the 60 s idle timeout): each use is news.
+    f.clock.advance(Duration::from_secs(20));
+    let used_at = f.core.now();
+    for token in &tokens {
+        f.core.authenticate("vcd", token).await.unwrap();
+    }
+    // Written in one batch a moment later (200 ms), not one write per use, nor at the sweep.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let live = f.core.sessions(Some("org1"), None, true, Page::ALL).await.unwrap();
+        assert_eq!(live.len(), tokens.len());
+        if live.iter().all(|s| s.last_seen_at == used_at) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "activity not in the store after 3 s: {live:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub async fn before_bootstrap_logins_are_refused_as_not_initialised(backend: &Backend) {
