@@ -271,3 +271,152 @@ pub fn silent_listener() -> (String, std::thread::JoinHandle<()>) {
 pub fn closed_port_url() -> String {
     format!("ldap://127.0.0.1:{}", free_port())
 }
+
+pub const AD_IP: &str = "127.0.0.2";
+pub const AD_BASE: &str = "DC=tg,DC=test";
+pub const AD_USERS: &str = "CN=Users,DC=tg,DC=test";
+pub const AD_SERVICE_DN: &str = "CN=svc-search,CN=Users,DC=tg,DC=test";
+pub const AD_SERVICE_PW: &str = "Look-up-4-Tests";
+pub const AD_ALICE_PW: &str = "Wonder#Land42";
+pub const AD_BOB_PW: &str = "Build3r&Fix";
+pub const AD_CAROL_PW: &str = "Sing-Song-77";
+
+/// A Samba Active Directory domain controller for the domain TG.TEST (NetBIOS `TG`),
+/// provisioned in a temporary directory and serving only LDAP on 127.0.0.2 (389 with
+/// StartTLS, 636), with its own CA: alice (in `inner`, which is in `outer`), bob (must change
+/// his password: 773), carol (disabled: 533), and the service account `svc-search`. Its ports
+/// are fixed, so one test at a time may start it.
+pub struct SambaDc {
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl SambaDc {
+    pub fn start() -> SambaDc {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let option = |setting: &str| format!("--option={setting}");
+        run(
+            Command::new(which("samba-tool").unwrap())
+                .args(["domain", "provision", "-s", "/dev/null", "--realm=TG.TEST", "--domain=TG"])
+                .args(["--server-role=dc", "--dns-backend=NONE", "--host-name=dc1"])
+                .arg(format!("--targetdir={d}"))
+                .arg(format!("--host-ip={AD_IP}"))
+                .arg("--adminpass=Fixture-Adm1n!")
+                .arg(option("netbios name = DC1"))
+                .arg(option(&format!("interfaces = {AD_IP}/8")))
+                .arg(option("bind interfaces only = yes"))
+                .arg(option("server services = ldap"))
+                .arg(option("ldb:nosync = true"))
+                .arg(option(&format!("pid directory = {d}/run")))
+                .arg(option(&format!("ncalrpc dir = {d}/run/ncalrpc")))
+                .arg(option(&format!("winbindd socket directory = {d}/run/winbindd")))
+                .arg(option(&format!("ntp signd socket directory = {d}/run/ntp_signd"))),
+            None,
+        );
+        let tls = dir.path().join("private/tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        write_certificates(&tls, AD_IP, &["dc1.tg.test"]);
+        let mut child = Command::new(which("samba").unwrap())
+            .args(["--foreground", "--no-process-group", "--debug-stdout", "-M", "single"])
+            // Samba ends itself should this process die without stopping it.
+            .arg("--maximum-runtime=600")
+            .args(["-s", &format!("{d}/etc/smb.conf")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_port(SocketAddr::from(([127, 0, 0, 2], 636)), &mut child, Duration::from_secs(30));
+        let samba = SambaDc { dir, child };
+        samba.load_directory();
+        samba
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("private/tls/ca.pem")
+    }
+
+    fn load_directory(&self) {
+        let user = |name: &str, password: &str, control: u32| {
+            format!(
+                "dn: CN={name},{AD_USERS}\nchangetype: add\nobjectClass: user\nsAMAccountName: {name}\n\
+                 userPrincipalName: {name}@tg.test\nunicodePwd:: {}\nuserAccountControl: {control}\n\n",
+                unicode_password(password)
+            )
+        };
+        let ldif = format!(
+            // 66048: a normal account whose password never expires; 512: normal; 514: disabled.
+            "{}{}{}\
+             dn: CN=bob,{AD_USERS}\nchangetype: modify\nreplace: pwdLastSet\npwdLastSet: 0\n\n\
+             {}\
+             dn: CN=inner,{AD_USERS}\nchangetype: add\nobjectClass: group\nsAMAccountName: inner\nmember: CN=alice,{AD_USERS}\n\n\
+             dn: CN=outer,{AD_USERS}\nchangetype: add\nobjectClass: group\nsAMAccountName: outer\nmember: CN=inner,{AD_USERS}\n",
+            user("svc-search", AD_SERVICE_PW, 66048),
+            user("alice", AD_ALICE_PW, 512),
+            user("bob", AD_BOB_PW, 512),
+            user("carol", AD_CAROL_PW, 514),
+        );
+        // LDAPS may lag the port by a moment while Samba loads its certificate.
+        let started = Instant::now();
+        loop {
+            let status = Command::new(which("ldapsearch").unwrap())
+                .args(["-x", "-H", &format!("ldaps://{AD_IP}"), "-b", "", "-s", "base", "1.1"])
+                .env("LDAPTLS_CACERT", self.ca_file())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            if status.success() {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "Samba's LDAPS is not ready after 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        run(
+            Command::new(which("ldapmodify").unwrap())
+                .args(["-x", "-H", &format!("ldaps://{AD_IP}"), "-D", &format!("CN=Administrator,{AD_USERS}")])
+                .args(["-w", "Fixture-Adm1n!"])
+                .env("LDAPTLS_CACERT", self.ca_file()),
+            Some(&ldif),
+        );
+    }
+
+    /// A source configuration for this domain controller over `urls`: members of `outer`
+    /// (alice, through `inner`) are System Administrators, of `inner` vApp Users.
+    pub fn config(&self, urls: &[&str], groups: GroupLookup) -> LdapConfig {
+        let toml = format!(
+            r#"
+            urls = {urls:?}
+            starttls = true
+            ca_file = {ca:?}
+            bind_dn = "{AD_SERVICE_DN}"
+            bind_password = "{AD_SERVICE_PW}"
+            base_dn = "{AD_BASE}"
+            user_filter = "(&(objectClass=user)(sAMAccountName={{user}}))"
+            domain = "tg.test"
+            [group_roles]
+            "CN=outer,{AD_USERS}" = ["System Administrator"]
+            "CN=inner,{AD_USERS}" = ["vApp User"]
+            "#,
+            ca = self.ca_file().display().to_string(),
+        );
+        let mut config: LdapConfig = toml::from_str(&toml).unwrap();
+        config.groups = groups;
+        config
+    }
+}
+
+impl Drop for SambaDc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Active Directory's `unicodePwd`: the quoted password in UTF-16LE, base64 for LDIF.
+fn unicode_password(password: &str) -> String {
+    use base64::Engine;
+    let quoted: Vec<u8> = format!("\"{password}\"").encode_utf16().flat_map(u16::to_le_bytes).collect();
+    base64::engine::general_purpose::STANDARD.encode(quoted)
+}
