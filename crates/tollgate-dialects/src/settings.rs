@@ -71,7 +71,7 @@ pub enum Route {
 impl Default for Settings {
     fn default() -> Self {
         let providers = |dialect: Dialect| -> HashMap<String, String> {
-            let sso_providers = ["vsphere", "vIDM", "ssoCredentials"];
+            let sso_providers = ["vsphere", "vIDM", "ssoCredentials", "ssoToken"];
             dialect
                 .providers()
                 .iter()

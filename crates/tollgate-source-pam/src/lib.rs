@@ -7,12 +7,14 @@
 //! `timeout` is answered as an outage. libpam cannot be interrupted, so a timed-out check keeps
 //! its concurrency slot until PAM returns: a hung stack fills the pool instead of growing it.
 
+mod identity;
+
 use std::ffi::{OsStr, OsString};
 use std::sync::Arc;
 use std::time::Duration;
 
 use nonstick::{AuthnFlags, ConversationAdapter, ErrorCode, Transaction, TransactionBuilder};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 /// The service file Tollgate ships, installed as `/etc/pam.d/tollgate` by `tollgate install-pam`.
@@ -27,7 +29,7 @@ const MAX_USERNAME_BYTES: usize = 256;
 const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// `[sources.NAME]` with `kind = "pam"`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PamConfig {
     /// The file in `/etc/pam.d` that holds the stack.
@@ -41,6 +43,11 @@ pub struct PamConfig {
     /// PAM conversations running at once.
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent: usize,
+    /// The roles an account of this source holds, given at every login (and to the account
+    /// Tollgate creates on its first login). Empty: the roles stay what `tollgate user` gave
+    /// the account, and only accounts created beforehand can log in.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 fn default_service() -> String {
@@ -220,6 +227,7 @@ mod tests {
             allowed_users: users.iter().map(|u| u.to_string()).collect(),
             timeout_secs: 5,
             max_concurrent: 1,
+            roles: Vec::new(),
         }
     }
 

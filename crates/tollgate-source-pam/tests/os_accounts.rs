@@ -2,92 +2,12 @@
 //! root under a name unique to the run and deleted whatever happens. Each test checks through
 //! a PAM service file of its own holding exactly the stack Tollgate ships.
 
-use std::process::{Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
-use tollgate_source_pam::{PAM_DIR, PamConfig, PamError, PamSource, Refusal, SERVICE_FILE};
-
-const PASSWORD: &str = "Os-acc0unt pw!";
-
-fn unique(prefix: &str) -> String {
-    let mut bytes = [0u8; 5];
-    getrandom::fill(&mut bytes).unwrap();
-    format!("{prefix}{}", hex::encode(bytes))
-}
-
-/// Only root can check other accounts' passwords. In CI that is a failure, not a skip.
-fn running_as_root() -> bool {
-    let uid = Command::new("id").arg("-u").output().expect("id -u");
-    let root = String::from_utf8_lossy(&uid.stdout).trim() == "0";
-    if !root {
-        let in_ci = std::env::var("CI").is_ok_and(|v| v != "false");
-        assert!(!in_ci, "CI runs as root: the PAM tests cannot be skipped there");
-        eprintln!("skipped: PAM tests need root (they create OS accounts)");
-    }
-    root
-}
-
-/// Runs a shadow-utils command, retrying while another test holds the /etc/passwd lock.
-fn run(program: &str, args: &[&str], stdin: Option<&str>) {
-    for _ in 0..50 {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{program}: {e}"));
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        if out.status.success() {
-            return;
-        }
-        let err = String::from_utf8_lossy(&out.stderr);
-        if !err.contains("lock") {
-            panic!("{program} {args:?}: {err}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{program} {args:?}: /etc/passwd stayed locked");
-}
-
-/// An OS account with [`PASSWORD`], deleted on drop.
-struct OsUser(String);
-
-impl OsUser {
-    fn create() -> OsUser {
-        let user = OsUser(unique("tgpam"));
-        run("useradd", &["--no-create-home", "--shell", "/usr/sbin/nologin", &user.0], None);
-        run("chpasswd", &[], Some(&format!("{}:{PASSWORD}\n", user.0)));
-        user
-    }
-}
-
-impl Drop for OsUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.0).stderr(Stdio::null()).status();
-    }
-}
-
-/// `/etc/pam.d/<unique name>` holding `stack`, removed on drop.
-struct Service(String);
-
-impl Service {
-    fn install(stack: &str) -> Service {
-        let service = Service(unique("tollgate-test-"));
-        std::fs::write(std::path::Path::new(PAM_DIR).join(&service.0), stack).unwrap();
-        service
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(std::path::Path::new(PAM_DIR).join(&self.0));
-    }
-}
+use support::{OsUser, PASSWORD, Service, run, running_as_root, unique};
+use tollgate_source_pam::{PamConfig, PamError, PamSource, Refusal, SERVICE_FILE};
 
 fn source(service: &Service, allowed: &[&str]) -> PamSource {
     let source = PamSource::new(PamConfig {
@@ -95,6 +15,7 @@ fn source(service: &Service, allowed: &[&str]) -> PamSource {
         allowed_users: allowed.iter().map(|u| u.to_string()).collect(),
         timeout_secs: 5,
         max_concurrent: 2,
+        roles: Vec::new(),
     })
     .unwrap();
     assert!(source.service_installed());
@@ -182,6 +103,7 @@ async fn a_stack_that_hangs_is_an_outage_within_the_deadline_and_holds_its_slot(
         allowed_users: vec![user.0.clone()],
         timeout_secs: 1,
         max_concurrent: 1,
+        roles: Vec::new(),
     })
     .unwrap();
     let started = Instant::now();

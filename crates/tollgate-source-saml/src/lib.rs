@@ -9,6 +9,7 @@
 //! timestamp is within the skew of now; and the nonce was not used before.
 
 pub mod assertion;
+mod identity;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,13 +17,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-pub use assertion::Assertion;
+pub use assertion::{Assertion, claimed_subject};
 
 /// `[sources.NAME]` with `kind = "saml"`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SamlConfig {
     /// PEM file of the STS/IdP signing certificate: the only key assertions are checked with.
@@ -37,6 +38,11 @@ pub struct SamlConfig {
     pub clock_skew_secs: u64,
     #[serde(default = "default_max_token_bytes")]
     pub max_token_bytes: usize,
+    /// The roles a subject of this IdP holds, given at every login (and to the account
+    /// Tollgate creates on its first login). Empty: the roles stay what `tollgate user` gave
+    /// the account, and only accounts created beforehand can log in.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 fn default_skew_secs() -> u64 {
@@ -107,6 +113,7 @@ pub struct ConfigError(String);
 
 pub struct SamlSource {
     idp_key: Vec<u8>,
+    roles: Vec<String>,
     audience: String,
     issuer: Option<String>,
     skew: Duration,
@@ -153,6 +160,7 @@ impl SamlSource {
         }
         Ok(SamlSource {
             idp_key,
+            roles: config.roles.clone(),
             audience: config.audience.clone(),
             issuer: config.issuer.clone(),
             skew: Duration::from_secs(config.clock_skew_secs),

@@ -423,6 +423,7 @@ impl Config {
         Ok(())
     }
 
+    /// The core's policies and identity sources (reading the files sources name).
     pub fn core(&self) -> anyhow::Result<CoreConfig> {
         let dialects = self
             .dialects

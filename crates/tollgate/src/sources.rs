@@ -21,6 +21,10 @@ pub enum SourceTable {
     Local,
     /// An LDAP directory or Active Directory (see the README's Identity sources).
     Ldap(Box<tollgate_source_ldap::LdapConfig>),
+    /// Operating-system accounts through a PAM service (`tollgate install-pam`).
+    Pam(tollgate_source_pam::PamConfig),
+    /// SAML 2.0 holder-of-key assertions signed by one STS/IdP (VCDA `ssoToken`).
+    Saml(tollgate_source_saml::SamlConfig),
 }
 
 impl SourceTable {
@@ -28,6 +32,8 @@ impl SourceTable {
         match self {
             SourceTable::Local => LOCAL_SOURCE,
             SourceTable::Ldap(_) => "ldap",
+            SourceTable::Pam(_) => "pam",
+            SourceTable::Saml(_) => "saml",
         }
     }
 
@@ -38,6 +44,19 @@ impl SourceTable {
             SourceTable::Ldap(config) => {
                 let source = tollgate_source_ldap::LdapSource::new((**config).clone()).map_err(anyhow::Error::msg)?;
                 SourceConfig::Backend(Arc::new(source))
+            }
+            SourceTable::Pam(config) => {
+                let source = tollgate_source_pam::PamSource::new(config.clone())?;
+                // Without its file, Linux-PAM would quietly use the `other` stack instead.
+                anyhow::ensure!(
+                    source.service_installed(),
+                    "the PAM service {:?} is not installed: run `tollgate install-pam`",
+                    config.service
+                );
+                SourceConfig::Backend(Arc::new(source))
+            }
+            SourceTable::Saml(config) => {
+                SourceConfig::Backend(Arc::new(tollgate_source_saml::SamlSource::new(config)?))
             }
         })
     }

@@ -21,7 +21,7 @@ pub use error::render;
 pub const DIALECT: &str = "vcda";
 /// The login `type`s whose identity source is configured per provider; the `vcd*` types
 /// go through the Cloud Director directory and sessions instead.
-pub const PROVIDERS: &[&str] = &["localUser", "ssoCredentials"];
+pub const PROVIDERS: &[&str] = &["localUser", "ssoCredentials", "ssoToken"];
 const DEFAULT_MEDIA_TYPE: &str = "application/vnd.vmware.h4-v3.5+json;charset=UTF-8";
 const V45_MEDIA_TYPE: &str = "application/vnd.vmware.h4-v4.5+json;charset=UTF-8";
 pub(crate) const TOKEN_HEADER: &str = "x-vcav-auth";
@@ -227,16 +227,35 @@ async fn login(
             (outcome, details)
         }
         "ssoToken" => {
-            for name in ["samlToken", "nonce", "signature"] {
-                common::required_string(&object, name, common::MAX_BODY_BYTES).map_err(Failure::BadRequest)?;
-            }
-            if !object.get("timestamp").is_some_and(Value::is_i64) {
-                return Err(Failure::BadRequest("timestamp must be a number of milliseconds".into()));
-            }
-            // No SAML identity provider is configured, so no assertion can be trusted: the
-            // product's answer to an assertion it cannot verify.
-            tracing::info!(dialect = DIALECT, operation_id = %operation_id, "ssoToken login refused: no saml source is configured");
-            return Err(Failure::LoginRefused(FailureReason::WrongSource));
+            let required =
+                |name| common::required_string(&object, name, common::MAX_BODY_BYTES).map_err(Failure::BadRequest);
+            let (assertion, nonce, signature) = (required("samlToken")?, required("nonce")?, required("signature")?);
+            let timestamp = object
+                .get("timestamp")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| Failure::BadRequest("timestamp must be a number of milliseconds".into()))?;
+            // Routed by the subject the assertion claims; the source accepts it only if the
+            // assertion proves that subject.
+            let subject = tollgate_source_saml::claimed_subject(assertion);
+            let request = LoginRequest {
+                username: subject.as_deref().unwrap_or_default(),
+                credential: Credential::SamlAssertion { assertion, timestamp, nonce, signature },
+                remote_addr: remote,
+                correlation_id: &operation_id,
+                tokens: TOKENS,
+                impersonate,
+                ..LoginRequest::default()
+            };
+            let Some(subject) = subject.as_deref() else {
+                let request = LoginRequest { dialect: DIALECT, ..request };
+                return Err(state.core.refuse_login(request, FailureReason::WrongPassword).await.into());
+            };
+            let outcome = common::login_via_provider(&state, Dialect::Vcda, kind, request).await?;
+            let details = match impersonate {
+                Some(_) => vcd_details(&state, &outcome),
+                None => Details { user: subject.to_owned(), sites: Vec::new() },
+            };
+            (outcome, details)
         }
         other => {
             let other: String = other.chars().take(64).collect();

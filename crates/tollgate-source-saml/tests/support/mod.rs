@@ -2,6 +2,8 @@
 //! `xmlsec1` (an implementation independent of the one under test), holder-of-key proofs
 //! made with `openssl dgst -sha256 -sign`. Installed by scripts/install-system-deps.sh.
 
+#![allow(dead_code)] // each test binary uses its own part
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -105,6 +107,7 @@ impl Keys {
             issuer: Some(ISSUER.into()),
             clock_skew_secs: 60,
             max_token_bytes: 64 * 1024,
+            roles: Vec::new(),
         }
     }
 
