@@ -12,6 +12,9 @@ scripts/install-system-deps.sh
 step "Directory servers for the LDAP source tests (slapd, Samba AD DC)"
 scripts/setup-directory-servers.sh
 
+step "PostgreSQL for the PostgreSQL store's tests"
+scripts/setup-database-servers.sh
+
 step "Python clients for the black-box tests"
 TOLLGATE_TEST_VENV=$(scripts/setup-clients.sh)
 export TOLLGATE_TEST_VENV

@@ -1,0 +1,604 @@
+//! The shared store: PostgreSQL, so that several Tollgate nodes serve one directory.
+//!
+//! tokio-postgres with a deadpool pool: a small, async-native client whose every wait can be
+//! bounded (connect, pool acquire, statement), where the defaults of the bigger toolkits wait
+//! tens of seconds. An outage fails fast, and the core answers it as a server error, never as
+//! a wrong password.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+use tollgate_core::directory::PREDEFINED_ROLES;
+use tollgate_core::store::{
+    Activity, DirectoryStore, LockoutStore, MetaStore, Page, SessionFilter, SessionStore, StoreError, StoreResult,
+};
+use tollgate_core::token::TokenDigest;
+use tollgate_core::{Org, Role, Session, SessionState, Timestamp, User, UserSpec};
+use uuid::Uuid;
+
+mod schema;
+
+/// How long a store call may wait, at each step.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Opening a connection (TCP and authentication).
+    pub connect: Duration,
+    /// Waiting for a free connection of the pool.
+    pub acquire: Duration,
+    /// One statement on the server (`statement_timeout`), and any lock it waits for.
+    pub statement: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { connect: Duration::from_secs(2), acquire: Duration::from_secs(2), statement: Duration::from_secs(5) }
+    }
+}
+
+/// Connections per node.
+const POOL_SIZE: usize = 16;
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`), applies the
+    /// migrations the database lacks and seeds the predefined roles.
+    pub async fn open(url: &str, timeouts: Timeouts) -> StoreResult<Self> {
+        let store = Self::connect(url, timeouts)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A pool over `url`, without touching the schema.
+    pub fn connect(url: &str, timeouts: Timeouts) -> StoreResult<Self> {
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| backend(format!("bad store URL: {e}")))?;
+        config.connect_timeout(timeouts.connect);
+        let statement_ms = timeouts.statement.as_millis();
+        config.options(format!("-c statement_timeout={statement_ms} -c lock_timeout={statement_ms}"));
+        config.application_name("tollgate");
+        // A dead peer (a node behind a failed switch) is noticed in seconds, not hours.
+        config.keepalives_idle(Duration::from_secs(10));
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(timeouts.acquire))
+            .create_timeout(Some(timeouts.connect))
+            .recycle_timeout(Some(timeouts.acquire))
+            .build()
+            .map_err(backend)?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// Applies the migrations the database lacks (under an advisory lock, so nodes starting
+    /// at once take turns); returns how many.
+    pub async fn migrate(&self) -> StoreResult<usize> {
+        let mut client = self.client().await?;
+        let applied = schema::migrate(&mut client).await.map_err(backend)?;
+        for name in PREDEFINED_ROLES {
+            client
+                .execute(
+                    "INSERT INTO roles (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&Uuid::new_v4(), name],
+                )
+                .await
+                .map_err(backend)?;
+        }
+        Ok(applied)
+    }
+
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| backend(format!("no connection to PostgreSQL: {e}")))
+    }
+
+    async fn query(&self, sql: &str, args: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Row>> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(backend)?;
+        client.query(&statement, args).await.map_err(backend)
+    }
+
+    async fn execute(&self, sql: &str, args: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(backend)?;
+        client.execute(&statement, args).await.map_err(backend)
+    }
+
+    async fn sessions(&self, condition: &str, args: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Session>> {
+        let sql = format!("{SESSION_SELECT} WHERE {condition}");
+        self.query(&sql, args).await?.iter().map(session_from_row).collect()
+    }
+
+    async fn users(&self, condition: &str, args: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<User>> {
+        let sql = format!("{USER_SELECT} WHERE {condition}");
+        self.query(&sql, args).await?.iter().map(user_from_row).collect()
+    }
+
+    async fn update_user(&self, user_id: Uuid, sql: &str, value: &(dyn ToSql + Sync)) -> StoreResult<()> {
+        match self.execute(sql, &[&user_id, value]).await? {
+            0 => Err(StoreError::NotFound(format!("user {user_id}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends the live sessions `condition` selects (over `s`, the sessions table) with `state`.
+    async fn end_where(
+        &self,
+        condition: &str,
+        args: &[&(dyn ToSql + Sync)],
+        state: SessionState,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Session>> {
+        let sql = format!(
+            "WITH s AS (UPDATE sessions s SET state = '{state}', ended_at = {now}
+                 WHERE s.state = 'LOGGED_IN' AND ({condition}) RETURNING s.*)
+             {SESSION_COLUMNS_FROM_S}",
+            state = state.as_str(),
+            now = now.millis(),
+        );
+        self.query(&sql, args).await?.iter().map(session_from_row).collect()
+    }
+}
+
+const USER_SELECT: &str = "SELECT u.id, u.number, u.org_id, o.name AS org_name, u.name, u.enabled,
+    u.identity_source, u.password_hash, u.created_at, u.last_login_at,
+    ARRAY(SELECT r.id FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id ORDER BY r.name) AS role_ids,
+    ARRAY(SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id ORDER BY r.name) AS role_names
+    FROM users u JOIN orgs o ON o.id = u.org_id";
+
+/// The columns of a session, read from `s` (the sessions table, or rows a statement returned).
+const SESSION_COLUMNS_FROM_S: &str = "SELECT s.id, s.number, s.user_id, u.name AS user_name, s.org_id,
+    o.name AS org_name, s.roles, s.dialect, s.identity_source, s.remote_addr, s.correlation_id, s.created_at,
+    s.last_seen_at, s.idle_timeout_ms, s.expires_at, s.state, s.ended_at, s.read_only
+    FROM s JOIN users u ON u.id = s.user_id JOIN orgs o ON o.id = s.org_id";
+
+const SESSION_SELECT: &str = "SELECT s.id, s.number, s.user_id, u.name AS user_name, s.org_id,
+    o.name AS org_name, s.roles, s.dialect, s.identity_source, s.remote_addr, s.correlation_id, s.created_at,
+    s.last_seen_at, s.idle_timeout_ms, s.expires_at, s.state, s.ended_at, s.read_only
+    FROM sessions s JOIN users u ON u.id = s.user_id JOIN orgs o ON o.id = s.org_id";
+
+fn org_from_row(row: &Row) -> Org {
+    Org {
+        id: row.get("id"),
+        name: row.get("name"),
+        full_name: row.get("full_name"),
+        created_at: Timestamp(row.get("created_at")),
+    }
+}
+
+fn user_from_row(row: &Row) -> StoreResult<User> {
+    let ids: Vec<Uuid> = row.get("role_ids");
+    let names: Vec<String> = row.get("role_names");
+    Ok(User {
+        id: row.get("id"),
+        number: row.get("number"),
+        org_id: row.get("org_id"),
+        org_name: row.get("org_name"),
+        name: row.get("name"),
+        roles: ids.into_iter().zip(names).map(|(id, name)| Role { id, name }).collect(),
+        enabled: row.get("enabled"),
+        identity_source: row.get("identity_source"),
+        password_hash: row.get("password_hash"),
+        created_at: Timestamp(row.get("created_at")),
+        last_login_at: row.get::<_, Option<i64>>("last_login_at").map(Timestamp),
+    })
+}
+
+fn session_from_row(row: &Row) -> StoreResult<Session> {
+    let roles: String = row.get("roles");
+    let state: String = row.get("state");
+    let idle_ms: i64 = row.get("idle_timeout_ms");
+    Ok(Session {
+        id: row.get("id"),
+        number: row.get("number"),
+        user_id: row.get("user_id"),
+        user_name: row.get("user_name"),
+        org_id: row.get("org_id"),
+        org_name: row.get("org_name"),
+        roles: serde_json::from_str(&roles).map_err(backend)?,
+        dialect: row.get("dialect"),
+        identity_source: row.get("identity_source"),
+        remote_addr: row.get("remote_addr"),
+        correlation_id: row.get("correlation_id"),
+        created_at: Timestamp(row.get("created_at")),
+        last_seen_at: Timestamp(row.get("last_seen_at")),
+        idle_timeout: Duration::from_millis(idle_ms.max(0) as u64),
+        expires_at: Timestamp(row.get("expires_at")),
+        state: SessionState::parse(&state).ok_or_else(|| backend(format!("bad session state {state}")))?,
+        ended_at: row.get::<_, Option<i64>>("ended_at").map(Timestamp),
+        read_only: row.get("read_only"),
+    })
+}
+
+/// A page's limit as PostgreSQL takes it.
+fn limit(page: Page) -> i64 {
+    i64::from(page.limit)
+}
+
+/// Gives the user each of `roles` (matched case-insensitively) in `tx`.
+async fn grant_roles(tx: &deadpool_postgres::Transaction<'_>, user_id: Uuid, roles: &[String]) -> StoreResult<()> {
+    for role in roles {
+        let granted = tx
+            .execute(
+                "INSERT INTO user_roles (user_id, role_id) SELECT $1, id FROM roles WHERE lower(name) = lower($2)
+                 ON CONFLICT DO NOTHING",
+                &[&user_id, role],
+            )
+            .await
+            .map_err(backend)?;
+        if granted == 0 {
+            let known =
+                tx.query_opt("SELECT 1 FROM roles WHERE lower(name) = lower($1)", &[role]).await.map_err(backend)?;
+            if known.is_none() {
+                return Err(StoreError::NotFound(format!("role {role:?}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MetaStore for PostgresStore {
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(self.query("SELECT value FROM meta WHERE key = $1", &[&key]).await?.first().map(|r| r.get(0)))
+    }
+
+    async fn init_meta(&self, key: &str, value: &str) -> StoreResult<String> {
+        self.execute("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", &[&key, &value])
+            .await?;
+        let rows = self.query("SELECT value FROM meta WHERE key = $1", &[&key]).await?;
+        rows.first().map(|r| r.get(0)).ok_or_else(|| backend("meta vanished after insert"))
+    }
+}
+
+#[async_trait]
+impl DirectoryStore for PostgresStore {
+    async fn create_org(&self, name: &str, full_name: &str, now: Timestamp) -> StoreResult<Org> {
+        let org = Org { id: Uuid::new_v4(), name: name.to_owned(), full_name: full_name.to_owned(), created_at: now };
+        let inserted = self
+            .execute(
+                "INSERT INTO orgs (id, name, full_name, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[&org.id, &org.name, &org.full_name, &now.millis()],
+            )
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict(format!("org {:?} already exists", org.name)));
+        }
+        Ok(org)
+    }
+
+    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
+        Ok(self.query("SELECT * FROM orgs WHERE lower(name) = lower($1)", &[&name]).await?.first().map(org_from_row))
+    }
+
+    async fn org_by_id(&self, id: Uuid) -> StoreResult<Option<Org>> {
+        Ok(self.query("SELECT * FROM orgs WHERE id = $1", &[&id]).await?.first().map(org_from_row))
+    }
+
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
+        Ok(self.query("SELECT * FROM orgs ORDER BY lower(name)", &[]).await?.iter().map(org_from_row).collect())
+    }
+
+    async fn list_roles(&self) -> StoreResult<Vec<Role>> {
+        let rows = self.query("SELECT id, name FROM roles ORDER BY name", &[]).await?;
+        Ok(rows.iter().map(|r| Role { id: r.get(0), name: r.get(1) }).collect())
+    }
+
+    async fn create_user(&self, spec: &UserSpec, now: Timestamp) -> StoreResult<User> {
+        let id = Uuid::new_v4();
+        {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(backend)?;
+            let org_id: Uuid = tx
+                .query_opt("SELECT id FROM orgs WHERE lower(name) = lower($1)", &[&spec.org])
+                .await
+                .map_err(backend)?
+                .ok_or_else(|| StoreError::NotFound(format!("org {:?}", spec.org)))?
+                .get(0);
+            let inserted = tx
+                .execute(
+                    "INSERT INTO users (id, org_id, name, password_hash, identity_source, enabled, created_at)
+                     VALUES ($1, $2, $3, $4, $5, TRUE, $6) ON CONFLICT DO NOTHING",
+                    &[&id, &org_id, &spec.name, &spec.password_hash, &spec.identity_source, &now.millis()],
+                )
+                .await
+                .map_err(backend)?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!("user {:?} already exists in org {:?}", spec.name, spec.org)));
+            }
+            grant_roles(&tx, id, &spec.roles).await?;
+            tx.commit().await.map_err(backend)?;
+        }
+        self.user_by_id(id).await?.ok_or_else(|| backend("user vanished after insert"))
+    }
+
+    async fn user_by_name(&self, org_id: Uuid, name: &str) -> StoreResult<Option<User>> {
+        Ok(self.users("u.org_id = $1 AND lower(u.name) = lower($2)", &[&org_id, &name]).await?.pop())
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
+        Ok(self.users("u.id = $1", &[&id]).await?.pop())
+    }
+
+    async fn user_by_number(&self, number: i64) -> StoreResult<Option<User>> {
+        Ok(self.users("u.number = $1", &[&number]).await?.pop())
+    }
+
+    async fn list_users(&self, org_id: Option<Uuid>, page: Page) -> StoreResult<Vec<User>> {
+        self.users(
+            "($1::uuid IS NULL OR u.org_id = $1) AND ($2::bigint IS NULL OR u.number > $2) ORDER BY u.number LIMIT $3",
+            &[&org_id, &page.after, &limit(page)],
+        )
+        .await
+    }
+
+    async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> StoreResult<()> {
+        self.update_user(user_id, "UPDATE users SET password_hash = $2 WHERE id = $1", &hash).await
+    }
+
+    async fn set_enabled(&self, user_id: Uuid, enabled: bool) -> StoreResult<()> {
+        self.update_user(user_id, "UPDATE users SET enabled = $2 WHERE id = $1", &enabled).await
+    }
+
+    async fn set_user_roles(&self, user_id: Uuid, roles: &[String]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute("DELETE FROM user_roles WHERE user_id = $1", &[&user_id]).await.map_err(backend)?;
+        grant_roles(&tx, user_id, roles).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn set_last_login(&self, user_id: Uuid, at: Timestamp) -> StoreResult<()> {
+        self.update_user(user_id, "UPDATE users SET last_login_at = $2 WHERE id = $1", &at.millis()).await
+    }
+}
+
+#[async_trait]
+impl LockoutStore for PostgresStore {
+    async fn count_failure(
+        &self,
+        account: &[u8],
+        addresses: &[&str],
+        now: Timestamp,
+        window_start: Timestamp,
+    ) -> StoreResult<Vec<u32>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO failure_counters AS c (account, address, failures, first_failure_at) VALUES ($1, $2, 1, $3)
+                 ON CONFLICT (account, address) DO UPDATE SET
+                     failures = CASE WHEN c.first_failure_at > $4 THEN c.failures + 1 ELSE 1 END,
+                     first_failure_at = CASE WHEN c.first_failure_at > $4 THEN c.first_failure_at ELSE $3 END
+                 RETURNING failures",
+            )
+            .await
+            .map_err(backend)?;
+        // Rows are locked in one order by every statement that locks several, so that two
+        // logins never wait for each other.
+        let mut order: Vec<usize> = (0..addresses.len()).collect();
+        order.sort_by_key(|&i| addresses[i]);
+        let mut counts = vec![0; addresses.len()];
+        for i in order {
+            let row = tx
+                .query_one(&statement, &[&account, &addresses[i], &now.millis(), &window_start.millis()])
+                .await
+                .map_err(backend)?;
+            counts[i] = row.get::<_, i32>(0).max(0) as u32;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(counts)
+    }
+
+    async fn lock(&self, account: &[u8], address: &str, until: Timestamp) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO failure_counters AS c (account, address, failures, first_failure_at, locked_until)
+                 VALUES ($1, $2, 0, NULL, $3)
+             ON CONFLICT (account, address) DO UPDATE SET failures = 0, first_failure_at = NULL,
+                 locked_until = GREATEST(c.locked_until, $3)",
+            &[&account, &address, &until.millis()],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn locked_until(&self, account: &[u8], addresses: &[&str]) -> StoreResult<Option<Timestamp>> {
+        let rows = self
+            .query(
+                "SELECT MAX(locked_until) FROM failure_counters WHERE account = $1 AND address = ANY($2)",
+                &[&account, &addresses],
+            )
+            .await?;
+        Ok(rows.first().and_then(|r| r.get::<_, Option<i64>>(0)).map(Timestamp))
+    }
+
+    async fn reset_unless_locked(&self, account: &[u8], addresses: &[&str], now: Timestamp) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // Row locks, taken in the order count_failure takes them: a failure being counted
+        // waits for this reset, or this reset sees the lock it set.
+        let rows = tx
+            .query(
+                "SELECT locked_until FROM failure_counters WHERE account = $1 AND address = ANY($2)
+                 ORDER BY address FOR UPDATE",
+                &[&account, &addresses],
+            )
+            .await
+            .map_err(backend)?;
+        let locked = rows.iter().any(|r| r.get::<_, Option<i64>>(0).is_some_and(|until| until > now.millis()));
+        if !locked {
+            tx.execute(
+                "DELETE FROM failure_counters WHERE account = $1 AND address = ANY($2)",
+                &[&account, &addresses],
+            )
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(!locked)
+    }
+
+    async fn locks(&self, account: &[u8]) -> StoreResult<Vec<(String, Timestamp)>> {
+        let rows = self
+            .query(
+                "SELECT address, locked_until FROM failure_counters
+                 WHERE account = $1 AND locked_until IS NOT NULL ORDER BY address",
+                &[&account],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), Timestamp(r.get(1)))).collect())
+    }
+
+    async fn forget_account(&self, account: &[u8]) -> StoreResult<()> {
+        self.execute("DELETE FROM failure_counters WHERE account = $1", &[&account]).await.map(|_| ())
+    }
+
+    async fn purge_counters(&self, now: Timestamp, window_start: Timestamp) -> StoreResult<u64> {
+        self.execute(
+            "DELETE FROM failure_counters WHERE (locked_until IS NULL OR locked_until <= $1)
+                 AND (first_failure_at IS NULL OR first_failure_at <= $2)",
+            &[&now.millis(), &window_start.millis()],
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl SessionStore for PostgresStore {
+    async fn insert_session(&self, session: &Session, digests: &[TokenDigest]) -> StoreResult<i64> {
+        let roles = serde_json::to_string(&session.roles).map_err(backend)?;
+        let digests: Vec<&[u8]> = digests.iter().map(|d| &d.0[..]).collect();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let number: i64 = tx
+            .query_one(
+                "INSERT INTO sessions (id, user_id, org_id, roles, dialect, identity_source, remote_addr, correlation_id,
+                     created_at, last_seen_at, idle_timeout_ms, expires_at, ends_at, state, read_only)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING number",
+                &[
+                    &session.id,
+                    &session.user_id,
+                    &session.org_id,
+                    &roles,
+                    &session.dialect,
+                    &session.identity_source,
+                    &session.remote_addr,
+                    &session.correlation_id,
+                    &session.created_at.millis(),
+                    &session.last_seen_at.millis(),
+                    &(session.idle_timeout.as_millis() as i64),
+                    &session.expires_at.millis(),
+                    &session.ends_at(session.last_seen_at).millis(),
+                    &session.state.as_str(),
+                    &session.read_only,
+                ],
+            )
+            .await
+            .map_err(backend)?
+            .get(0);
+        tx.execute(
+            "INSERT INTO session_tokens (digest, session_id) SELECT d, $2 FROM unnest($1::bytea[]) AS d",
+            &[&digests, &session.id],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(number)
+    }
+
+    async fn session_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<Session>> {
+        let digest = &digest.0[..];
+        Ok(self.sessions("s.id = (SELECT session_id FROM session_tokens WHERE digest = $1)", &[&digest]).await?.pop())
+    }
+
+    async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>> {
+        Ok(self.sessions("s.number = $1", &[&number]).await?.pop())
+    }
+
+    async fn session_data(&self, id: Uuid) -> StoreResult<Option<String>> {
+        let rows = self.query("SELECT data FROM sessions WHERE id = $1", &[&id]).await?;
+        Ok(rows.first().and_then(|r| r.get(0)))
+    }
+
+    async fn set_session_data(&self, id: Uuid, data: &str) -> StoreResult<()> {
+        match self.execute("UPDATE sessions SET data = $2 WHERE id = $1", &[&id, &data]).await? {
+            0 => Err(StoreError::NotFound(format!("session {id}"))),
+            _ => Ok(()),
+        }
+    }
+
+    async fn list_sessions(&self, filter: &SessionFilter, page: Page) -> StoreResult<Vec<Session>> {
+        self.sessions(
+            "($1::uuid IS NULL OR s.user_id = $1) AND ($2::uuid IS NULL OR s.org_id = $2)
+             AND (NOT $3 OR s.state = 'LOGGED_IN') AND ($4::text IS NULL OR s.dialect = $4)
+             AND ($5::bigint IS NULL OR s.number < $5) ORDER BY s.number DESC LIMIT $6",
+            &[&filter.user_id, &filter.org_id, &filter.live_only, &filter.dialect, &page.after, &limit(page)],
+        )
+        .await
+    }
+
+    async fn touch_sessions(&self, activity: &[Activity]) -> StoreResult<()> {
+        let ids: Vec<Uuid> = activity.iter().map(|a| a.session_id).collect();
+        let seen: Vec<i64> = activity.iter().map(|a| a.last_seen.millis()).collect();
+        let ends: Vec<i64> = activity.iter().map(|a| a.ends_at.millis()).collect();
+        self.execute(
+            "UPDATE sessions s SET last_seen_at = GREATEST(s.last_seen_at, v.seen), ends_at = GREATEST(s.ends_at, v.ends)
+             FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS v (id, seen, ends)
+             WHERE s.id = v.id AND s.state = 'LOGGED_IN'",
+            &[&ids, &seen, &ends],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn end_sessions(&self, ends: &[(Uuid, SessionState)], now: Timestamp) -> StoreResult<Vec<Session>> {
+        // One statement per state (there are few), each atomic.
+        let mut ended = Vec::with_capacity(ends.len());
+        let mut states: Vec<SessionState> = ends.iter().map(|(_, state)| *state).collect();
+        states.sort_by_key(|s| s.as_str());
+        states.dedup();
+        for state in states {
+            let ids: Vec<Uuid> = ends.iter().filter(|(_, s)| *s == state).map(|(id, _)| *id).collect();
+            ended.extend(self.end_where("s.id = ANY($1)", &[&ids], state, now).await?);
+        }
+        Ok(ended)
+    }
+
+    async fn end_user_sessions(&self, user_id: Uuid, state: SessionState, now: Timestamp) -> StoreResult<Vec<Session>> {
+        self.end_where("s.user_id = $1", &[&user_id], state, now).await
+    }
+
+    async fn delete_live_sessions(&self, ids: &[Uuid]) -> StoreResult<Vec<Session>> {
+        let sql = format!(
+            "WITH s AS (DELETE FROM sessions s WHERE s.id = ANY($1) AND s.state = 'LOGGED_IN' RETURNING s.*)
+             {SESSION_COLUMNS_FROM_S}"
+        );
+        self.query(&sql, &[&ids]).await?.iter().map(session_from_row).collect()
+    }
+
+    async fn sessions_ending_by(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Session>> {
+        self.sessions(
+            "s.state = 'LOGGED_IN' AND s.ends_at <= $1 ORDER BY s.number DESC LIMIT $2",
+            &[&now.millis(), &i64::from(limit)],
+        )
+        .await
+    }
+
+    async fn purge_ended_sessions(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        self.execute(
+            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
+                 WHERE state <> 'LOGGED_IN' AND ended_at < $1 LIMIT $2)",
+            &[&before.millis(), &i64::from(limit)],
+        )
+        .await
+    }
+}
