@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 mod error;
+mod known_tokens;
 mod lockout;
 pub mod password;
 mod service;

@@ -15,6 +15,7 @@ use crate::directory::{
     LOCAL_SOURCE, Org, Role, SYSTEM_ADMINISTRATOR, SYSTEM_ORG, User, UserSpec, same_role, validate_name,
 };
 use crate::error::{AuthFailure, CoreError, FailureReason, SessionRejection};
+use crate::known_tokens::KnownTokens;
 use crate::lockout;
 use crate::password::{MAX_PASSWORD_BYTES, PasswordHasher};
 use crate::session::{Session, SessionState};
@@ -126,6 +127,7 @@ pub struct Core {
     sources: HashMap<String, Arc<dyn IdentitySource>>,
     cache: SessionCache,
     touches: Arc<TouchQueue>,
+    known_tokens: KnownTokens,
     /// Once true it stays true; until then each login asks the store.
     initialised: AtomicBool,
     roles: std::sync::OnceLock<Vec<Role>>,
@@ -169,6 +171,7 @@ impl Core {
             hasher,
             cache: SessionCache::default(),
             touches: Arc::default(),
+            known_tokens: KnownTokens::default(),
             initialised: AtomicBool::new(false),
             roles: std::sync::OnceLock::new(),
             metrics,
@@ -732,6 +735,7 @@ impl Core {
         let tokens: Vec<String> = request.tokens.iter().map(|kind| kind.generate()).collect();
         let digests: Vec<TokenDigest> = tokens.iter().map(|t| TokenDigest::of(t)).collect();
         session.number = self.store.insert_session(&session, &digests).await?;
+        self.known_tokens.issued(&digests);
         audit::login(&session);
         self.evict_beyond_cap(&session, request.correlation_id, now).await?;
         let entry = self
@@ -904,6 +908,9 @@ impl Core {
         if let Some(entry) = self.cache.get(&digest) {
             return Some(entry.session.dialect.clone());
         }
+        if !self.known_tokens.may_exist(&digest) {
+            return None;
+        }
         match self.store.session_by_digest(&digest).await {
             Ok(session) => session.map(|s| s.dialect),
             Err(e) => {
@@ -914,6 +921,9 @@ impl Core {
     }
 
     async fn reload(&self, digest: &TokenDigest, now: Timestamp) -> Result<Arc<Entry>, CoreError> {
+        if !self.known_tokens.may_exist(digest) {
+            return Err(SessionRejection::Unknown.into());
+        }
         match self.store.session_by_digest(digest).await? {
             None => {
                 self.cache.forget_digest(digest);
@@ -1032,6 +1042,11 @@ impl Core {
     pub async fn sweep(&self) -> Result<(), CoreError> {
         let now = self.now();
         self.touches.flush(self.store.as_ref()).await;
+        match self.known_tokens.learn_if_due(self.store.as_ref(), now).await {
+            Ok(Some(held)) => tracing::debug!(tokens = held, "learnt the live tokens"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not read the live tokens; unknown tokens ask the store"),
+        }
         let pending: Vec<Activity> = self
             .cache
             .unflushed()

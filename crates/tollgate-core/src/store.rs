@@ -168,6 +168,19 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn sessions_ending_by(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Session>>;
     /// Deletes up to `limit` sessions that ended before `before`; returns how many.
     async fn purge_ended_sessions(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+    /// True when no session can enter this store but through this handle (an embedded store
+    /// that one server holds locked): then a digest of a token the core has neither issued nor
+    /// found among [`SessionStore::live_token_digests`] names no session, and the core refuses
+    /// it without asking. A shared store, written by other nodes, says false.
+    fn sole_issuer(&self) -> bool {
+        false
+    }
+    /// Up to `limit` digests of live sessions' tokens, in ascending order, after `after`.
+    /// Asked only of a store that is its sessions' [`SessionStore::sole_issuer`].
+    async fn live_token_digests(&self, after: Option<TokenDigest>, limit: u32) -> StoreResult<Vec<TokenDigest>> {
+        let _ = (after, limit);
+        Ok(Vec::new())
+    }
 }
 
 /// A backend that fills every role: what the core holds.

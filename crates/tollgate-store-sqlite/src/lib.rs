@@ -4,6 +4,7 @@
 //! writes. Every acknowledged write is synced (`synchronous = FULL`), so a session handed to a
 //! client survives a crash of the server or of the machine.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,8 @@ pub struct SqliteStore {
     /// does both.
     readers: Arc<[Mutex<Connection>]>,
     next_reader: AtomicUsize,
+    /// Held by the one server that serves this database (see [`SqliteStore::open_for_serving`]).
+    serving_lock: Option<std::fs::File>,
 }
 
 /// Read connections of a database file.
@@ -54,6 +57,29 @@ impl SqliteStore {
         Ok(Self::with_connections(writer, readers))
     }
 
+    /// Opens the store for `tollgate serve`: as [`SqliteStore::open`], holding an exclusive lock
+    /// on `PATH.lock` while the store lives, so that one server at a time serves a database.
+    /// That server then issues every session in it ([`SessionStore::sole_issuer`]); the CLI's
+    /// commands, which may run beside it, never open sessions.
+    pub fn open_for_serving(path: &Path) -> StoreResult<Self> {
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(backend)?;
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => {
+                StoreError::Conflict(format!("another tollgate serve holds {}", path.display()))
+            }
+            std::fs::TryLockError::Error(e) => backend(e),
+        })?;
+        Ok(SqliteStore { serving_lock: Some(lock), ..Self::open(path)? })
+    }
+
     /// A private in-memory database, for tests.
     pub fn in_memory() -> StoreResult<Self> {
         let writer = Self::configure(Connection::open_in_memory().map_err(backend)?)?;
@@ -71,7 +97,12 @@ impl SqliteStore {
     }
 
     fn with_connections(writer: Connection, readers: Vec<Mutex<Connection>>) -> Self {
-        SqliteStore { writer: Arc::new(Mutex::new(writer)), readers: readers.into(), next_reader: AtomicUsize::new(0) }
+        SqliteStore {
+            writer: Arc::new(Mutex::new(writer)),
+            readers: readers.into(),
+            next_reader: AtomicUsize::new(0),
+            serving_lock: None,
+        }
     }
 
     /// Runs `work` on the writing connection, on the blocking pool: SQLite calls block.
@@ -639,6 +670,29 @@ impl SessionStore for SqliteStore {
             )
             .map_err(backend)?
             .pop())
+        })
+        .await
+    }
+
+    fn sole_issuer(&self) -> bool {
+        self.serving_lock.is_some()
+    }
+
+    async fn live_token_digests(&self, after: Option<TokenDigest>, limit: u32) -> StoreResult<Vec<TokenDigest>> {
+        let after = after.map_or_else(Vec::new, |d| d.0.to_vec());
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT t.digest FROM session_tokens t JOIN sessions s ON s.id = t.session_id
+                     WHERE t.digest > ?1 AND s.state = 'LOGGED_IN' ORDER BY t.digest LIMIT ?2",
+                )
+                .map_err(backend)?;
+            let digests = stmt
+                .query_map(params![after, limit], |row| row.get::<_, Vec<u8>>(0))
+                .map_err(backend)?
+                .filter_map(|digest| digest.ok()?.try_into().ok().map(TokenDigest))
+                .collect();
+            Ok(digests)
         })
         .await
     }

@@ -119,11 +119,22 @@ pub enum SessionCommand {
 }
 
 /// The core over the configured store, creating the data directory and the store when they do
-/// not exist yet: for `serve` and `bootstrap` only.
+/// not exist yet: for `bootstrap`.
 pub fn create_or_open_core(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
     prepare_data_dir(&config.data_dir)?;
     create_private_file(&config.database_path())?;
     core_over(config, metrics)
+}
+
+/// [`create_or_open_core`] for `serve`: the store is held for this server alone (a second
+/// `serve` on the same data directory is refused), so the core knows every token it issued.
+pub fn serving_core(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
+    prepare_data_dir(&config.data_dir)?;
+    let path = config.database_path();
+    create_private_file(&path)?;
+    let store =
+        SqliteStore::open_for_serving(&path).with_context(|| format!("cannot open the store {}", path.display()))?;
+    Ok(Core::with_metrics(Arc::new(store), Arc::new(SystemClock), config.core()?, metrics))
 }
 
 /// The core over the configured store, which must exist: the other commands never create one,
