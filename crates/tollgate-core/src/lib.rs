@@ -12,6 +12,7 @@ pub mod directory;
 mod error;
 mod known_tokens;
 mod lockout;
+mod measured_store;
 pub mod password;
 mod service;
 pub mod session;

@@ -17,6 +17,7 @@ use crate::directory::{
 use crate::error::{AuthFailure, CoreError, FailureReason, SessionRejection};
 use crate::known_tokens::KnownTokens;
 use crate::lockout;
+use crate::measured_store::MeasuredStore;
 use crate::password::{MAX_PASSWORD_BYTES, PasswordHasher};
 use crate::session::{Session, SessionState};
 use crate::source::{Credential, IdentitySource, LocalSource, SourceAttempt, SourceConfig, Verdict};
@@ -143,7 +144,12 @@ impl Core {
         Core::with_metrics(store, clock, config, Metrics::disabled())
     }
 
+    /// A core that records `metrics`, its store's calls included.
     pub fn with_metrics(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: CoreConfig, metrics: Metrics) -> Self {
+        let store: Arc<dyn Store> = match metrics.is_enabled() {
+            true => Arc::new(MeasuredStore::new(store, metrics.clone())),
+            false => store,
+        };
         let hasher = PasswordHasher::with_metrics(config.max_concurrent_hashes, &metrics);
         let login_throttle = Throttle::new(config.login_throttle);
         let unknown_token_throttle = Throttle::new(config.unknown_token_throttle);
@@ -1065,6 +1071,10 @@ impl Core {
         }
         self.cache.prune(Timestamp(now.millis() - 5 * 60 * 1000));
         self.metrics.upkeep();
+        match self.store.count_live_sessions().await {
+            Ok(counts) => self.metrics.live_sessions(&counts),
+            Err(e) => tracing::warn!(error = %e, "could not count the live sessions"),
+        }
         self.login_throttle.prune(now);
         self.unknown_token_throttle.prune(now);
         self.session_throttle.prune(now);

@@ -150,6 +150,21 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn set_session_data(&self, id: Uuid, data: &str) -> StoreResult<()>;
     /// Newest first (by number, descending: a page's `after` is a number above the page's).
     async fn list_sessions(&self, filter: &SessionFilter, page: Page) -> StoreResult<Vec<Session>>;
+    /// How many sessions are live (LOGGED_IN), by dialect: for the metrics, at each sweep. A
+    /// backend that can count in one query should; this pages through them.
+    async fn count_live_sessions(&self) -> StoreResult<Vec<(String, u64)>> {
+        let filter = SessionFilter { live_only: true, ..SessionFilter::default() };
+        let mut counts = std::collections::BTreeMap::<String, u64>::new();
+        let mut page = Some(Page::first(1000));
+        while let Some(current) = page {
+            let sessions = self.list_sessions(&filter, current).await?;
+            for session in &sessions {
+                *counts.entry(session.dialect.clone()).or_default() += 1;
+            }
+            page = current.next(&sessions, |s| s.number);
+        }
+        Ok(counts.into_iter().collect())
+    }
     /// Moves each live session's last use and end forward (never back).
     async fn touch_sessions(&self, activity: &[Activity]) -> StoreResult<()>;
     /// Ends each named session that is still live, in one atomic step, with its state; returns

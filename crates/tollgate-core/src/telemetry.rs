@@ -6,7 +6,8 @@
 //! text format (what `promtool check metrics` lints) and lets us hold an explicit recorder
 //! rather than a process-global one.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -77,6 +78,8 @@ pub struct Metrics {
     throttled: [Counter; 3],
     pub(crate) hash_queue_depth: Gauge,
     pub(crate) hash_wait: Histogram,
+    /// `tollgate_sessions_live` by dialect, each set at every sweep.
+    live_sessions: Arc<Mutex<HashMap<String, Gauge>>>,
 }
 
 impl Metrics {
@@ -125,6 +128,7 @@ impl Metrics {
             throttled,
             hash_queue_depth: recorder.register_gauge(&Key::from_static_name(HASH_QUEUE_DEPTH), &METADATA),
             hash_wait: recorder.register_histogram(&Key::from_static_name(HASH_WAIT), &METADATA),
+            live_sessions: Arc::default(),
             recorder,
             exporter,
         }
@@ -142,6 +146,10 @@ impl Metrics {
 
     pub fn histogram(&self, name: &'static str, labels: Vec<Label>) -> Histogram {
         self.recorder.register_histogram(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.exporter.is_some()
     }
 
     /// The scrape: every metric in the Prometheus text format; `None` when disabled.
@@ -166,6 +174,22 @@ impl Metrics {
             Label::from_static_parts("outcome", outcome),
         ];
         self.counter(LOGINS, labels).increment(1);
+    }
+
+    /// Sets the live sessions of each dialect in `counts`, and of those it no longer names to 0.
+    pub(crate) fn live_sessions(&self, counts: &[(String, u64)]) {
+        let mut gauges = self.live_sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (dialect, gauge) in gauges.iter() {
+            if !counts.iter().any(|(counted, _)| counted == dialect) {
+                gauge.set(0.0);
+            }
+        }
+        for (dialect, count) in counts {
+            let gauge = gauges
+                .entry(dialect.clone())
+                .or_insert_with(|| self.gauge(SESSIONS_LIVE, vec![Label::new("dialect", dialect.clone())]));
+            gauge.set(*count as f64);
+        }
     }
 
     pub(crate) fn lockout(&self, all_addresses: bool) {

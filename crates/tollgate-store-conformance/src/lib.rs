@@ -75,7 +75,8 @@ macro_rules! conformance_tests {
             unknown_names_lock_per_address_too,
             listings_come_in_pages_without_gaps_or_repeats,
             the_sweep_ends_sessions_in_batches_and_keeps_the_live_ones,
-            first_uses_of_many_sessions_reach_the_store_without_a_sweep);
+            first_uses_of_many_sessions_reach_the_store_without_a_sweep,
+            live_sessions_are_counted_by_dialect);
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
         $(
@@ -714,4 +715,18 @@ pub async fn the_sweep_ends_sessions_in_batches_and_keeps_the_live_ones(backend:
     let ended = core.sessions(Some("org1"), Some("alice"), false, Page::ALL).await.unwrap();
     assert_eq!(ended.len(), sessions);
     assert!(ended.iter().all(|s| s.state == SessionState::TimedOut));
+}
+
+pub async fn live_sessions_are_counted_by_dialect(backend: &Backend) {
+    let f = fixture(backend).await;
+    assert_eq!(f.store.count_live_sessions().await.unwrap(), vec![]);
+    let mut vcd = Vec::new();
+    for _ in 0..3 {
+        vcd.push(f.core.login(request("org1", "alice", "pw")).await.unwrap());
+    }
+    f.core.login(LoginRequest { dialect: "native", ..request("org1", "alice", "pw") }).await.unwrap();
+    f.core.logout(&vcd[0].session, "test").await.unwrap();
+    let mut counts = f.store.count_live_sessions().await.unwrap();
+    counts.sort();
+    assert_eq!(counts, vec![("native".to_owned(), 1), ("vcd".to_owned(), 2)], "ended sessions are not live");
 }

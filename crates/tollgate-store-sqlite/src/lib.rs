@@ -740,6 +740,17 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    async fn count_live_sessions(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT dialect, COUNT(*) FROM sessions WHERE state = 'LOGGED_IN' GROUP BY dialect")
+                .map_err(backend)?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64))).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
     async fn touch_sessions(&self, activity: &[Activity]) -> StoreResult<()> {
         let activity = activity.to_vec();
         self.with(move |conn| {

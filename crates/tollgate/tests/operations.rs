@@ -61,6 +61,7 @@ async fn a_real_scrape_passes_promtool_and_its_counters_follow_the_requests() {
             ("TOLLGATE_LOCKOUT__MAX_FAILURES", "2"),
             ("TOLLGATE_THROTTLE__UNKNOWN_TOKEN_BURST", "2"),
             ("TOLLGATE_THROTTLE__UNKNOWN_TOKEN_PER_SECOND", "0.01"),
+            ("TOLLGATE_SESSIONS__SWEEP_INTERVAL_SECONDS", "1"),
         ]),
         ..Options::default()
     });
@@ -134,6 +135,32 @@ async fn a_real_scrape_passes_promtool_and_its_counters_follow_the_requests() {
     assert!(grew(&before, &after, "tollgate_password_hash_wait_seconds_count") >= 3.0);
     assert_eq!(after["tollgate_password_hash_queue_depth"], 0.0);
     assert_eq!(after[&format!(r#"tollgate_build_info{{version="{}"}}"#, env!("CARGO_PKG_VERSION"))], 1.0);
+
+    // Every store call is timed by operation; none failed.
+    let store_calls = |operation: &str| {
+        grew(&before, &after, &format!(r#"tollgate_store_operation_duration_seconds_count{{operation="{operation}"}}"#))
+    };
+    assert_eq!(store_calls("insert_session"), 1.0);
+    // The server holds its store alone, so it learnt the live tokens (at its first sweep) and
+    // refuses unknown ones without asking the store; timed like any other call.
+    let learnt = r#"tollgate_store_operation_duration_seconds_count{operation="live_token_digests"}"#;
+    assert!(after.get(learnt).is_some_and(|n| *n >= 1.0), "{text}");
+    assert!(store_calls("count_failure") >= 2.0);
+    assert!(
+        after.iter().filter(|(series, _)| series.starts_with("tollgate_store_errors_total")).all(|(_, n)| *n == 0.0)
+    );
+    // The sweep (every second here) counts the live sessions by dialect.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (text, now) = scrape(&client, url).await;
+        if now.get(r#"tollgate_sessions_live{dialect="native"}"#) == Some(&1.0) {
+            let (linted, said) = promtool(&promtool_path, &text);
+            assert!(linted && said.trim().is_empty(), "promtool on the scrape with the gauge:\n{said}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no live native session counted: {now:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]

@@ -1,0 +1,136 @@
+//! A store that times every call of the store it wraps and counts its backend failures
+//! (`tollgate_store_operation_duration_seconds`, `tollgate_store_errors_total`, by operation).
+//! The core wraps its store in one when it records metrics.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use metrics::{Counter, Histogram, Label};
+use uuid::Uuid;
+
+use crate::clock::Timestamp;
+use crate::directory::{Org, Role, User, UserSpec};
+use crate::session::{Session, SessionState};
+use crate::store::{
+    Activity, DirectoryStore, LockoutStore, MetaStore, Page, SessionFilter, SessionStore, Store, StoreError,
+    StoreResult,
+};
+use crate::telemetry::{self, Metrics};
+use crate::token::TokenDigest;
+
+pub(crate) struct MeasuredStore {
+    inner: Arc<dyn Store>,
+    metrics: Metrics,
+    /// Each operation's handles, registered on its first call.
+    handles: Mutex<HashMap<&'static str, (Histogram, Counter)>>,
+}
+
+impl MeasuredStore {
+    pub fn new(inner: Arc<dyn Store>, metrics: Metrics) -> Self {
+        MeasuredStore { inner, metrics, handles: Mutex::new(HashMap::new()) }
+    }
+
+    fn handles(&self, operation: &'static str) -> (Histogram, Counter) {
+        let mut handles = self.handles.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        handles
+            .entry(operation)
+            .or_insert_with(|| {
+                let label = || vec![Label::from_static_parts("operation", operation)];
+                (
+                    self.metrics.histogram(telemetry::STORE_DURATION, label()),
+                    self.metrics.counter(telemetry::STORE_ERRORS, label()),
+                )
+            })
+            .clone()
+    }
+
+    async fn timed<T>(&self, operation: &'static str, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        let started = Instant::now();
+        let result = call.await;
+        let (duration, errors) = self.handles(operation);
+        duration.record(started.elapsed());
+        // Not found and conflicts are answers; only a backend that failed is an error.
+        if matches!(result, Err(StoreError::Backend(_))) {
+            errors.increment(1);
+        }
+        result
+    }
+}
+
+/// Implements a store trait for [`MeasuredStore`]: each method forwards to the inner store,
+/// timed under its own name; the items after the braces go into the impl as they are. Every
+/// method, those with defaults included, must be listed: a default would answer in place of
+/// the inner store's own.
+macro_rules! measured {
+    ($trait:ident { $(async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)* } $($item:item)*) => {
+        #[async_trait::async_trait]
+        impl $trait for MeasuredStore {
+            $(async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                self.timed(stringify!($name), self.inner.$name($($arg),*)).await
+            })*
+            $($item)*
+        }
+    };
+}
+
+measured!(MetaStore {
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn init_meta(&self, key: &str, value: &str) -> StoreResult<String>;
+});
+
+measured!(DirectoryStore {
+    async fn create_org(&self, name: &str, full_name: &str, now: Timestamp) -> StoreResult<Org>;
+    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>>;
+    async fn org_by_id(&self, id: Uuid) -> StoreResult<Option<Org>>;
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>>;
+    async fn list_roles(&self) -> StoreResult<Vec<Role>>;
+    async fn create_user(&self, spec: &UserSpec, now: Timestamp) -> StoreResult<User>;
+    async fn user_by_name(&self, org_id: Uuid, name: &str) -> StoreResult<Option<User>>;
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>>;
+    async fn user_by_number(&self, number: i64) -> StoreResult<Option<User>>;
+    async fn list_users(&self, org_id: Option<Uuid>, page: Page) -> StoreResult<Vec<User>>;
+    async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> StoreResult<()>;
+    async fn set_enabled(&self, user_id: Uuid, enabled: bool) -> StoreResult<()>;
+    async fn set_user_roles(&self, user_id: Uuid, roles: &[String]) -> StoreResult<()>;
+    async fn set_last_login(&self, user_id: Uuid, at: Timestamp) -> StoreResult<()>;
+});
+
+measured!(LockoutStore {
+    async fn count_failure(
+        &self,
+        account: &[u8],
+        addresses: &[&str],
+        now: Timestamp,
+        window_start: Timestamp
+    ) -> StoreResult<Vec<u32>>;
+    async fn lock(&self, account: &[u8], address: &str, until: Timestamp) -> StoreResult<()>;
+    async fn locked_until(&self, account: &[u8], addresses: &[&str]) -> StoreResult<Option<Timestamp>>;
+    async fn reset_unless_locked(&self, account: &[u8], addresses: &[&str], now: Timestamp) -> StoreResult<bool>;
+    async fn locks(&self, account: &[u8]) -> StoreResult<Vec<(String, Timestamp)>>;
+    async fn forget_account(&self, account: &[u8]) -> StoreResult<()>;
+    async fn purge_counters(&self, now: Timestamp, window_start: Timestamp) -> StoreResult<u64>;
+});
+
+measured!(SessionStore {
+    async fn insert_session(&self, session: &Session, digests: &[TokenDigest]) -> StoreResult<i64>;
+    async fn session_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<Session>>;
+    async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>>;
+    async fn session_data(&self, id: Uuid) -> StoreResult<Option<String>>;
+    async fn set_session_data(&self, id: Uuid, data: &str) -> StoreResult<()>;
+    async fn list_sessions(&self, filter: &SessionFilter, page: Page) -> StoreResult<Vec<Session>>;
+    async fn count_live_sessions(&self) -> StoreResult<Vec<(String, u64)>>;
+    async fn touch_sessions(&self, activity: &[Activity]) -> StoreResult<()>;
+    async fn end_sessions(&self, ends: &[(Uuid, SessionState)], now: Timestamp) -> StoreResult<Vec<Session>>;
+    async fn end_session(&self, id: Uuid, state: SessionState, now: Timestamp) -> StoreResult<Option<Session>>;
+    async fn end_user_sessions(&self, user_id: Uuid, state: SessionState, now: Timestamp) -> StoreResult<Vec<Session>>;
+    async fn delete_live_sessions(&self, ids: &[Uuid]) -> StoreResult<Vec<Session>>;
+    async fn sessions_ending_by(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Session>>;
+    async fn purge_ended_sessions(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+    async fn live_token_digests(&self, after: Option<TokenDigest>, limit: u32) -> StoreResult<Vec<TokenDigest>>;
+}
+    fn sole_issuer(&self) -> bool {
+        self.inner.sole_issuer()
+    }
+);
