@@ -177,8 +177,18 @@ impl LdapSource {
     }
 
     async fn connect(&self, url: &str) -> Result<Ldap, String> {
+        let started = Instant::now();
+        let address = host_and_port(url);
+        let tcp = tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(&address))
+            .await
+            .map_err(|_| "no connection in time".to_owned())?
+            .map_err(|e| e.to_string())?;
+        // Requests are small: without this, delayed ACKs hold each one back some 40 ms.
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        let tcp = tcp.into_std().map_err(|e| e.to_string())?;
         let settings = LdapConnSettings::new()
-            .set_conn_timeout(self.connect_timeout)
+            .set_std_stream(ldap3::StdStream::Tcp(tcp))
+            .set_conn_timeout(self.connect_timeout.saturating_sub(started.elapsed()))
             .set_starttls(self.config.starttls && url.starts_with("ldap://"))
             .set_config(self.tls.clone());
         let (connection, ldap) = LdapConnAsync::with_settings(settings, url).await.map_err(describe)?;
@@ -454,6 +464,22 @@ fn is_loopback(url: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// `host:port` of an `ldap://` or `ldaps://` URL, with the scheme's default port.
+fn host_and_port(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("ldap", url));
+    let authority = rest.split('/').next().unwrap_or_default();
+    let has_port = match authority.rsplit_once(':') {
+        Some((host, port)) => !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(':'),
+        None => false,
+    };
+    let has_port = has_port && !(authority.starts_with('[') && authority.ends_with(']'));
+    match (has_port, scheme) {
+        (true, _) => authority.to_owned(),
+        (false, "ldaps") => format!("{authority}:636"),
+        (false, _) => format!("{authority}:389"),
+    }
+}
+
 fn tls_mode(url: &str, starttls: bool) -> &'static str {
     match (url.starts_with("ldaps://"), starttls) {
         (true, _) => "LDAPS",
@@ -526,6 +552,15 @@ mod tests {
     #[test]
     fn group_dns_match_whatever_their_case_and_spacing() {
         assert_eq!(normalise_dn("CN=Admins, OU=Groups ,DC=Example,DC=org"), "cn=admins,ou=groups,dc=example,dc=org");
+    }
+
+    #[test]
+    fn urls_give_their_port_or_the_schemes() {
+        assert_eq!(host_and_port("ldaps://127.0.0.2"), "127.0.0.2:636");
+        assert_eq!(host_and_port("ldap://dc1.corp.example/"), "dc1.corp.example:389");
+        assert_eq!(host_and_port("ldap://127.0.0.1:3389"), "127.0.0.1:3389");
+        assert_eq!(host_and_port("ldaps://[::1]"), "[::1]:636");
+        assert_eq!(host_and_port("ldaps://[::1]:1636"), "[::1]:1636");
     }
 
     #[test]
