@@ -10,8 +10,8 @@
 mod identity;
 
 use std::ffi::{OsStr, OsString};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use nonstick::{AuthnFlags, ConversationAdapter, ErrorCode, Transaction, TransactionBuilder};
 use serde::{Deserialize, Serialize};
@@ -105,6 +105,10 @@ pub struct ConfigError(String);
 pub struct PamSource {
     config: PamConfig,
     slots: Arc<Semaphore>,
+    /// How long a check that got past authentication took (a moving average). Every refusal
+    /// is held at least this long: PAM refuses a name with no account, and this source one
+    /// off the allow-list, far faster than it hashes a password, which would tell names apart.
+    check_time: Mutex<Duration>,
 }
 
 impl std::fmt::Debug for PamSource {
@@ -125,7 +129,9 @@ impl PamSource {
             return Err(ConfigError("timeout_secs and max_concurrent must be at least 1".into()));
         }
         let slots = Arc::new(Semaphore::new(config.max_concurrent));
-        Ok(PamSource { config, slots })
+        // Until a check has been timed: about what pam_unix's yescrypt takes on a small machine.
+        let check_time = Mutex::new(Duration::from_millis(40));
+        Ok(PamSource { config, slots, check_time })
     }
 
     pub fn config(&self) -> &PamConfig {
@@ -138,8 +144,32 @@ impl PamSource {
         std::path::Path::new(PAM_DIR).join(&self.config.service).is_file()
     }
 
-    /// Authenticates `username` with `password`, then checks the account is usable.
+    /// Authenticates `username` with `password`, then checks the account is usable. A refusal
+    /// takes at least as long as a good password's check.
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<(), PamError> {
+        let started = Instant::now();
+        let outcome = self.check(username, password).await;
+        let hold_until = {
+            let mut check_time = self.check_time.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match &outcome {
+                Ok(())
+                | Err(PamError::Refused(
+                    Refusal::AccountExpired | Refusal::PasswordExpired | Refusal::PermissionDenied,
+                )) => {
+                    *check_time = (*check_time * 3 + started.elapsed()) / 4;
+                    None
+                }
+                Err(PamError::Refused(_)) => Some(started + *check_time),
+                Err(PamError::Unavailable(_)) => None,
+            }
+        };
+        if let Some(hold_until) = hold_until {
+            tokio::time::sleep_until(hold_until.into()).await;
+        }
+        outcome
+    }
+
+    async fn check(&self, username: &str, password: &str) -> Result<(), PamError> {
         if !self.config.allowed_users.iter().any(|allowed| allowed == username) {
             return Err(PamError::Refused(Refusal::NotAllowed));
         }

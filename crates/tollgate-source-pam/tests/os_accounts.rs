@@ -116,3 +116,29 @@ async fn a_stack_that_hangs_is_an_outage_within_the_deadline_and_holds_its_slot(
     assert!(matches!(source.authenticate(&user.0, PASSWORD).await, Err(PamError::Unavailable(_))));
     assert!(started.elapsed() >= Duration::from_millis(900));
 }
+
+#[tokio::test]
+async fn a_refusal_takes_as_long_as_a_good_check_whoever_is_named() {
+    if !running_as_root() {
+        return;
+    }
+    let (user, outsider, service) = (OsUser::create(), OsUser::create(), Service::install(SERVICE_FILE));
+    let ghost = unique("tgpam");
+    let source = source(&service, &[&user.0, &ghost]);
+    let mut good = Vec::new();
+    for _ in 0..8 {
+        let started = Instant::now();
+        assert_eq!(source.authenticate(&user.0, PASSWORD).await, Ok(()));
+        good.push(started.elapsed());
+    }
+    good.sort();
+    let typical = good[good.len() / 2];
+    // Off the allow-list (PAM never asked) and no such account (pam_unix answers at once):
+    // both held as long as a check that hashed.
+    for (name, refusal) in [(&outsider.0, Refusal::NotAllowed), (&ghost, Refusal::UnknownUser)] {
+        let started = Instant::now();
+        assert_eq!(source.authenticate(name, PASSWORD).await, Err(PamError::Refused(refusal)));
+        let took = started.elapsed();
+        assert!(took * 10 >= typical * 7, "{refusal:?} took {took:?}, a good check {typical:?}");
+    }
+}

@@ -105,6 +105,16 @@ providers = {{ localUser = "os" }}
     pam_support::run("usermod", &["-L", &user.0], None);
     let body = refused(hcx_login(&user.0, PASSWORD).await.unwrap()).await;
     assert_eq!(body["errorCode"], "INVALID_CREDENTIALS");
+    // The operator's check of the source, step by step: the account is locked now.
+    let probe = server.cli(&["source", "test", "os", "--user", &user.0, "--password-stdin"], Some(PASSWORD));
+    let report = String::from_utf8_lossy(&probe.stdout);
+    assert!(!probe.status.success());
+    assert!(report.contains("ok") && report.contains("allow-list") && report.contains("FAIL"), "{report}");
+    pam_support::run("usermod", &["-U", &user.0], None);
+    let probe = server.cli(&["source", "test", "os", "--user", &user.0, "--password-stdin"], Some(PASSWORD));
+    assert!(probe.status.success(), "{}", String::from_utf8_lossy(&probe.stdout));
+    assert!(String::from_utf8_lossy(&probe.stdout).contains("authenticated, account usable"));
+
     let log = server.log();
     assert!(log.contains("account_expired"), "the audit log keeps PAM's reason");
     assert!(!log.contains(PASSWORD), "no password in the log");
