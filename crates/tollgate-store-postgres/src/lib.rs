@@ -21,6 +21,8 @@ use tollgate_core::{Org, Role, Session, SessionState, Timestamp, User, UserSpec}
 use uuid::Uuid;
 
 mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// How long a store call may wait, at each step.
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +97,12 @@ impl PostgresStore {
                 .map_err(backend)?;
         }
         Ok(applied)
+    }
+
+    /// Whether every migration this build knows has been applied.
+    pub async fn is_migrated(&self) -> StoreResult<bool> {
+        let client = self.client().await?;
+        schema::is_current(&client).await.map_err(backend)
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
@@ -591,6 +599,13 @@ impl SessionStore for PostgresStore {
             &[&now.millis(), &i64::from(limit)],
         )
         .await
+    }
+
+    async fn count_live_sessions(&self) -> StoreResult<Vec<(String, u64)>> {
+        let rows = self
+            .query("SELECT dialect, COUNT(*) FROM sessions WHERE state = 'LOGGED_IN' GROUP BY dialect", &[])
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64)).collect())
     }
 
     async fn purge_ended_sessions(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {

@@ -107,3 +107,13 @@ pub async fn migrate(client: &mut Client) -> Result<usize, tokio_postgres::Error
     tx.commit().await?;
     Ok(count)
 }
+
+/// Whether the database has every migration applied.
+pub async fn is_current(client: &Client) -> Result<bool, tokio_postgres::Error> {
+    let table: Option<String> = client.query_one("SELECT to_regclass('schema_migrations')::text", &[]).await?.get(0);
+    if table.is_none() {
+        return Ok(false);
+    }
+    let applied: i32 = client.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).await?.get(0);
+    Ok(applied as usize >= MIGRATIONS.len())
+}

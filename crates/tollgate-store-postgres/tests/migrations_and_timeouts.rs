@@ -1,8 +1,6 @@
 //! Start-up against a real server: nodes migrating one database at once, and a server that
 //! does not answer.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use tollgate_core::{DirectoryStore, LockoutStore, MetaStore, Page, Timestamp};
@@ -10,7 +8,7 @@ use tollgate_store_postgres::{PostgresStore, Timeouts};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_starting_at_once_migrate_the_schema_once() {
-    let url = support::server().database().await;
+    let url = tollgate_store_postgres::testing::server().database().await;
     let nodes: Vec<_> = (0..4)
         .map(|_| {
             let url = url.clone();
@@ -53,7 +51,7 @@ async fn a_server_that_never_answers_fails_a_call_within_its_timeouts() {
 
 #[tokio::test]
 async fn a_statement_that_waits_past_its_timeout_is_cancelled_by_the_server() {
-    let url = support::server().database().await;
+    let url = tollgate_store_postgres::testing::server().database().await;
     let timeouts = Timeouts { statement: Duration::from_millis(300), ..Timeouts::default() };
     let store = PostgresStore::open(&url, timeouts).await.unwrap();
     let now = Timestamp(1_700_000_000_000);

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use tollgate_core::directory::LOCAL_SOURCE;
-use tollgate_core::{Core, CoreError, Metrics, Page, PasswordPolicy, SystemClock, Timestamp, UserSpec};
+use tollgate_core::{Core, CoreError, Metrics, Page, PasswordPolicy, Store, SystemClock, Timestamp, UserSpec};
+use tollgate_store_postgres::{PostgresStore, Timeouts};
 use tollgate_store_sqlite::SqliteStore;
 use uuid::Uuid;
 
@@ -118,42 +119,97 @@ pub enum SessionCommand {
     },
 }
 
-/// The core over the configured store, creating the data directory and the store when they do
-/// not exist yet: for `bootstrap`.
-pub fn create_or_open_core(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
+/// The core over the configured store, creating the data directory and the store (or its
+/// schema) when they do not exist yet: for `bootstrap`.
+pub async fn create_or_open_core(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
     prepare_data_dir(&config.data_dir)?;
-    create_private_file(&config.database_path())?;
-    core_over(config, metrics)
+    let store: Arc<dyn Store> = match &config.store.url {
+        Some(url) => Arc::new(open_postgres(url).await?),
+        None => {
+            create_private_file(&config.database_path())?;
+            Arc::new(open_sqlite(config)?)
+        }
+    };
+    Ok(Core::with_metrics(store, Arc::new(SystemClock), config.core()?, metrics))
 }
 
 /// [`create_or_open_core`] for `serve`: the store is held for this server alone (a second
 /// `serve` on the same data directory is refused), so the core knows every token it issued.
-pub fn serving_core(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
+/// A shared (PostgreSQL) store is migrated and opened as for any command: other nodes write
+/// it too.
+pub async fn serving_core(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
     prepare_data_dir(&config.data_dir)?;
-    let path = config.database_path();
-    create_private_file(&path)?;
-    let store =
-        SqliteStore::open_for_serving(&path).with_context(|| format!("cannot open the store {}", path.display()))?;
-    Ok(Core::with_metrics(Arc::new(store), Arc::new(SystemClock), config.core()?, metrics))
+    let store: Arc<dyn Store> = match &config.store.url {
+        Some(url) => Arc::new(open_postgres(url).await?),
+        None => {
+            let path = config.database_path();
+            create_private_file(&path)?;
+            Arc::new(
+                SqliteStore::open_for_serving(&path)
+                    .with_context(|| format!("cannot open the store {}", path.display()))?,
+            )
+        }
+    };
+    Ok(Core::with_metrics(store, Arc::new(SystemClock), config.core()?, metrics))
 }
 
 /// The core over the configured store, which must exist: the other commands never create one,
-/// so a command run in the wrong directory says so instead of acting on an empty store.
-pub fn open_core(config: &Config) -> anyhow::Result<Core> {
-    if !config.database_path().is_file() {
-        bail!(
-            "no Tollgate store in {}; run `tollgate serve` or `tollgate bootstrap` there first, or pass --data",
-            config.data_dir.display()
-        );
-    }
-    prepare_data_dir(&config.data_dir)?;
-    core_over(config, Metrics::disabled())
+/// so a command run in the wrong directory (or database) says so instead of acting on an empty
+/// store.
+pub async fn open_core(config: &Config) -> anyhow::Result<Core> {
+    let store: Arc<dyn Store> = match &config.store.url {
+        Some(url) => {
+            let store = PostgresStore::connect(url, Timeouts::default()).context("cannot use the store URL")?;
+            if !store.is_migrated().await.map_err(|e| anyhow::anyhow!("cannot read the PostgreSQL store: {e}"))? {
+                bail!(
+                    "that database holds no up-to-date Tollgate store; run `tollgate migrate` or `tollgate serve` with it first"
+                );
+            }
+            Arc::new(store)
+        }
+        None => {
+            if !config.database_path().is_file() {
+                bail!(
+                    "no Tollgate store in {}; run `tollgate serve` or `tollgate bootstrap` there first, or pass --data",
+                    config.data_dir.display()
+                );
+            }
+            prepare_data_dir(&config.data_dir)?;
+            Arc::new(open_sqlite(config)?)
+        }
+    };
+    Ok(Core::with_metrics(store, Arc::new(SystemClock), config.core()?, Metrics::disabled()))
 }
 
-fn core_over(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
+fn open_sqlite(config: &Config) -> anyhow::Result<SqliteStore> {
     let path = config.database_path();
-    let store = SqliteStore::open(&path).with_context(|| format!("cannot open the store {}", path.display()))?;
-    Ok(Core::with_metrics(Arc::new(store), Arc::new(SystemClock), config.core()?, metrics))
+    SqliteStore::open(&path).with_context(|| format!("cannot open the store {}", path.display()))
+}
+
+/// Connects and brings the schema up to date (nodes starting at once take turns).
+async fn open_postgres(url: &str) -> anyhow::Result<PostgresStore> {
+    PostgresStore::open(url, Timeouts::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))
+}
+
+/// `tollgate migrate`: the schema of the configured store, up to date.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    match &config.store.url {
+        Some(url) => {
+            let store = PostgresStore::connect(url, Timeouts::default()).context("cannot use the store URL")?;
+            let applied =
+                store.migrate().await.map_err(|e| anyhow::anyhow!("cannot migrate the PostgreSQL store: {e}"))?;
+            println!("PostgreSQL store up to date ({applied} migration(s) applied)");
+        }
+        None => {
+            prepare_data_dir(&config.data_dir)?;
+            create_private_file(&config.database_path())?;
+            open_sqlite(config)?;
+            println!("SQLite store {} up to date", config.database_path().display());
+        }
+    }
+    Ok(())
 }
 
 /// Creates the data directory with mode 0700, whatever the umask: it holds password hashes and
@@ -317,7 +373,7 @@ pub async fn bootstrap_with(core: &Core, source: AdminPassword) -> anyhow::Resul
 
 pub async fn bootstrap(config: &Config, password_stdin: bool) -> anyhow::Result<()> {
     let source = if password_stdin { AdminPassword::Stdin } else { AdminPassword::PromptOrGenerate };
-    bootstrap_with(&create_or_open_core(config, Metrics::disabled())?, source).await
+    bootstrap_with(&create_or_open_core(config, Metrics::disabled()).await?, source).await
 }
 
 /// Says that TOLLGATE_ADMIN_PASSWORD, when set, has no effect on this start.
@@ -331,7 +387,7 @@ pub fn warn_if_admin_password_ignored(why: &str) {
 }
 
 pub async fn org(config: &Config, command: OrgCommand) -> anyhow::Result<()> {
-    let core = open_core(config)?;
+    let core = open_core(config).await?;
     match command {
         OrgCommand::Add { name, full_name } => {
             let org = core.add_org(&name, full_name.as_deref()).await.map_err(explain)?;
@@ -347,7 +403,7 @@ pub async fn org(config: &Config, command: OrgCommand) -> anyhow::Result<()> {
 }
 
 pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
-    let core = open_core(config)?;
+    let core = open_core(config).await?;
     match command {
         UserCommand::Add { user, roles, password_stdin } => {
             // Fail on a mistyped org or role before asking for a password.
@@ -432,7 +488,7 @@ pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
 }
 
 pub async fn session(config: &Config, command: SessionCommand) -> anyhow::Result<()> {
-    let core = open_core(config)?;
+    let core = open_core(config).await?;
     match command {
         SessionCommand::List { org, user, all } => {
             let mut table = Table::new(&["ID", "ORG", "USER", "DIALECT", "STATE", "REMOTE", "CREATED", "LAST SEEN"]);
@@ -472,7 +528,7 @@ pub async fn session(config: &Config, command: SessionCommand) -> anyhow::Result
 }
 
 pub async fn roles(config: &Config) -> anyhow::Result<()> {
-    let core = open_core(config)?;
+    let core = open_core(config).await?;
     let rows = core.roles().await.map_err(explain)?.into_iter().map(|r| vec![r.name, r.id.to_string()]);
     print_table(&["ROLE", "ID"], rows);
     Ok(())

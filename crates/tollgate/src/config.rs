@@ -20,6 +20,7 @@ use tollgate_dialects::{Dialect, DialectSettings, Settings, SsoDomain};
 pub struct Config {
     /// Holds the SQLite store and the generated TLS certificate.
     pub data_dir: PathBuf,
+    pub store: StoreConfig,
     /// Address of the listener that serves every dialect.
     pub listen: SocketAddr,
     /// Serve plain HTTP instead of HTTPS (for loopback and tests).
@@ -50,6 +51,15 @@ pub struct Config {
     pub sso_domains: HashMap<String, SsoDomainConfig>,
     /// The domain of SSO user names given without `@domain`.
     pub default_sso_domain: String,
+}
+
+/// Where the state lives: the embedded SQLite store in the data directory, or a PostgreSQL
+/// database that several nodes share.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://user:password@host:port/database`; unset, the SQLite store in `data_dir`.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -243,6 +253,7 @@ impl Default for Config {
             .collect();
         Config {
             data_dir: PathBuf::from("./tollgate-data"),
+            store: StoreConfig::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             http: false,
             tls: TlsConfig::default(),
@@ -306,6 +317,7 @@ impl Default for LockoutConfig {
 const ENV_KEYS: &[&str] = &[
     "data",
     "data_dir",
+    "store",
     "listen",
     "http",
     "tls",
@@ -344,7 +356,13 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.store.url {
+            anyhow::ensure!(
+                url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                "store.url must be a postgres:// URL (unset, the SQLite store in the data directory is used)"
+            );
+        }
         crate::sources::validate(&self.sources)?;
         let known_source = |name: &str| self.sources.contains_key(name);
         for (name, dialect) in &self.dialects {

@@ -34,6 +34,11 @@ struct Cli {
     /// there [default: ./tollgate-data].
     #[arg(long, global = true, value_name = "DIR", env = "TOLLGATE_DATA")]
     data: Option<PathBuf>,
+    /// A PostgreSQL store several nodes share instead of the SQLite one in the data directory,
+    /// e.g. postgres://tollgate:secret@db.example:5432/tollgate (config key store.url,
+    /// environment TOLLGATE_STORE__URL).
+    #[arg(long, global = true, value_name = "URL")]
+    store: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,6 +63,11 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Bring the store's schema up to date (serve does it too, at start).
+    ///
+    /// Nodes sharing a PostgreSQL store may run it at once: they take turns. Example:
+    /// `tollgate migrate --store postgres://tollgate@db.example/tollgate`.
+    Migrate,
     /// Manage organisations (tenants): add, list.
     #[command(subcommand)]
     Org(admin::OrgCommand),
@@ -124,12 +134,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(data) = cli.data {
         config.data_dir = data;
     }
+    if let Some(url) = cli.store {
+        config.store.url = Some(url);
+        config.validate()?;
+    }
     // The server logs its requests; the other commands only their audit events and problems.
     let default_filter = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn,audit=info" };
     init_logging(config.log_format, default_filter);
     match cli.command {
         Command::Serve(args) => serve::run(config, args).await,
         Command::Bootstrap { password_stdin } => admin::bootstrap(&config, password_stdin).await,
+        Command::Migrate => admin::migrate(&config).await,
         Command::Org(command) => admin::org(&config, command).await,
         Command::User(command) => admin::user(&config, command).await,
         Command::Session(command) => admin::session(&config, command).await,

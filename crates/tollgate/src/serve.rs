@@ -47,7 +47,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     // start before the store is created and the one-time administrator password is printed.
     let listeners = bind(&config)?;
 
-    let core = Arc::new(admin::serving_core(&config, Metrics::prometheus())?);
+    let core = Arc::new(admin::serving_core(&config, Metrics::prometheus()).await?);
     let tls = if config.http { None } else { Some(tls::server_config(&config).await?) };
     if core.is_initialised().await? {
         admin::warn_if_admin_password_ignored("the store is already bootstrapped");

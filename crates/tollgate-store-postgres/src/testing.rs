@@ -1,4 +1,4 @@
-//! A PostgreSQL server of the test's own: `initdb` and `pg_ctl` in a temporary directory, on a
+//! For tests (feature `testing`): a PostgreSQL server of the test's own: `initdb` and `pg_ctl` in a temporary directory, on a
 //! free loopback port, run as the `postgres` OS user when the tests run as root (the server
 //! refuses to run as root). One server per test process, one throw-away database per store.
 //! A watchdog stops the server and removes its directory when the process ends, however it
