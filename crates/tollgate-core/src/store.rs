@@ -143,6 +143,15 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Stores a new session reachable by each of `digests`; returns the number it gave it.
     /// Its end (for [`SessionStore::sessions_ending_by`]) is `session.ends_at(session.last_seen_at)`.
     async fn insert_session(&self, session: &Session, digests: &[TokenDigest]) -> StoreResult<i64>;
+    /// [`SessionStore::insert_session`] for many sessions at once (a store may write them in
+    /// one transaction), for tools that fill a store: `scripts/bench-scale.sh` makes a million.
+    async fn insert_sessions(&self, sessions: &[(Session, Vec<TokenDigest>)]) -> StoreResult<Vec<i64>> {
+        let mut numbers = Vec::with_capacity(sessions.len());
+        for (session, digests) in sessions {
+            numbers.push(self.insert_session(session, digests).await?);
+        }
+        Ok(numbers)
+    }
     async fn session_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<Session>>;
     async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>>;
     /// A dialect's own state attached to a session (a JSON document), if any.

@@ -267,6 +267,40 @@ fn placeholders(first: usize, count: usize) -> String {
 }
 
 /// The next number of a counter (see the `counters` table).
+/// Writes one new session and its token digests in `tx`; returns the number it gave it.
+fn insert_session(tx: &Transaction<'_>, session: &Session, digests: &[TokenDigest]) -> rusqlite::Result<i64> {
+    let roles = serde_json::to_string(&session.roles).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+    let number = next_number(tx, "sessions")?;
+    tx.prepare_cached(
+        "INSERT INTO sessions (id, user_id, org_id, roles, dialect, identity_source, remote_addr, correlation_id,
+             created_at, last_seen_at, idle_timeout_ms, expires_at, state, ended_at, read_only, number, ends_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, ?14, ?15, ?16)",
+    )?
+    .execute(params![
+        session.id.to_string(),
+        session.user_id.to_string(),
+        session.org_id.to_string(),
+        roles,
+        session.dialect,
+        session.identity_source,
+        session.remote_addr,
+        session.correlation_id,
+        session.created_at.millis(),
+        session.last_seen_at.millis(),
+        session.idle_timeout.as_millis() as i64,
+        session.expires_at.millis(),
+        session.state.as_str(),
+        session.read_only,
+        number,
+        session.ends_at(session.last_seen_at).millis(),
+    ])?;
+    let mut insert_digest = tx.prepare_cached("INSERT INTO session_tokens (digest, session_id) VALUES (?1, ?2)")?;
+    for digest in digests {
+        insert_digest.execute(params![&digest.0[..], session.id.to_string()])?;
+    }
+    Ok(number)
+}
+
 fn next_number(tx: &Transaction<'_>, counter: &str) -> rusqlite::Result<i64> {
     tx.query_row("UPDATE counters SET value = value + 1 WHERE name = ?1 RETURNING value", [counter], |r| r.get(0))
 }
@@ -617,45 +651,20 @@ impl LockoutStore for SqliteStore {
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn insert_session(&self, session: &Session, digests: &[TokenDigest]) -> StoreResult<i64> {
-        let session = session.clone();
-        let digests = digests.to_vec();
+        Ok(self.insert_sessions(&[(session.clone(), digests.to_vec())]).await?.remove(0))
+    }
+
+    async fn insert_sessions(&self, sessions: &[(Session, Vec<TokenDigest>)]) -> StoreResult<Vec<i64>> {
+        let sessions = sessions.to_vec();
         self.with(move |conn| {
             let tx = write_transaction(conn).map_err(backend)?;
-            let roles = serde_json::to_string(&session.roles).map_err(backend)?;
-            let number = next_number(&tx, "sessions").map_err(backend)?;
-            tx.execute(
-                "INSERT INTO sessions (id, user_id, org_id, roles, dialect, identity_source, remote_addr, correlation_id,
-                     created_at, last_seen_at, idle_timeout_ms, expires_at, state, ended_at, read_only, number, ends_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, ?14, ?15, ?16)",
-                params![
-                    session.id.to_string(),
-                    session.user_id.to_string(),
-                    session.org_id.to_string(),
-                    roles,
-                    session.dialect,
-                    session.identity_source,
-                    session.remote_addr,
-                    session.correlation_id,
-                    session.created_at.millis(),
-                    session.last_seen_at.millis(),
-                    session.idle_timeout.as_millis() as i64,
-                    session.expires_at.millis(),
-                    session.state.as_str(),
-                    session.read_only,
-                    number,
-                    session.ends_at(session.last_seen_at).millis(),
-                ],
-            )
-            .map_err(backend)?;
-            for digest in &digests {
-                tx.execute(
-                    "INSERT INTO session_tokens (digest, session_id) VALUES (?1, ?2)",
-                    params![&digest.0[..], session.id.to_string()],
-                )
+            let numbers = sessions
+                .iter()
+                .map(|(session, digests)| insert_session(&tx, session, digests))
+                .collect::<rusqlite::Result<Vec<i64>>>()
                 .map_err(backend)?;
-            }
             tx.commit().map_err(backend)?;
-            Ok(number)
+            Ok(numbers)
         })
         .await
     }
