@@ -483,7 +483,7 @@ impl DirectoryStore for SqliteStore {
             let org = org_id.map(|id| id.to_string());
             query_users(
                 conn,
-                "(?1 IS NULL OR u.org_id = ?1) AND (?2 IS NULL OR u.number > ?2)",
+                "(?1 IS NULL OR u.org_id = ?1) AND u.number > COALESCE(?2, -9223372036854775808)",
                 "LIMIT ?3",
                 &[&org, &page.after, &page.limit],
             )
@@ -737,10 +737,13 @@ impl SessionStore for SqliteStore {
         self.read(move |conn| {
             let user = filter.user_id.map(|u| u.to_string());
             let org = filter.org_id.map(|o| o.to_string());
+            // The cursor is a plain range on the number (no `?5 IS NULL OR`), so that a page
+            // starts at the cursor in the index instead of scanning every row above it: a
+            // listing of 1M sessions took 60 s that way.
             query_sessions_limited(
                 conn,
                 "(?1 IS NULL OR s.user_id = ?1) AND (?2 IS NULL OR s.org_id = ?2) AND (?3 = 0 OR s.state = 'LOGGED_IN')
-                 AND (?4 IS NULL OR s.dialect = ?4) AND (?5 IS NULL OR s.number < ?5)",
+                 AND (?4 IS NULL OR s.dialect = ?4) AND s.number < COALESCE(?5, 9223372036854775807)",
                 "LIMIT ?6",
                 &[&user, &org, &filter.live_only, &filter.dialect, &page.after, &page.limit],
             )
