@@ -96,7 +96,7 @@ async fn failover_passes_a_closed_port_and_a_silent_server_within_the_timeouts()
         return;
     }
     let slapd = Slapd::start();
-    let (silent, _held) = silent_listener();
+    let (silent, closed_by_us) = silent_listener();
     let closed = closed_port_url();
     let source = LdapSource::new(slapd.config(&[&closed, &silent, &slapd.ldaps_url], GroupLookup::Member)).unwrap();
     let started = Instant::now();
@@ -104,6 +104,9 @@ async fn failover_passes_a_closed_port_and_a_silent_server_within_the_timeouts()
     // The silent server costs its connect timeout (1 s: StartTLS gets no answer) on each of
     // the two connections a login opens.
     assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    // ...and keeps neither: both sockets are closed once the timeout gives up on them.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(closed_by_us.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
 fn core_over(store: &Arc<SqliteStore>, config: &tollgate_source_ldap::LdapConfig) -> Core {
@@ -145,7 +148,7 @@ async fn through_the_core_users_appear_on_first_login_and_an_outage_is_a_server_
 
     // The same store behind a source whose every URL is dead: a closed port, then a server
     // that accepts and never answers (plain LDAP on loopback, so the service bind hangs).
-    let (silent, _held) = silent_listener();
+    let (silent, _closed) = silent_listener();
     let mut dead_config = config.clone();
     dead_config.urls = vec![closed_port_url(), silent];
     dead_config.starttls = false;

@@ -253,18 +253,27 @@ impl Drop for Slapd {
     }
 }
 
-/// A listener that accepts connections and never answers: a hung directory.
-pub fn silent_listener() -> (String, std::thread::JoinHandle<()>) {
+/// A listener that accepts connections and never answers (a hung directory); the count is of
+/// the connections the client has closed since.
+pub fn silent_listener() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ldap://{}", listener.local_addr().unwrap());
-    let handle = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        // Bounded: enough for any test, and the thread ends with the process.
-        for stream in listener.incoming().take(64).flatten() {
-            held.push(stream);
+    let closed = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = closed.clone();
+    std::thread::spawn(move || {
+        // Bounded: enough for any test; the threads end with the process.
+        for mut stream in listener.incoming().take(64).flatten() {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut sink = [0u8; 512];
+                while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+                counter.fetch_add(1, Ordering::SeqCst);
+            });
         }
     });
-    (url, handle)
+    (url, closed)
 }
 
 /// A port nothing listens on.
