@@ -8,6 +8,7 @@ pub mod audit;
 mod cache;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod directory;
 mod error;
 mod known_tokens;

@@ -748,6 +748,7 @@ impl Core {
             .cache
             .insert(session, &digests, now)
             .map_err(|_| CoreError::Internal("a new session was already ended".into()))?;
+        crate::context::note_session(entry.session.id);
         Ok(LoginOutcome { session: LiveSession(entry), tokens })
     }
 
@@ -895,6 +896,7 @@ impl Core {
                 self.touches.push(activity, &self.store);
             }
         }
+        crate::context::note_session(entry.session.id);
         Ok(LiveSession(entry))
     }
 

@@ -88,6 +88,8 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     let correlation_id = common::correlation_id(&parts.headers, &id_in);
     parts.extensions.insert(CorrelationId(correlation_id.clone()));
     let client = ClientAddr::of(&parts, &listener.state.settings.trusted_proxies);
+    // For the request's log line (the envelope logs every failure, and successes at debug).
+    let client_address = client.0.clone();
     parts.extensions.insert(client);
     let declared_length = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let vcd = (dialect == Some(Dialect::Vcd)).then(|| vcd::negotiate(&parts, &listener.state.settings.vcd_versions));
@@ -98,6 +100,7 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     let accept = parts.headers.get(header::ACCEPT).cloned();
 
     let mut close = false;
+    let mut session_id = None;
     // An answer given before the handler runs still reads the body the client is sending.
     let refuse = |failure: Failure, body: Body| {
         drop(Lingering(Some(body)));
@@ -125,8 +128,13 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
         // Whatever answers, a body the client is still sending is read to the end.
         let body = if http_body::Body::is_end_stream(&body) { body } else { Body::new(Lingering(Some(body))) };
         let request = Request::from_parts(parts, body);
-        match tokio::time::timeout(listener.state.request_timeout, next.run(request)).await {
-            Ok(response) => response,
+        match tokio::time::timeout(listener.state.request_timeout, tollgate_core::context::scope(next.run(request)))
+            .await
+        {
+            Ok((response, session)) => {
+                session_id = session;
+                response
+            }
             Err(_) => Failure::Timeout.into_response(),
         }
     };
@@ -149,7 +157,7 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
             correlation_id: &correlation_id,
             now_millis: listener.state.core.now().millis(),
         };
-        log(dialect, &failure, &info, started);
+        log(dialect, &failure, &info, started, session_id, client_address.as_deref());
         response = render(dialect, &failure, &info);
         if let Some(allow) = allow {
             response.headers_mut().insert(header::ALLOW, allow);
@@ -163,8 +171,10 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
             method = %method,
             path = %path,
             status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             correlation_id = %correlation_id,
+            session_id = session_id.map(tracing::field::display),
+            client = client_address.as_deref(),
             "request"
         );
     }
@@ -225,25 +235,46 @@ fn render(dialect: Option<Dialect>, failure: &Failure, info: &RequestInfo<'_>) -
     }
 }
 
-fn log(dialect: Option<Dialect>, failure: &Failure, info: &RequestInfo<'_>, started: Instant) {
+/// The request's one log line when it failed: what failed and the request's context
+/// (timestamp, level and target come from the subscriber, as JSON with `log_format = "json"`).
+fn log(
+    dialect: Option<Dialect>,
+    failure: &Failure,
+    info: &RequestInfo<'_>,
+    started: Instant,
+    session_id: Option<uuid::Uuid>,
+    client: Option<&str>,
+) {
     let dialect = dialect.map(Dialect::name);
     let code = failure.code();
     let detail = failure.detail();
-    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (method, path, correlation_id) = (info.method.as_str(), info.path, info.correlation_id);
+    let session_id = session_id.map(tracing::field::display);
+    macro_rules! event {
+        ($level:expr, $message:literal) => {
+            tracing::event!(
+                $level,
+                dialect,
+                method,
+                path,
+                code,
+                detail,
+                latency_ms,
+                correlation_id,
+                session_id,
+                client,
+                $message
+            )
+        };
+    }
     match failure {
-        Failure::Internal(_) => {
-            tracing::error!(dialect, method, path, code, detail, elapsed_ms, correlation_id, "request failed")
-        }
-        Failure::Unavailable(_) | Failure::Timeout => {
-            tracing::warn!(dialect, method, path, code, detail, elapsed_ms, correlation_id, "request failed")
-        }
+        Failure::Internal(_) => event!(tracing::Level::ERROR, "request failed"),
+        Failure::Unavailable(_) | Failure::Timeout => event!(tracing::Level::WARN, "request failed"),
         // A flood answered 429 would write a line per request: the `throttled` audit event
         // says it once per burst.
-        Failure::Throttled { .. } => {
-            tracing::debug!(dialect, method, path, code, detail, elapsed_ms, correlation_id, "request refused")
-        }
-        _ => tracing::info!(dialect, method, path, code, detail, elapsed_ms, correlation_id, "request refused"),
+        Failure::Throttled { .. } => event!(tracing::Level::DEBUG, "request refused"),
+        _ => event!(tracing::Level::INFO, "request refused"),
     }
 }
 

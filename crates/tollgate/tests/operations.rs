@@ -204,3 +204,58 @@ async fn readyz_waits_for_the_bootstrap_while_healthz_says_alive() {
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body, json!({"status": "ready", "checks": {"store": "ok", "initialised": true}}));
 }
+
+#[tokio::test]
+async fn json_logs_carry_each_requests_context_and_never_a_token() {
+    let server = Server::start(Options {
+        http: true,
+        env: env(&[("TOLLGATE_LOG_FORMAT", "json"), ("TOLLGATE_LOG", "info,tollgate_dialects::envelope=debug")]),
+        ..Options::default()
+    });
+    let (client, url) = (http(), server.url.as_str());
+    let (status, login) = native_login(&client, url, "System", "administrator", ADMIN_PASSWORD).await;
+    assert_eq!(status, 201);
+    let (token, session_id) = (login["token"].as_str().unwrap(), login["session"]["id"].as_str().unwrap());
+    let current = client
+        .get(format!("{url}/v1/sessions/current"))
+        .bearer_auth(token)
+        .header("x-request-id", "trace-ok-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(current.status(), 200);
+    let refused =
+        client.get(format!("{url}/api/session")).header("x-vmware-vcloud-client-request-id", "trace-refused-1");
+    assert_eq!(refused.send().await.unwrap().status(), 401);
+
+    let log = server.log();
+    assert!(!log.contains(token), "a token reached the log");
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let line_of = |correlation_id: &str| {
+        lines
+            .iter()
+            .find(|line| line["fields"]["correlation_id"] == correlation_id)
+            .unwrap_or_else(|| panic!("no line for {correlation_id} in:\n{log}"))
+    };
+    let ok = line_of("trace-ok-1");
+    assert!(ok["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{ok}");
+    assert_eq!(ok["level"], "DEBUG");
+    assert_eq!(ok["target"], "tollgate_dialects::envelope");
+    assert_eq!(ok["fields"]["dialect"], "native");
+    assert_eq!(ok["fields"]["session_id"], session_id, "the session the token named, not the token");
+    assert_eq!(ok["fields"]["client"], "127.0.0.1");
+    assert_eq!(ok["fields"]["status"], 200);
+    assert!(ok["fields"]["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{ok}");
+    let refused = line_of("trace-refused-1");
+    assert_eq!(refused["level"], "INFO");
+    assert_eq!(refused["fields"]["dialect"], "vcd");
+    assert_eq!(refused["fields"]["code"], "invalid_token");
+    assert_eq!(refused["fields"]["client"], "127.0.0.1");
+    assert!(refused["fields"]["latency_ms"].is_number());
+    let audit = lines.iter().find(|line| line["fields"]["event"] == "login").expect("the login's audit event");
+    assert_eq!(audit["target"], "audit");
+    assert_eq!(audit["fields"]["session_id"], session_id);
+}
