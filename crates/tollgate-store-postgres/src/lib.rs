@@ -343,8 +343,8 @@ impl DirectoryStore for PostgresStore {
 
     async fn list_users(&self, org_id: Option<Uuid>, page: Page) -> StoreResult<Vec<User>> {
         self.users(
-            "($1::uuid IS NULL OR u.org_id = $1) AND ($2::bigint IS NULL OR u.number > $2) ORDER BY u.number LIMIT $3",
-            &[&org_id, &page.after, &limit(page)],
+            "($1::uuid IS NULL OR u.org_id = $1) AND u.number > $2 ORDER BY u.number LIMIT $3",
+            &[&org_id, &page.after.unwrap_or(i64::MIN), &limit(page)],
         )
         .await
     }
@@ -548,8 +548,16 @@ impl SessionStore for PostgresStore {
         self.sessions(
             "($1::uuid IS NULL OR s.user_id = $1) AND ($2::uuid IS NULL OR s.org_id = $2)
              AND (NOT $3 OR s.state = 'LOGGED_IN') AND ($4::text IS NULL OR s.dialect = $4)
-             AND ($5::bigint IS NULL OR s.number < $5) ORDER BY s.number DESC LIMIT $6",
-            &[&filter.user_id, &filter.org_id, &filter.live_only, &filter.dialect, &page.after, &limit(page)],
+             AND s.number < $5 ORDER BY s.number DESC LIMIT $6",
+            &[
+                &filter.user_id,
+                &filter.org_id,
+                &filter.live_only,
+                &filter.dialect,
+                // A bound, never NULL: the walk down the number index starts there.
+                &page.after.unwrap_or(i64::MAX),
+                &limit(page),
+            ],
         )
         .await
     }
