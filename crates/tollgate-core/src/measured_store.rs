@@ -115,6 +115,7 @@ measured!(LockoutStore {
 
 measured!(SessionStore {
     async fn insert_session(&self, session: &Session, digests: &[TokenDigest]) -> StoreResult<i64>;
+    async fn insert_sessions(&self, sessions: &[(Session, Vec<TokenDigest>)]) -> StoreResult<Vec<i64>>;
     async fn session_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<Session>>;
     async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>>;
     async fn session_data(&self, id: Uuid) -> StoreResult<Option<String>>;
