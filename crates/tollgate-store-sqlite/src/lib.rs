@@ -105,6 +105,21 @@ impl SqliteStore {
         }
     }
 
+    /// Writes new sessions and their token digests in one transaction; returns their numbers.
+    async fn write_sessions(&self, sessions: Vec<(Session, Vec<TokenDigest>)>) -> StoreResult<Vec<i64>> {
+        self.with(move |conn| {
+            let tx = write_transaction(conn).map_err(backend)?;
+            let numbers = sessions
+                .iter()
+                .map(|(session, digests)| insert_session(&tx, session, digests))
+                .collect::<rusqlite::Result<Vec<i64>>>()
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(numbers)
+        })
+        .await
+    }
+
     /// Runs `work` on the writing connection, on the blocking pool: SQLite calls block.
     async fn with<T, F>(&self, work: F) -> StoreResult<T>
     where
@@ -651,22 +666,11 @@ impl LockoutStore for SqliteStore {
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn insert_session(&self, session: &Session, digests: &[TokenDigest]) -> StoreResult<i64> {
-        Ok(self.insert_sessions(&[(session.clone(), digests.to_vec())]).await?.remove(0))
+        Ok(self.write_sessions(vec![(session.clone(), digests.to_vec())]).await?.remove(0))
     }
 
     async fn insert_sessions(&self, sessions: &[(Session, Vec<TokenDigest>)]) -> StoreResult<Vec<i64>> {
-        let sessions = sessions.to_vec();
-        self.with(move |conn| {
-            let tx = write_transaction(conn).map_err(backend)?;
-            let numbers = sessions
-                .iter()
-                .map(|(session, digests)| insert_session(&tx, session, digests))
-                .collect::<rusqlite::Result<Vec<i64>>>()
-                .map_err(backend)?;
-            tx.commit().map_err(backend)?;
-            Ok(numbers)
-        })
-        .await
+        self.write_sessions(sessions.to_vec()).await
     }
 
     async fn session_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<Session>> {

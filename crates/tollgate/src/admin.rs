@@ -122,15 +122,7 @@ pub enum SessionCommand {
 /// The core over the configured store, creating the data directory and the store (or its
 /// schema) when they do not exist yet: for `bootstrap`.
 pub async fn create_or_open_core(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
-    prepare_data_dir(&config.data_dir)?;
-    let store: Arc<dyn Store> = match &config.store.url {
-        Some(url) => Arc::new(open_postgres(url).await?),
-        None => {
-            create_private_file(&config.database_path())?;
-            Arc::new(open_sqlite(config)?)
-        }
-    };
-    Ok(Core::with_metrics(store, Arc::new(SystemClock), config.core()?, metrics))
+    create_or_open(config, metrics, SqliteStore::open).await
 }
 
 /// [`create_or_open_core`] for `serve`: the store is held for this server alone (a second
@@ -138,16 +130,23 @@ pub async fn create_or_open_core(config: &Config, metrics: Metrics) -> anyhow::R
 /// A shared (PostgreSQL) store is migrated and opened as for any command: other nodes write
 /// it too.
 pub async fn serving_core(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
+    create_or_open(config, metrics, SqliteStore::open_for_serving).await
+}
+
+/// What [`create_or_open_core`] and [`serving_core`] share; they differ in how they open an
+/// embedded store (`open_embedded`).
+async fn create_or_open(
+    config: &Config,
+    metrics: Metrics,
+    open_embedded: fn(&std::path::Path) -> tollgate_core::StoreResult<SqliteStore>,
+) -> anyhow::Result<Core> {
     prepare_data_dir(&config.data_dir)?;
     let store: Arc<dyn Store> = match &config.store.url {
         Some(url) => Arc::new(open_postgres(url).await?),
         None => {
             let path = config.database_path();
             create_private_file(&path)?;
-            Arc::new(
-                SqliteStore::open_for_serving(&path)
-                    .with_context(|| format!("cannot open the store {}", path.display()))?,
-            )
+            Arc::new(open_embedded(&path).with_context(|| format!("cannot open the store {}", path.display()))?)
         }
     };
     Ok(Core::with_metrics(store, Arc::new(SystemClock), config.core()?, metrics))
