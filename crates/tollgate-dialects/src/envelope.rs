@@ -94,7 +94,8 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     let declared_length = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let vcd = (dialect == Some(Dialect::Vcd)).then(|| vcd::negotiate(&parts, &listener.state.settings.vcd_versions));
     let method = parts.method.clone();
-    let path = parts.uri.path().to_owned();
+    // A clone of the URI shares its bytes: the path for the log costs no copy.
+    let uri = parts.uri.clone();
     let matched = parts.extensions.get::<MatchedPath>().cloned();
     // What the renderers and VCDA's media type negotiation read of the request.
     let accept = parts.headers.get(header::ACCEPT).cloned();
@@ -152,7 +153,7 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
         let allow = response.headers().get(header::ALLOW).cloned();
         let info = RequestInfo {
             method: &method,
-            path: &path,
+            path: uri.path(),
             accept: accept.as_ref(),
             correlation_id: &correlation_id,
             now_millis: listener.state.core.now().millis(),
@@ -169,7 +170,7 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
         tracing::debug!(
             dialect = dialect.map(Dialect::name),
             method = %method,
-            path = %path,
+            path = uri.path(),
             status = response.status().as_u16(),
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             correlation_id = %correlation_id,
