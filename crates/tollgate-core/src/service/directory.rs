@@ -1,0 +1,115 @@
+//! Orgs, users and roles: the directory the dialects and the operator manage.
+
+use uuid::Uuid;
+
+use super::{AccountLocks, Core};
+use crate::audit;
+use crate::directory::{LOCAL_SOURCE, Org, Role, User, UserSpec, validate_name};
+use crate::error::CoreError;
+use crate::lockout;
+use crate::store::Page;
+
+impl Core {
+    pub async fn add_org(&self, name: &str, full_name: Option<&str>) -> Result<Org, CoreError> {
+        validate_name("org", name).map_err(CoreError::Invalid)?;
+        if name.contains('@') || name.contains('/') {
+            return Err(CoreError::Invalid("org name must not contain '@' or '/'".into()));
+        }
+        if self.store.org_by_name(name).await?.is_some() {
+            return Err(CoreError::Conflict(format!("org {name:?} already exists")));
+        }
+        Ok(self.store.create_org(name, full_name.unwrap_or(name), self.now()).await?)
+    }
+
+    pub async fn org(&self, name: &str) -> Result<Org, CoreError> {
+        self.store.org_by_name(name).await?.ok_or_else(|| CoreError::NotFound(format!("org {name:?}")))
+    }
+
+    pub async fn org_by_id(&self, id: Uuid) -> Result<Option<Org>, CoreError> {
+        Ok(self.store.org_by_id(id).await?)
+    }
+
+    pub async fn orgs(&self) -> Result<Vec<Org>, CoreError> {
+        Ok(self.store.list_orgs().await?)
+    }
+
+    /// The roles users can hold. They are fixed when the store is created, so they are read
+    /// once and kept.
+    pub async fn roles(&self) -> Result<Vec<Role>, CoreError> {
+        if let Some(roles) = self.roles.get() {
+            return Ok(roles.clone());
+        }
+        let roles = self.store.list_roles().await?;
+        Ok(self.roles.get_or_init(|| roles).clone())
+    }
+
+    /// Creates a user; a local account gets `password` hashed with Argon2id.
+    pub async fn add_user(&self, mut spec: UserSpec, password: Option<&str>) -> Result<User, CoreError> {
+        validate_name("user", &spec.name).map_err(CoreError::Invalid)?;
+        if spec.roles.is_empty() {
+            return Err(CoreError::Invalid("a user needs at least one role".into()));
+        }
+        if let Some(password) = password {
+            self.config.passwords.check(password)?;
+            spec.password_hash = Some(self.hasher.hash(password).await?);
+        } else if spec.identity_source == LOCAL_SOURCE && spec.password_hash.is_none() {
+            return Err(CoreError::Invalid("a local user needs a password".into()));
+        }
+        Ok(self.store.create_user(&spec, self.now()).await?)
+    }
+
+    pub async fn user(&self, org: &str, name: &str) -> Result<User, CoreError> {
+        let org = self.org(org).await?;
+        self.store
+            .user_by_name(org.id, name)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("user {name:?} in org {:?}", org.name)))
+    }
+
+    pub async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, CoreError> {
+        Ok(self.store.user_by_id(id).await?)
+    }
+
+    /// One page of the users (of `org`, if named), in the order they were created.
+    pub async fn users(&self, org: Option<&str>, page: Page) -> Result<Vec<User>, CoreError> {
+        let org_id = match org {
+            Some(name) => Some(self.org(name).await?.id),
+            None => None,
+        };
+        Ok(self.store.list_users(org_id, page).await?)
+    }
+
+    /// What `user` is locked out for now (see [`crate::LockoutPolicy`]).
+    pub async fn lockout(&self, user: &User) -> Result<AccountLocks, CoreError> {
+        let (everywhere, addresses) = lockout::locks_of(&*self.store, user.id.as_bytes(), self.now()).await?;
+        Ok(AccountLocks { everywhere, addresses })
+    }
+
+    /// Sets a password and ends the user's sessions.
+    pub async fn set_password(&self, org: &str, name: &str, password: &str) -> Result<(), CoreError> {
+        self.config.passwords.check(password)?;
+        let user = self.user(org, name).await?;
+        let hash = self.hasher.hash(password).await?;
+        self.store.set_password_hash(user.id, &hash).await?;
+        // Whoever held the old password holds no session of it any more.
+        self.end_user_sessions(user.id, "cli").await?;
+        Ok(())
+    }
+
+    /// Disabling a user also ends their sessions.
+    pub async fn set_enabled(&self, org: &str, name: &str, enabled: bool) -> Result<(), CoreError> {
+        let user = self.user(org, name).await?;
+        self.store.set_enabled(user.id, enabled).await?;
+        if !enabled {
+            self.end_user_sessions(user.id, "cli").await?;
+        }
+        Ok(())
+    }
+
+    pub async fn unlock(&self, org: &str, name: &str) -> Result<(), CoreError> {
+        let user = self.user(org, name).await?;
+        self.store.forget_account(user.id.as_bytes()).await?;
+        tracing::info!(target: audit::TARGET, event = "unlock", org = %user.org_name, user = %user.name);
+        Ok(())
+    }
+}

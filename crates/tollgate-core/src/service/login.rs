@@ -1,0 +1,515 @@
+//! Logins: throttling, the identity source's check with lockout and audit around it,
+//! provisioning, and opening the session (with the per-user cap).
+
+use uuid::Uuid;
+
+use super::{Core, LiveSession, LoginOutcome, LoginRequest};
+use crate::audit::{self, FailedLogin};
+use crate::clock::Timestamp;
+use crate::directory::{Org, User, UserSpec, validate_name};
+use crate::error::{AuthFailure, CoreError, FailureReason};
+use crate::lockout;
+use crate::password::MAX_PASSWORD_BYTES;
+use crate::session::{Session, SessionState};
+use crate::source::{SourceAttempt, Verdict};
+use crate::store::{Page, SessionFilter};
+use crate::telemetry;
+use crate::token::TokenDigest;
+
+/// The identity source of sessions opened by [`Core::exchange`].
+const EXCHANGE_SOURCE: &str = "vcd-session";
+/// Sessions beyond the per-user cap one login may end.
+const EVICTION_SLACK: u32 = 16;
+
+impl Core {
+    /// Checks credentials against the request's identity source and opens a session. Every
+    /// refusal takes the time of one password verification, whatever its reason.
+    pub async fn login(&self, request: LoginRequest<'_>) -> Result<LoginOutcome, CoreError> {
+        if !self.is_initialised().await? {
+            return Err(CoreError::NotInitialised);
+        }
+        let (dialect, source) = (request.dialect, request.source);
+        let outcome = match self.throttle_login(request.remote_addr.as_deref()) {
+            Ok(attempt) => {
+                let outcome = match self.verify_credentials(&request).await {
+                    Ok(user) => self.open_for(user, request).await,
+                    Err(e) => Err(e),
+                };
+                attempt.settle(&outcome);
+                outcome
+            }
+            Err(throttled) => Err(throttled),
+        };
+        self.metrics.login(dialect, source, login_outcome(outcome.as_ref()));
+        outcome
+    }
+
+    /// Takes a login attempt from the client's address, before any password is hashed.
+    fn throttle_login(&self, remote: Option<&str>) -> Result<ThrottledAttempt<'_>, CoreError> {
+        if let Some(remote) = remote
+            && let Err(throttled) = self.login_throttle.take(remote, self.now())
+        {
+            self.metrics.throttled(telemetry::Throttled::Login);
+            if throttled.first_of_burst {
+                audit::throttled("login", remote, throttled.retry_after.as_secs().max(1));
+            }
+            return Err(CoreError::Throttled(throttled.retry_after));
+        }
+        Ok(ThrottledAttempt { core: self, remote: remote.map(str::to_owned), counted: false })
+    }
+
+    /// Refuses a login a dialect found wrong before asking any source (an unknown SSO domain,
+    /// say), in the same time and with the same audit event as any other refusal.
+    pub async fn refuse_login(&self, request: LoginRequest<'_>, reason: FailureReason) -> CoreError {
+        let refusal = self.refusal(&request, reason).await;
+        self.metrics.login(request.dialect, request.source, login_outcome::<()>(Err(&refusal)));
+        refusal
+    }
+
+    async fn refusal(&self, request: &LoginRequest<'_>, reason: FailureReason) -> CoreError {
+        let attempt = match self.throttle_login(request.remote_addr.as_deref()) {
+            Ok(attempt) => attempt,
+            Err(e) => return e,
+        };
+        if let Err(e) = self.hasher.verify_dummy(request.credential.password().unwrap_or_default()).await {
+            return e;
+        }
+        audit::login_failed(&attempt_of(request), reason);
+        attempt.count();
+        CoreError::Auth(AuthFailure { reason })
+    }
+
+    /// Checks credentials like [`Core::login`] without opening a session (Cloud Director
+    /// Availability adds a site to an existing session this way). Failures count and audit
+    /// as any login's.
+    pub async fn check_credentials(&self, request: LoginRequest<'_>) -> Result<User, CoreError> {
+        if !self.is_initialised().await? {
+            return Err(CoreError::NotInitialised);
+        }
+        let user = match self.throttle_login(request.remote_addr.as_deref()) {
+            Ok(attempt) => {
+                let user = self.verify_credentials(&request).await;
+                attempt.settle(&user);
+                user
+            }
+            Err(throttled) => Err(throttled),
+        };
+        self.metrics.login(request.dialect, request.source, login_outcome(user.as_ref()));
+        user
+    }
+
+    /// Checks a login's credential with its identity source. Around the source's answer:
+    /// the same time and answer for a name nobody has as for a wrong password, lockout
+    /// accounting (guesses count, outages never do), refusing locked, disabled and other
+    /// sources' accounts without asking the backend, audit, and creating the account of a
+    /// user the source vouches for on their first login, with the roles it maps.
+    async fn verify_credentials(&self, request: &LoginRequest<'_>) -> Result<User, CoreError> {
+        let attempt = attempt_of(request);
+        let source = self.sources.get(request.source).ok_or_else(|| CoreError::UnknownSource(request.source.into()))?;
+        // Failures are counted per account and address (see LockoutPolicy); logins that come
+        // with no address (the CLI's) share one.
+        let address = request.remote_addr.as_deref().unwrap_or("-");
+        let fail = |reason: FailureReason| {
+            audit::login_failed(&attempt, reason);
+            CoreError::Auth(AuthFailure { reason })
+        };
+        // Refused before any backend sees them: an empty password would be an anonymous bind
+        // to many directories, which "succeeds".
+        let password = request.credential.password();
+        if password.is_some_and(|p| p.is_empty() || p.len() > MAX_PASSWORD_BYTES) {
+            return Err(fail(FailureReason::WrongPassword));
+        }
+        // What a refusal costs when the backend is not asked, so that it tells nothing.
+        let burn_time = || self.hasher.verify_dummy(password.unwrap_or_default());
+
+        let username = source.account_name(request.username);
+        let username = username.as_ref();
+        let org = self.store.org_by_name(request.org).await?;
+        let account = match &org {
+            Some(org) => self.store.user_by_name(org.id, username).await?,
+            None => None,
+        };
+        let now = self.now();
+        let unknown_key = unknown_name_key(request.org, username);
+        let lock_key: &[u8] = match &account {
+            Some(user) if user.identity_source != request.source => {
+                burn_time().await?;
+                return Err(fail(FailureReason::WrongSource));
+            }
+            Some(user) => user.id.as_bytes(),
+            None => &unknown_key,
+        };
+        let locked = lockout::is_locked(&*self.store, lock_key, address, now).await?;
+        if locked || org.is_none() {
+            // Whatever the password, the backend is not asked: it can neither be guessed
+            // through a lock nor be made to lock the account on its side.
+            burn_time().await?;
+            if locked {
+                return Err(fail(FailureReason::Locked));
+            }
+        }
+
+        let verdict = match &org {
+            None => Verdict::Refused(crate::source::Refusal::UnknownUser),
+            Some(org) => {
+                let source_attempt = SourceAttempt {
+                    org: &org.name,
+                    username,
+                    credential: request.credential,
+                    account: account.as_ref(),
+                };
+                let unavailable = |detail: String| {
+                    audit::source_unavailable(&attempt, request.source, &detail);
+                    CoreError::SourceUnavailable { name: request.source.to_owned(), detail }
+                };
+                match tokio::time::timeout(source.deadline(), source.verify(&source_attempt)).await {
+                    Ok(Ok(verdict)) => verdict,
+                    Ok(Err(e)) => return Err(unavailable(e.0)),
+                    Err(_) => return Err(unavailable(format!("no answer within {:?}", source.deadline()))),
+                }
+            }
+        };
+
+        let now = self.now();
+        let identity = match verdict {
+            Verdict::Refused(refusal) => {
+                if refusal.is_guess() {
+                    let locks =
+                        lockout::count_failure(&*self.store, lock_key, address, now, &self.config.lockout).await?;
+                    self.audit_locks(&attempt, locks, now);
+                }
+                let reason = match (refusal.reason(), &org) {
+                    (FailureReason::UnknownUser, None) => FailureReason::UnknownOrg,
+                    (reason, _) => reason,
+                };
+                return Err(fail(reason));
+            }
+            Verdict::Accepted(identity) => identity,
+        };
+        let roles = match identity.roles {
+            Some(roles) => Some(self.known_roles(roles).await?),
+            None => None,
+        };
+        if roles.as_ref().is_some_and(Vec::is_empty) {
+            return Err(fail(FailureReason::NoRole));
+        }
+        let user = match (account, org) {
+            (Some(user), _) => {
+                if !user.enabled {
+                    return Err(fail(FailureReason::Disabled));
+                }
+                match roles {
+                    Some(roles) if !same_roles(&user.role_names(), &roles) => {
+                        self.store.set_user_roles(user.id, &roles).await?;
+                        self.store.user_by_id(user.id).await?.ok_or_else(|| CoreError::NotFound("user".into()))?
+                    }
+                    _ => user,
+                }
+            }
+            (None, Some(org)) => self.provision(&org, username, request, roles.unwrap_or_default()).await?,
+            (None, None) => return Err(fail(FailureReason::UnknownOrg)),
+        };
+        // Guesses running in parallel may have locked the account since it was read.
+        if !lockout::reset_after_success(&*self.store, user.id.as_bytes(), address, now).await? {
+            return Err(fail(FailureReason::Locked));
+        }
+        self.store.set_last_login(user.id, now).await?;
+        Ok(user)
+    }
+
+    /// Creates the account of a user an identity source vouched for, in the org they logged
+    /// into, on their first login.
+    async fn provision(
+        &self,
+        org: &Org,
+        username: &str,
+        request: &LoginRequest<'_>,
+        roles: Vec<String>,
+    ) -> Result<User, CoreError> {
+        if roles.is_empty() {
+            // A source that keeps the roles Tollgate holds has nothing to give a new account.
+            return Err(CoreError::Auth(AuthFailure { reason: FailureReason::UnknownUser }));
+        }
+        let spec = UserSpec {
+            org: org.name.clone(),
+            name: username.to_owned(),
+            roles,
+            identity_source: request.source.to_owned(),
+            password_hash: None,
+        };
+        validate_name("user", &spec.name).map_err(CoreError::Invalid)?;
+        match self.store.create_user(&spec, self.now()).await {
+            Ok(user) => {
+                audit::provisioned(&user, request.correlation_id);
+                Ok(user)
+            }
+            // A first login running in parallel created it.
+            Err(crate::store::StoreError::Conflict(_)) => self
+                .store
+                .user_by_name(org.id, &spec.name)
+                .await?
+                .ok_or_else(|| CoreError::NotFound(format!("user {:?}", spec.name))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `roles` less the names no role has (a mapping may name a role removed since), each
+    /// spelled as the store spells it.
+    async fn known_roles(&self, roles: Vec<String>) -> Result<Vec<String>, CoreError> {
+        let known = self.roles().await?;
+        let mut kept: Vec<String> = Vec::new();
+        for role in roles {
+            match known.iter().find(|k| crate::directory::same_role(&k.name, &role)) {
+                Some(k) if !kept.contains(&k.name) => kept.push(k.name.clone()),
+                Some(_) => {}
+                None => tracing::warn!(role = %role, "an identity source granted a role that does not exist"),
+            }
+        }
+        Ok(kept)
+    }
+
+    /// Opens the session a verified login asked for: as the principal it impersonates, if
+    /// any, and only for a user holding one of the required roles.
+    async fn open_for(&self, user: User, request: LoginRequest<'_>) -> Result<LoginOutcome, CoreError> {
+        let attempt = attempt_of(&request);
+        let now = self.now();
+        let user = match request.impersonate {
+            None => user,
+            Some((org, name)) => {
+                if !user.is_provider_admin() {
+                    audit::login_failed(&attempt, FailureReason::NoImpersonation);
+                    return Err(CoreError::NotPermitted(format!("{} may not impersonate", user.name)));
+                }
+                let principal = self.user(org, name).await?;
+                if !principal.enabled {
+                    return Err(CoreError::NotPermitted(format!("{name} is disabled")));
+                }
+                tracing::info!(
+                    target: audit::TARGET,
+                    event = "impersonation",
+                    by = %user.name,
+                    org = %principal.org_name,
+                    user = %principal.name,
+                    correlation_id = %request.correlation_id,
+                );
+                principal
+            }
+        };
+        let permitted =
+            request.required_roles.is_empty() || request.required_roles.iter().any(|role| user.has_role(role));
+        if !permitted {
+            audit::login_failed(&attempt, FailureReason::NoRole);
+            return Err(CoreError::NotPermitted(format!("{} holds none of the roles this login needs", user.name)));
+        }
+        let source = user.identity_source.clone();
+        self.open_session(&user, &request, &source, now).await
+    }
+
+    /// Opens a session in `request.dialect` for the holder of a live session of one of
+    /// `from_dialects` (Cloud Director Availability accepts Cloud Director tokens). The new
+    /// session's source is `vcd-session`; the presented session lives on.
+    pub async fn exchange(
+        &self,
+        token: &str,
+        from_dialects: &[&str],
+        request: LoginRequest<'_>,
+    ) -> Result<LoginOutcome, CoreError> {
+        let dialect = request.dialect;
+        let outcome = self.exchange_session(token, from_dialects, request).await;
+        self.metrics.login(dialect, EXCHANGE_SOURCE, login_outcome(outcome.as_ref()));
+        outcome
+    }
+
+    async fn exchange_session(
+        &self,
+        token: &str,
+        from_dialects: &[&str],
+        request: LoginRequest<'_>,
+    ) -> Result<LoginOutcome, CoreError> {
+        if !self.is_initialised().await? {
+            return Err(CoreError::NotInitialised);
+        }
+        let presented = match self.authenticate_any(from_dialects, token, true).await {
+            Ok(session) => session,
+            Err(CoreError::Session(rejection)) => {
+                tracing::warn!(
+                    target: audit::TARGET,
+                    event = "login_failed",
+                    dialect = %request.dialect,
+                    reason = %rejection,
+                    remote = request.remote_addr.as_deref().unwrap_or("-"),
+                    correlation_id = %request.correlation_id,
+                );
+                return Err(CoreError::Auth(AuthFailure { reason: FailureReason::WrongPassword }));
+            }
+            Err(other) => return Err(other),
+        };
+        let user = self
+            .store
+            .user_by_id(presented.user_id)
+            .await?
+            .filter(|u| u.enabled)
+            .ok_or(CoreError::Auth(AuthFailure { reason: FailureReason::Disabled }))?;
+        self.open_session(&user, &request, EXCHANGE_SOURCE, self.now()).await
+    }
+
+    async fn open_session(
+        &self,
+        user: &User,
+        request: &LoginRequest<'_>,
+        source: &str,
+        now: Timestamp,
+    ) -> Result<LoginOutcome, CoreError> {
+        if let Err(throttled) = self.session_throttle.take(&user.id.to_string(), now) {
+            self.metrics.throttled(telemetry::Throttled::SessionsOfUser);
+            if throttled.first_of_burst {
+                audit::throttled("sessions_of_user", &user.name, throttled.retry_after.as_secs().max(1));
+            }
+            return Err(CoreError::Throttled(throttled.retry_after));
+        }
+        let policy = self.config.policy_for(request.dialect);
+        let mut session = Session {
+            id: Uuid::new_v4(),
+            number: 0,
+            user_id: user.id,
+            user_name: user.name.clone(),
+            org_id: user.org_id,
+            org_name: user.org_name.clone(),
+            roles: user.role_names(),
+            dialect: request.dialect.to_owned(),
+            identity_source: source.to_owned(),
+            remote_addr: request.remote_addr.clone(),
+            correlation_id: request.correlation_id.to_owned(),
+            created_at: now,
+            last_seen_at: now,
+            idle_timeout: policy.idle_timeout,
+            expires_at: now.plus(policy.lifetime),
+            state: SessionState::LoggedIn,
+            ended_at: None,
+            read_only: request.read_only,
+        };
+        let tokens: Vec<String> = request.tokens.iter().map(|kind| kind.generate()).collect();
+        let digests: Vec<TokenDigest> = tokens.iter().map(|t| TokenDigest::of(t)).collect();
+        session.number = self.store.insert_session(&session, &digests).await?;
+        self.known_tokens.issued(&digests);
+        audit::login(&session);
+        self.evict_beyond_cap(&session, request.correlation_id, now).await?;
+        let entry = self
+            .cache
+            .insert(session, &digests, now)
+            .map_err(|_| CoreError::Internal("a new session was already ended".into()))?;
+        crate::context::note_session(entry.session.id);
+        Ok(LoginOutcome { session: LiveSession(entry), tokens })
+    }
+
+    /// Audits and counts the locks a failure set, each once: for its address, and for every
+    /// address.
+    fn audit_locks(&self, attempt: &FailedLogin<'_>, locks: lockout::Locks, now: Timestamp) {
+        if let Some(until) = locks.address_until {
+            self.metrics.lockout(false);
+            audit::lockout(attempt, "address", until.since(now).as_secs());
+        }
+        if let Some(until) = locks.account_until {
+            self.metrics.lockout(true);
+            audit::lockout(attempt, "all_addresses", until.since(now).as_secs());
+        }
+    }
+
+    /// Ends the user's oldest live sessions of the new session's dialect beyond the per-user
+    /// cap, never the new one. Per dialect: a client that never logs out must not end the
+    /// user's others. Nothing is kept of them (the audit log has them): a client that logs in
+    /// before every request must not grow the store by a row each time. Logins racing here
+    /// each end what they see beyond the cap; ending is idempotent, so they agree.
+    async fn evict_beyond_cap(&self, new: &Session, correlation_id: &str, now: Timestamp) -> Result<(), CoreError> {
+        let filter = SessionFilter {
+            user_id: Some(new.user_id),
+            dialect: Some(new.dialect.clone()),
+            live_only: true,
+            ..SessionFilter::default()
+        };
+        // The newest few beyond the cap: each login ends what the cap and the logins racing it
+        // left over, and a lowered cap wears down what is beyond it a few at a time.
+        let cap = self.config.max_sessions_per_user;
+        let live = self.store.list_sessions(&filter, Page::first(cap.saturating_add(EVICTION_SLACK))).await?;
+        let keep_others = cap.saturating_sub(1) as usize;
+        let beyond: Vec<Uuid> = live.iter().filter(|s| s.id != new.id).skip(keep_others).map(|s| s.id).collect();
+        if beyond.is_empty() {
+            return Ok(());
+        }
+        for mut old in self.store.delete_live_sessions(&beyond).await? {
+            old.state = SessionState::Terminated;
+            old.ended_at = Some(now);
+            self.cache.end(old.id, old.state, now);
+            audit::session_ended("eviction", &old, correlation_id);
+        }
+        Ok(())
+    }
+}
+
+/// A login attempt taken from its address's bucket. Only a refused login keeps it: a good one
+/// gives it back, and so does one that never finished (the client went away mid-hash) or that
+/// failed on our side (an outage must not use up anyone's attempts).
+struct ThrottledAttempt<'a> {
+    core: &'a Core,
+    remote: Option<String>,
+    counted: bool,
+}
+
+impl ThrottledAttempt<'_> {
+    fn count(mut self) {
+        self.counted = true;
+    }
+
+    fn settle<T>(self, outcome: &Result<T, CoreError>) {
+        if matches!(outcome, Err(CoreError::Auth(_))) {
+            self.count();
+        }
+    }
+}
+
+impl Drop for ThrottledAttempt<'_> {
+    fn drop(&mut self) {
+        if let (false, Some(remote)) = (self.counted, &self.remote) {
+            self.core.login_throttle.refund(remote, self.core.now());
+        }
+    }
+}
+
+/// The `outcome` label of a login: `success`, or why it was refused.
+fn login_outcome<T>(result: Result<&T, &CoreError>) -> &'static str {
+    match result {
+        Ok(_) => "success",
+        Err(CoreError::Auth(failure)) => failure.reason.as_str(),
+        Err(CoreError::NotPermitted(_)) => "not_permitted",
+        Err(CoreError::Throttled(_)) => "throttled",
+        Err(CoreError::NotInitialised) => "not_initialised",
+        Err(CoreError::SourceUnavailable { .. }) => "source_unavailable",
+        Err(_) => "error",
+    }
+}
+
+/// Identifies a login name no account has, without keeping the name itself.
+fn unknown_name_key(org: &str, name: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(org.to_lowercase().as_bytes());
+    digest.update([0]);
+    digest.update(name.to_lowercase().as_bytes());
+    digest.finalize().into()
+}
+
+/// Whether two lists name the same roles, in any order.
+fn same_roles(a: &[String], b: &[String]) -> bool {
+    let covers = |x: &[String], y: &[String]| x.iter().all(|r| y.iter().any(|o| crate::directory::same_role(r, o)));
+    covers(a, b) && covers(b, a)
+}
+
+fn attempt_of<'a>(request: &'a LoginRequest<'_>) -> FailedLogin<'a> {
+    FailedLogin {
+        dialect: request.dialect,
+        org: request.org,
+        user: request.username,
+        remote: request.remote_addr.as_deref(),
+        correlation_id: request.correlation_id,
+    }
+}

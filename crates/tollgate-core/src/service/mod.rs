@@ -1,0 +1,262 @@
+//! [`Core`]: the one object every dialect, the CLI and the native API talk to.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use uuid::Uuid;
+
+use crate::audit;
+use crate::cache::{Entry, SessionCache};
+use crate::clock::{Clock, Timestamp};
+use crate::config::CoreConfig;
+use crate::directory::{LOCAL_SOURCE, Role, SYSTEM_ADMINISTRATOR, SYSTEM_ORG, UserSpec};
+use crate::error::CoreError;
+use crate::known_tokens::KnownTokens;
+use crate::measured_store::MeasuredStore;
+use crate::password::PasswordHasher;
+use crate::session::Session;
+use crate::source::{Credential, IdentitySource, LocalSource, SourceConfig};
+use crate::store::Store;
+use crate::telemetry::Metrics;
+use crate::throttle::Throttle;
+use crate::token;
+use crate::touches::TouchQueue;
+
+mod directory;
+mod housekeeping;
+mod login;
+mod sessions;
+
+const BOOTSTRAPPED_KEY: &str = "bootstrapped_at";
+const INSTALLATION_ID_KEY: &str = "installation_id";
+/// The administrator `bootstrap` creates.
+pub const BOOTSTRAP_ADMIN: &str = "administrator";
+
+/// The shape of a token a dialect hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// 32 hex characters (128 bits).
+    Hex128,
+    /// 43 base64url characters (256 bits).
+    Base64Url256,
+}
+
+impl TokenKind {
+    fn generate(self) -> String {
+        match self {
+            TokenKind::Hex128 => token::hex128(),
+            TokenKind::Base64Url256 => token::base64url256(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct LoginRequest<'a> {
+    pub dialect: &'a str,
+    /// The identity source that checks the credentials (a name from [`CoreConfig::sources`]).
+    pub source: &'a str,
+    pub org: &'a str,
+    pub username: &'a str,
+    pub credential: Credential<'a>,
+    pub remote_addr: Option<String>,
+    pub correlation_id: &'a str,
+    /// One token of each kind is issued, all naming the new session.
+    pub tokens: &'a [TokenKind],
+    pub read_only: bool,
+    /// The user must hold at least one of these roles; empty lets any user in.
+    pub required_roles: &'a [&'a str],
+    /// Open the session for this user (org, name) instead: only a System Administrator may.
+    pub impersonate: Option<(&'a str, &'a str)>,
+}
+
+pub struct LoginOutcome {
+    pub session: LiveSession,
+    /// In the order of [`LoginRequest::tokens`].
+    pub tokens: Vec<String>,
+}
+
+impl std::fmt::Debug for LoginOutcome {
+    // Tokens never reach a log, not even through a debug print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginOutcome").field("session", &self.session.id).field("tokens", &"<redacted>").finish()
+    }
+}
+
+/// What an account is locked out for (see [`crate::LockoutPolicy`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountLocks {
+    /// Locked for every address.
+    pub everywhere: bool,
+    /// Locked for these addresses alone.
+    pub addresses: Vec<String>,
+}
+
+/// A session a token was just validated for.
+#[derive(Clone, Debug)]
+pub struct LiveSession(Arc<Entry>);
+
+impl LiveSession {
+    pub fn session(&self) -> &Session {
+        &self.0.session
+    }
+
+    /// When the session ends unless it is used again.
+    pub fn ends_at(&self) -> Timestamp {
+        self.0.session.ends_at(self.0.last_seen())
+    }
+}
+
+impl std::ops::Deref for LiveSession {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.0.session
+    }
+}
+
+pub struct Core {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: CoreConfig,
+    hasher: PasswordHasher,
+    /// By name, as `config.sources` names them.
+    sources: HashMap<String, Arc<dyn IdentitySource>>,
+    cache: SessionCache,
+    touches: Arc<TouchQueue>,
+    known_tokens: KnownTokens,
+    /// Once true it stays true; until then each login asks the store.
+    initialised: AtomicBool,
+    roles: std::sync::OnceLock<Vec<Role>>,
+    login_throttle: Throttle,
+    unknown_token_throttle: Throttle,
+    session_throttle: Throttle,
+    metrics: Metrics,
+}
+
+impl Core {
+    /// A core that records no metrics.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: CoreConfig) -> Self {
+        Core::with_metrics(store, clock, config, Metrics::disabled())
+    }
+
+    /// A core that records `metrics`, its store's calls included.
+    pub fn with_metrics(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: CoreConfig, metrics: Metrics) -> Self {
+        let store: Arc<dyn Store> = match metrics.is_enabled() {
+            true => Arc::new(MeasuredStore::new(store, metrics.clone())),
+            false => store,
+        };
+        let hasher = PasswordHasher::with_metrics(config.max_concurrent_hashes, &metrics);
+        let login_throttle = Throttle::new(config.login_throttle);
+        let unknown_token_throttle = Throttle::new(config.unknown_token_throttle);
+        let session_throttle = Throttle::new(config.session_throttle);
+        let local: Arc<dyn IdentitySource> = Arc::new(LocalSource { hasher: hasher.clone() });
+        let sources = config
+            .sources
+            .iter()
+            .map(|(name, source)| {
+                let source = match source {
+                    SourceConfig::Local => local.clone(),
+                    SourceConfig::Backend(backend) => backend.clone(),
+                };
+                (name.clone(), source)
+            })
+            .collect();
+        Core {
+            sources,
+            session_throttle,
+            login_throttle,
+            unknown_token_throttle,
+            store,
+            clock,
+            config,
+            hasher,
+            cache: SessionCache::default(),
+            touches: Arc::default(),
+            known_tokens: KnownTokens::default(),
+            initialised: AtomicBool::new(false),
+            roles: std::sync::OnceLock::new(),
+            metrics,
+        }
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    // ---- installation ---------------------------------------------------------------------
+
+    pub async fn is_initialised(&self) -> Result<bool, CoreError> {
+        if self.initialised.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let done = self.store.meta(BOOTSTRAPPED_KEY).await?.is_some();
+        if done {
+            self.initialised.store(true, Ordering::Release);
+        }
+        Ok(done)
+    }
+
+    /// Whether the server is bootstrapped, asking the store itself (not the remembered answer):
+    /// for readiness probes, which must fail when the store does.
+    pub async fn check_store(&self) -> Result<bool, CoreError> {
+        Ok(self.store.meta(BOOTSTRAPPED_KEY).await?.is_some())
+    }
+
+    /// A stable id for this installation (Cloud Director's site id).
+    pub async fn installation_id(&self) -> Result<Uuid, CoreError> {
+        let stored = self.store.init_meta(INSTALLATION_ID_KEY, &Uuid::new_v4().to_string()).await?;
+        Uuid::parse_str(&stored).map_err(|e| CoreError::Internal(format!("bad installation id: {e}")))
+    }
+
+    /// Creates the `System` org and its `administrator`. Returns the password when it had to
+    /// generate one. Fails with `Conflict` when the installation is already bootstrapped.
+    pub async fn bootstrap(&self, password: Option<String>) -> Result<Option<String>, CoreError> {
+        if self.is_initialised().await? {
+            return Err(CoreError::Conflict("the server is already bootstrapped".into()));
+        }
+        let now = self.now();
+        let system = match self.store.org_by_name(SYSTEM_ORG).await? {
+            Some(org) => org,
+            None => self.store.create_org(SYSTEM_ORG, "System Organization", now).await?,
+        };
+        let (password, generated) = match password {
+            Some(p) => (p, None),
+            None => {
+                let p = self.config.passwords.generate();
+                (p.clone(), Some(p))
+            }
+        };
+        self.config.passwords.check(&password)?;
+        match self.store.user_by_name(system.id, BOOTSTRAP_ADMIN).await? {
+            Some(admin) => {
+                let hash = self.hasher.hash(&password).await?;
+                self.store.set_password_hash(admin.id, &hash).await?;
+            }
+            None => {
+                self.add_user(
+                    UserSpec {
+                        org: system.name.clone(),
+                        name: BOOTSTRAP_ADMIN.into(),
+                        roles: vec![SYSTEM_ADMINISTRATOR.into()],
+                        identity_source: LOCAL_SOURCE.into(),
+                        password_hash: None,
+                    },
+                    Some(&password),
+                )
+                .await?;
+            }
+        }
+        self.store.init_meta(BOOTSTRAPPED_KEY, &now.millis().to_string()).await?;
+        self.initialised.store(true, Ordering::Release);
+        tracing::info!(target: audit::TARGET, event = "bootstrap", org = SYSTEM_ORG, user = BOOTSTRAP_ADMIN);
+        Ok(generated)
+    }
+}

@@ -1,0 +1,265 @@
+//! Validating tokens, ending sessions and listing them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::{Core, LiveSession};
+use crate::audit;
+use crate::cache::Entry;
+use crate::clock::Timestamp;
+use crate::directory::{User, same_role};
+use crate::error::{CoreError, SessionRejection};
+use crate::session::{Session, SessionState};
+use crate::store::{Activity, Page, SessionFilter};
+use crate::telemetry;
+use crate::token::TokenDigest;
+
+impl Core {
+    /// The live session `token` names, if it was issued by `dialect`. Slides the idle timeout.
+    pub async fn authenticate(&self, dialect: &str, token: &str) -> Result<LiveSession, CoreError> {
+        self.authenticate_any(&[dialect], token, true).await
+    }
+
+    /// [`Core::authenticate`] for a request from `remote`: an address that keeps presenting
+    /// tokens nobody issued is throttled before the store is asked about another.
+    pub async fn authenticate_from(
+        &self,
+        dialect: &str,
+        token: &str,
+        remote: Option<&str>,
+    ) -> Result<LiveSession, CoreError> {
+        self.authenticate_any_from(&[dialect], token, remote).await
+    }
+
+    /// [`Core::authenticate_from`] for a token of any of `dialects` (all: empty).
+    pub async fn authenticate_any_from(
+        &self,
+        dialects: &[&str],
+        token: &str,
+        remote: Option<&str>,
+    ) -> Result<LiveSession, CoreError> {
+        let Some(remote) = remote else { return self.authenticate_any(dialects, token, true).await };
+        let now = self.now();
+        let digest = TokenDigest::of(token);
+        let cached = self.cache.get(&digest);
+        if cached.is_none()
+            && let Err(throttled) = self.unknown_token_throttle.check(remote, now)
+        {
+            self.metrics.throttled(telemetry::Throttled::UnknownToken);
+            if throttled.first_of_burst {
+                audit::throttled("unknown_token", remote, throttled.retry_after.as_secs().max(1));
+            }
+            return Err(CoreError::Throttled(throttled.retry_after));
+        }
+        let result = self.validate(dialects, &digest, cached, true).await;
+        if matches!(result, Err(CoreError::Session(SessionRejection::Unknown))) {
+            let _ = self.unknown_token_throttle.take(remote, now);
+        }
+        result
+    }
+
+    /// Like [`Core::authenticate`] for a token of any of `dialects`; `slide` false looks without
+    /// counting as a use (introspection).
+    pub async fn authenticate_any(
+        &self,
+        dialects: &[&str],
+        token: &str,
+        slide: bool,
+    ) -> Result<LiveSession, CoreError> {
+        let digest = TokenDigest::of(token);
+        let cached = self.cache.get(&digest);
+        self.validate(dialects, &digest, cached, slide).await
+    }
+
+    /// The live session a token's `digest` names, from `cached` (the cache's entry for it, if
+    /// any) while it may be trusted, else from the store.
+    async fn validate(
+        &self,
+        dialects: &[&str],
+        digest: &TokenDigest,
+        cached: Option<Arc<Entry>>,
+        slide: bool,
+    ) -> Result<LiveSession, CoreError> {
+        let now = self.now();
+        let entry = match cached {
+            Some(entry) if !entry.is_ended() && now.since(entry.verified_at()) < self.config.revalidate_after => {
+                self.metrics.cache_hits.increment(1);
+                entry
+            }
+            _ => {
+                self.metrics.cache_misses.increment(1);
+                self.reload(digest, now).await?
+            }
+        };
+        let session = &entry.session;
+        if !dialects.is_empty() && !dialects.contains(&session.dialect.as_str()) {
+            return Err(SessionRejection::Unknown.into());
+        }
+        match session.state_at(now, entry.last_seen()) {
+            SessionState::LoggedIn => {}
+            ended => {
+                if let Some(ended) = self.store.end_session(session.id, ended, now).await? {
+                    audit::session_ended("expiry", &ended, &session.correlation_id);
+                }
+                self.cache.end(session.id, ended, now);
+                return Err(SessionRejection::Ended(ended).into());
+            }
+        }
+        if slide {
+            entry.seen(now);
+            let granularity = (session.idle_timeout / 4).min(Duration::from_secs(60));
+            if let Some(seen) = entry.claim_touch(granularity.as_millis() as i64) {
+                // Off the request path, batched with other sessions' (see `touches`).
+                let activity = Activity { session_id: session.id, last_seen: seen, ends_at: session.ends_at(seen) };
+                self.touches.push(activity, &self.store);
+            }
+        }
+        crate::context::note_session(entry.session.id);
+        Ok(LiveSession(entry))
+    }
+
+    /// Whether `session` may pass a gate that admits holders of any of `roles` (every live
+    /// session when `roles` is empty): the forward-auth endpoint's decision.
+    pub fn require_any_role(&self, session: &Session, roles: &[&str]) -> Result<(), CoreError> {
+        let holds = |wanted: &&str| session.roles.iter().any(|held| same_role(held, wanted));
+        if roles.is_empty() || roles.iter().any(holds) {
+            return Ok(());
+        }
+        Err(CoreError::NotPermitted(format!("{} holds none of the roles {}", session.user_name, roles.join(", "))))
+    }
+
+    /// The dialect that issued `token`, whether or not its session is still live.
+    pub async fn token_dialect(&self, token: &str) -> Option<String> {
+        let digest = TokenDigest::of(token);
+        if let Some(entry) = self.cache.get(&digest) {
+            return Some(entry.session.dialect.clone());
+        }
+        if !self.known_tokens.may_exist(&digest) {
+            return None;
+        }
+        match self.store.session_by_digest(&digest).await {
+            Ok(session) => session.map(|s| s.dialect),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look a token up");
+                None
+            }
+        }
+    }
+
+    async fn reload(&self, digest: &TokenDigest, now: Timestamp) -> Result<Arc<Entry>, CoreError> {
+        if !self.known_tokens.may_exist(digest) {
+            return Err(SessionRejection::Unknown.into());
+        }
+        match self.store.session_by_digest(digest).await? {
+            None => {
+                self.cache.forget_digest(digest);
+                Err(SessionRejection::Unknown.into())
+            }
+            Some(session) if session.state != SessionState::LoggedIn => {
+                self.cache.end(session.id, session.state, now);
+                self.cache.forget_digest(digest);
+                Err(SessionRejection::Ended(session.state).into())
+            }
+            // Ended here while the store was being read: the store's answer is already stale.
+            Some(session) => self
+                .cache
+                .insert(session, std::slice::from_ref(digest), now)
+                .map_err(|state| SessionRejection::Ended(state).into()),
+        }
+    }
+
+    // ---- ending sessions ------------------------------------------------------------------
+
+    /// The holder ends their own session.
+    pub async fn logout(&self, session: &LiveSession, correlation_id: &str) -> Result<(), CoreError> {
+        self.end_session(session.id, SessionState::LoggedOut, "logout", correlation_id).await.map(|_| ())
+    }
+
+    /// Ends one session by id; `Ok(None)` when it was not live.
+    pub async fn end_session(
+        &self,
+        id: Uuid,
+        state: SessionState,
+        event: &'static str,
+        correlation_id: &str,
+    ) -> Result<Option<Session>, CoreError> {
+        let now = self.now();
+        let ended = self.store.end_session(id, state, now).await?;
+        self.cache.end(id, state, now);
+        if let Some(ended) = &ended {
+            audit::session_ended(event, ended, correlation_id);
+        }
+        Ok(ended)
+    }
+
+    /// An administrator revokes one session.
+    pub async fn revoke_session(&self, id: Uuid, correlation_id: &str) -> Result<Session, CoreError> {
+        self.end_session(id, SessionState::Terminated, "revocation", correlation_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("live session {id}")))
+    }
+
+    /// An administrator revokes all of a user's sessions; returns how many were live.
+    pub async fn revoke_user_sessions(&self, org: &str, name: &str, correlation_id: &str) -> Result<usize, CoreError> {
+        let user = self.user(org, name).await?;
+        self.end_user_sessions(user.id, correlation_id).await
+    }
+
+    pub(super) async fn end_user_sessions(&self, user_id: Uuid, correlation_id: &str) -> Result<usize, CoreError> {
+        let now = self.now();
+        let ended = self.store.end_user_sessions(user_id, SessionState::Terminated, now).await?;
+        for session in &ended {
+            self.cache.end(session.id, session.state, now);
+            audit::session_ended("revocation", session, correlation_id);
+        }
+        Ok(ended.len())
+    }
+
+    pub async fn session_by_number(&self, number: i64) -> Result<Option<Session>, CoreError> {
+        Ok(self.store.session_by_number(number).await?)
+    }
+
+    pub async fn user_by_number(&self, number: i64) -> Result<Option<User>, CoreError> {
+        Ok(self.store.user_by_number(number).await?)
+    }
+
+    /// The dialect's own state attached to a session (a JSON document), if any.
+    pub async fn session_data(&self, id: Uuid) -> Result<Option<String>, CoreError> {
+        Ok(self.store.session_data(id).await?)
+    }
+
+    pub async fn set_session_data(&self, id: Uuid, data: &str) -> Result<(), CoreError> {
+        Ok(self.store.set_session_data(id, data).await?)
+    }
+
+    /// Sessions of one dialect, newest first.
+    pub async fn dialect_sessions(
+        &self,
+        dialect: &str,
+        org_id: Option<Uuid>,
+        live_only: bool,
+    ) -> Result<Vec<Session>, CoreError> {
+        let filter = SessionFilter { dialect: Some(dialect.to_owned()), org_id, live_only, ..SessionFilter::default() };
+        Ok(self.store.list_sessions(&filter, Page::ALL).await?)
+    }
+
+    /// One page of the sessions (of an org, or of one of its users), newest first.
+    pub async fn sessions(
+        &self,
+        org: Option<&str>,
+        user: Option<&str>,
+        live_only: bool,
+        page: Page,
+    ) -> Result<Vec<Session>, CoreError> {
+        let mut filter = SessionFilter { live_only, ..SessionFilter::default() };
+        match (org, user) {
+            (Some(org), Some(user)) => filter.user_id = Some(self.user(org, user).await?.id),
+            (Some(org), None) => filter.org_id = Some(self.org(org).await?.id),
+            (None, Some(_)) => return Err(CoreError::Invalid("--user needs --org".into())),
+            (None, None) => {}
+        }
+        Ok(self.store.list_sessions(&filter, page).await?)
+    }
+}
