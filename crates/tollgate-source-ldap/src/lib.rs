@@ -14,15 +14,21 @@
 //! Active Directory's bind sub-codes (`data 773` and friends in the diagnostic text) become the
 //! [`Refusal`] they mean, so the audit log tells "must change password" from "wrong password"
 //! while the client gets its dialect's ordinary refusal.
+//!
+//! The LDAP client panics on some malformed answers (ldap3 decodes a server's BER with
+//! `expect`): a login catches that panic and turns it into a server error, so a broken or
+//! hostile directory costs a login, never the task that serves it.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures_util::FutureExt;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, ldap_escape};
 use serde::{Deserialize, Serialize};
 use tollgate_core::{Identity, IdentitySource, ProbeStep, Refusal, SourceAttempt, SourceError, Verdict};
@@ -370,10 +376,29 @@ impl IdentitySource for LdapSource {
         let Some(password) = attempt.credential.password() else {
             return Ok(Verdict::Refused(Refusal::UnsupportedCredential));
         };
-        self.check(attempt.username, password).await.map_err(SourceError)
+        match AssertUnwindSafe(self.check(attempt.username, password)).catch_unwind().await {
+            Ok(verdict) => verdict.map_err(SourceError),
+            Err(panic) => Err(SourceError(client_panic(&*panic))),
+        }
     }
 
     async fn probe(&self, user: Option<&str>, password: Option<&str>) -> Vec<ProbeStep> {
+        let started = Instant::now();
+        match AssertUnwindSafe(self.probe_steps(user, password)).catch_unwind().await {
+            Ok(steps) => steps,
+            Err(panic) => {
+                vec![ProbeStep {
+                    step: "probe".into(),
+                    elapsed: started.elapsed(),
+                    outcome: Err(client_panic(&*panic)),
+                }]
+            }
+        }
+    }
+}
+
+impl LdapSource {
+    async fn probe_steps(&self, user: Option<&str>, password: Option<&str>) -> Vec<ProbeStep> {
         let mut steps = Vec::new();
         let mut step = |name: String, started: Instant, outcome: Result<String, String>| {
             let failed = outcome.is_err();
@@ -518,6 +543,16 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientCon
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// What a panic of the LDAP client says, for the server error it becomes.
+fn client_panic(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    format!("the LDAP client could not decode the server's answer ({message})")
 }
 
 fn result_text(result: &ldap3::LdapResult) -> String {
