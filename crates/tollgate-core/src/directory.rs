@@ -8,13 +8,18 @@ use crate::clock::Timestamp;
 pub const SYSTEM_ORG: &str = "System";
 /// The role the bootstrap administrator holds.
 pub const SYSTEM_ADMINISTRATOR: &str = "System Administrator";
+/// The read-only role: its holders (API tokens above all) may read everything the admin API
+/// shows in their org, and change nothing.
+pub const AUDITOR: &str = "Auditor";
+/// The role that administers one tenant org.
+pub const ORG_ADMINISTRATOR: &str = "Organization Administrator";
 /// Identity source of accounts whose password hash Tollgate keeps itself.
 pub const LOCAL_SOURCE: &str = "local";
 
 /// Roles every store starts with: Cloud Director's predefined ones and HCX's.
 pub const PREDEFINED_ROLES: &[&str] = &[
     SYSTEM_ADMINISTRATOR,
-    "Organization Administrator",
+    ORG_ADMINISTRATOR,
     "Catalog Author",
     "vApp Author",
     "vApp User",
@@ -22,6 +27,7 @@ pub const PREDEFINED_ROLES: &[&str] = &[
     "Defer to Identity Provider",
     "Enterprise Administrator",
     "Appliance Administrator",
+    AUDITOR,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +86,27 @@ impl User {
     pub fn role_names(&self) -> Vec<String> {
         self.roles.iter().map(|r| r.name.clone()).collect()
     }
+}
+
+/// A credential for the admin API held by a program rather than a person: it acts with one
+/// role in one org. Only a digest of its secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub name: String,
+    pub org_id: Uuid,
+    pub org_name: String,
+    pub role: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// What it takes to create an API token (its secret's digest aside).
+#[derive(Debug, Clone)]
+pub struct ApiTokenSpec {
+    pub name: String,
+    pub org: String,
+    pub role: String,
 }
 
 /// What it takes to create a user.

@@ -26,7 +26,7 @@ mod touches;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{CoreConfig, DialectPolicy, LockoutPolicy};
-pub use directory::{Org, Role, User, UserSpec};
+pub use directory::{ApiToken, ApiTokenSpec, Org, Role, User, UserSpec};
 pub use error::{AuthFailure, CoreError, FailureReason, SessionRejection};
 pub use password::PasswordPolicy;
 pub use service::{AccountLocks, BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, TokenKind};

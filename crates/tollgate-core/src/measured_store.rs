@@ -11,7 +11,7 @@ use metrics::{Counter, Histogram, Label};
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
-use crate::directory::{Org, Role, User, UserSpec};
+use crate::directory::{ApiToken, ApiTokenSpec, Org, Role, User, UserSpec};
 use crate::session::{Session, SessionState};
 use crate::store::{
     Activity, DirectoryStore, LockoutStore, MetaStore, Page, SessionFilter, SessionStore, Store, StoreError,
@@ -95,6 +95,12 @@ measured!(DirectoryStore {
     async fn set_enabled(&self, user_id: Uuid, enabled: bool) -> StoreResult<()>;
     async fn set_user_roles(&self, user_id: Uuid, roles: &[String]) -> StoreResult<()>;
     async fn set_last_login(&self, user_id: Uuid, at: Timestamp) -> StoreResult<()>;
+    async fn delete_org(&self, id: Uuid) -> StoreResult<()>;
+    async fn delete_user(&self, id: Uuid) -> StoreResult<()>;
+    async fn create_api_token(&self, spec: &ApiTokenSpec, digest: &TokenDigest, now: Timestamp) -> StoreResult<ApiToken>;
+    async fn api_token_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>>;
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    async fn revoke_api_token(&self, name: &str, now: Timestamp) -> StoreResult<Option<ApiToken>>;
 });
 
 measured!(LockoutStore {
@@ -118,6 +124,7 @@ measured!(SessionStore {
     async fn insert_sessions(&self, sessions: &[(Session, Vec<TokenDigest>)]) -> StoreResult<Vec<i64>>;
     async fn session_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<Session>>;
     async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>>;
+    async fn session_by_id(&self, id: Uuid) -> StoreResult<Option<Session>>;
     async fn session_data(&self, id: Uuid) -> StoreResult<Option<String>>;
     async fn set_session_data(&self, id: Uuid, data: &str) -> StoreResult<()>;
     async fn list_sessions(&self, filter: &SessionFilter, page: Page) -> StoreResult<Vec<Session>>;

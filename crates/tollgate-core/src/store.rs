@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
-use crate::directory::{Org, Role, User, UserSpec};
+use crate::directory::{ApiToken, ApiTokenSpec, Org, Role, User, UserSpec};
 use crate::session::{Session, SessionState};
 use crate::token::TokenDigest;
 
@@ -102,6 +102,26 @@ pub trait DirectoryStore: Send + Sync + 'static {
     /// Fails with `NotFound` for an unknown role.
     async fn set_user_roles(&self, user_id: Uuid, roles: &[String]) -> StoreResult<()>;
     async fn set_last_login(&self, user_id: Uuid, at: Timestamp) -> StoreResult<()>;
+    /// Deletes an org that holds no users and no API tokens: `Conflict` when it still does,
+    /// `NotFound` when there is no such org.
+    async fn delete_org(&self, id: Uuid) -> StoreResult<()>;
+    /// Deletes a user and, with them, every session of theirs; `NotFound` when there is none.
+    async fn delete_user(&self, id: Uuid) -> StoreResult<()>;
+    /// Stores a new API token reachable by `digest`. Fails with `NotFound` for an unknown org
+    /// or role, `Conflict` for a name another token has (case-insensitive, revoked ones too).
+    async fn create_api_token(
+        &self,
+        spec: &ApiTokenSpec,
+        digest: &TokenDigest,
+        now: Timestamp,
+    ) -> StoreResult<ApiToken>;
+    /// The token `digest` names, revoked or not.
+    async fn api_token_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>>;
+    /// Every API token, revoked ones included, by name.
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    /// Marks a token revoked at `now`; returns it as it is afterwards, `None` when no token has
+    /// that name. A token revoked already keeps its first revocation time.
+    async fn revoke_api_token(&self, name: &str, now: Timestamp) -> StoreResult<Option<ApiToken>>;
 }
 
 /// Counters of failed logins, each named by an account (a user's id, or a digest of a name no
@@ -154,6 +174,7 @@ pub trait SessionStore: Send + Sync + 'static {
     }
     async fn session_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<Session>>;
     async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>>;
+    async fn session_by_id(&self, id: Uuid) -> StoreResult<Option<Session>>;
     /// A dialect's own state attached to a session (a JSON document), if any.
     async fn session_data(&self, id: Uuid) -> StoreResult<Option<String>>;
     async fn set_session_data(&self, id: Uuid, data: &str) -> StoreResult<()>;

@@ -13,9 +13,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tollgate_core::token::TokenDigest;
 use tollgate_core::{
-    Core, CoreConfig, CoreError, Credential, DialectPolicy, FailureReason, LoginRequest, ManualClock, Page,
-    PasswordPolicy, SessionRejection, SessionState, Store, ThrottlePolicy, Timestamp, TokenKind, UserSpec,
+    ApiTokenSpec, Core, CoreConfig, CoreError, Credential, DialectPolicy, FailureReason, LoginRequest, ManualClock,
+    Page, PasswordPolicy, SessionRejection, SessionState, Store, StoreError, ThrottlePolicy, Timestamp, TokenKind,
+    UserSpec,
 };
 
 type FreshStore = Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send>>;
@@ -76,7 +78,10 @@ macro_rules! conformance_tests {
             listings_come_in_pages_without_gaps_or_repeats,
             the_sweep_ends_sessions_in_batches_and_keeps_the_live_ones,
             first_uses_of_many_sessions_reach_the_store_without_a_sweep,
-            live_sessions_are_counted_by_dialect);
+            live_sessions_are_counted_by_dialect,
+            api_tokens_are_found_by_digest_listed_and_revoked,
+            api_token_mistakes_are_reported,
+            deleting_a_user_deletes_their_sessions_and_an_org_must_be_empty_to_go);
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
         $(
@@ -729,4 +734,72 @@ pub async fn live_sessions_are_counted_by_dialect(backend: &Backend) {
     let mut counts = f.store.count_live_sessions().await.unwrap();
     counts.sort();
     assert_eq!(counts, vec![("native".to_owned(), 1), ("vcd".to_owned(), 2)], "ended sessions are not live");
+}
+
+// ---- API tokens and deletions ---------------------------------------------------------------
+
+fn token_spec(name: &str, org: &str, role: &str) -> ApiTokenSpec {
+    ApiTokenSpec { name: name.into(), org: org.into(), role: role.into() }
+}
+
+pub async fn api_tokens_are_found_by_digest_listed_and_revoked(backend: &Backend) {
+    let f = fixture(backend).await;
+    let digest = TokenDigest::of("secret-one");
+    let created = f.store.create_api_token(&token_spec("ci", "org1", "Auditor"), &digest, START).await.unwrap();
+    assert_eq!((created.name.as_str(), created.org_name.as_str(), created.role.as_str()), ("ci", "org1", "Auditor"));
+    assert_eq!((created.created_at, created.revoked_at), (START, None));
+    f.store
+        .create_api_token(&token_spec("Backup", "System", "System Administrator"), &TokenDigest::of("two"), START)
+        .await
+        .unwrap();
+
+    assert_eq!(f.store.api_token_by_digest(&digest).await.unwrap(), Some(created.clone()));
+    assert_eq!(f.store.api_token_by_digest(&TokenDigest::of("secret-two")).await.unwrap(), None);
+    let names: Vec<String> = f.store.list_api_tokens().await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["Backup", "ci"]);
+
+    let later = Timestamp(START.millis() + 1000);
+    let revoked = f.store.revoke_api_token("CI", later).await.unwrap().unwrap();
+    assert_eq!((revoked.id, revoked.revoked_at), (created.id, Some(later)));
+    // A second revocation keeps the first one's time; the digest still names the token, so
+    // that the core can tell a revoked token from an unknown one.
+    let again = f.store.revoke_api_token("ci", Timestamp(later.millis() + 1000)).await.unwrap().unwrap();
+    assert_eq!(again.revoked_at, Some(later));
+    assert_eq!(f.store.api_token_by_digest(&digest).await.unwrap().unwrap().revoked_at, Some(later));
+    assert_eq!(f.store.revoke_api_token("nobody", later).await.unwrap(), None);
+}
+
+pub async fn api_token_mistakes_are_reported(backend: &Backend) {
+    let f = fixture(backend).await;
+    f.store.create_api_token(&token_spec("ci", "org1", "Auditor"), &TokenDigest::of("a"), START).await.unwrap();
+    let create = |name: &'static str, org: &'static str, role: &'static str, secret: &'static str| {
+        let store = f.store.clone();
+        async move { store.create_api_token(&token_spec(name, org, role), &TokenDigest::of(secret), START).await }
+    };
+    assert!(matches!(create("CI", "org1", "Auditor", "b").await, Err(StoreError::Conflict(_))));
+    assert!(matches!(create("other", "nope", "Auditor", "c").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(create("other", "org1", "No Such Role", "d").await, Err(StoreError::NotFound(_))));
+    assert_eq!(f.store.list_api_tokens().await.unwrap().len(), 1);
+}
+
+pub async fn deleting_a_user_deletes_their_sessions_and_an_org_must_be_empty_to_go(backend: &Backend) {
+    let f = fixture(backend).await;
+    let org = f.core.org("org1").await.unwrap();
+    let alice = f.core.user("org1", "alice").await.unwrap();
+    let session = f.core.login(request("org1", "alice", "pw")).await.unwrap().session.session().clone();
+    assert_eq!(f.store.session_by_id(session.id).await.unwrap().map(|s| s.number), Some(session.number));
+    assert!(matches!(f.store.delete_org(org.id).await, Err(StoreError::Conflict(_))));
+
+    f.store.delete_user(alice.id).await.unwrap();
+    assert_eq!(f.store.user_by_id(alice.id).await.unwrap(), None);
+    assert_eq!(f.store.session_by_id(session.id).await.unwrap(), None);
+    assert!(matches!(f.store.delete_user(alice.id).await, Err(StoreError::NotFound(_))));
+
+    f.store.create_api_token(&token_spec("ci", "org1", "Auditor"), &TokenDigest::of("a"), START).await.unwrap();
+    assert!(matches!(f.store.delete_org(org.id).await, Err(StoreError::Conflict(_))));
+    f.core.add_org("org2", None).await.unwrap();
+    let org2 = f.core.org("org2").await.unwrap();
+    f.store.delete_org(org2.id).await.unwrap();
+    assert_eq!(f.store.org_by_id(org2.id).await.unwrap(), None);
+    assert!(matches!(f.store.delete_org(org2.id).await, Err(StoreError::NotFound(_))));
 }

@@ -17,7 +17,7 @@ use tollgate_core::store::{
     Activity, DirectoryStore, LockoutStore, MetaStore, Page, SessionFilter, SessionStore, StoreError, StoreResult,
 };
 use tollgate_core::token::TokenDigest;
-use tollgate_core::{Org, Role, Session, SessionState, Timestamp, User, UserSpec};
+use tollgate_core::{ApiToken, ApiTokenSpec, Org, Role, Session, SessionState, Timestamp, User, UserSpec};
 use uuid::Uuid;
 
 mod schema;
@@ -174,6 +174,21 @@ const SESSION_SELECT: &str = "SELECT s.id, s.number, s.user_id, u.name AS user_n
     s.last_seen_at, s.idle_timeout_ms, s.expires_at, s.state, s.ended_at, s.read_only
     FROM sessions s JOIN users u ON u.id = s.user_id JOIN orgs o ON o.id = s.org_id";
 
+const API_TOKEN_SELECT: &str = "SELECT t.id, t.name, t.org_id, o.name AS org_name, r.name AS role, t.created_at,
+    t.revoked_at FROM api_tokens t JOIN orgs o ON o.id = t.org_id JOIN roles r ON r.id = t.role_id";
+
+fn api_token_from_row(row: &Row) -> ApiToken {
+    ApiToken {
+        id: row.get("id"),
+        name: row.get("name"),
+        org_id: row.get("org_id"),
+        org_name: row.get("org_name"),
+        role: row.get("role"),
+        created_at: Timestamp(row.get("created_at")),
+        revoked_at: row.get::<_, Option<i64>>("revoked_at").map(Timestamp),
+    }
+}
+
 fn org_from_row(row: &Row) -> Org {
     Org {
         id: row.get("id"),
@@ -230,6 +245,16 @@ fn session_from_row(row: &Row) -> StoreResult<Session> {
 /// A page's limit as PostgreSQL takes it.
 fn limit(page: Page) -> i64 {
     i64::from(page.limit)
+}
+
+/// The id of the org or role (`kind`) named `name`, case-insensitively; `NotFound` if none is.
+async fn id_by_name(tx: &deadpool_postgres::Transaction<'_>, kind: &str, name: &str) -> StoreResult<Uuid> {
+    let sql = match kind {
+        "org" => "SELECT id FROM orgs WHERE lower(name) = lower($1)",
+        _ => "SELECT id FROM roles WHERE lower(name) = lower($1)",
+    };
+    let row = tx.query_opt(sql, &[&name]).await.map_err(backend)?;
+    row.map(|r| r.get(0)).ok_or_else(|| StoreError::NotFound(format!("{kind} {name:?}")))
 }
 
 /// Gives the user each of `roles` (matched case-insensitively) in `tx`.
@@ -306,12 +331,7 @@ impl DirectoryStore for PostgresStore {
         {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(backend)?;
-            let org_id: Uuid = tx
-                .query_opt("SELECT id FROM orgs WHERE lower(name) = lower($1)", &[&spec.org])
-                .await
-                .map_err(backend)?
-                .ok_or_else(|| StoreError::NotFound(format!("org {:?}", spec.org)))?
-                .get(0);
+            let org_id = id_by_name(&tx, "org", &spec.org).await?;
             let inserted = tx
                 .execute(
                     "INSERT INTO users (id, org_id, name, password_hash, identity_source, enabled, created_at)
@@ -367,6 +387,86 @@ impl DirectoryStore for PostgresStore {
 
     async fn set_last_login(&self, user_id: Uuid, at: Timestamp) -> StoreResult<()> {
         self.update_user(user_id, "UPDATE users SET last_login_at = $2 WHERE id = $1", &at.millis()).await
+    }
+
+    async fn delete_org(&self, id: Uuid) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // The org's row locked first: a user created in it meanwhile waits, then fails.
+        if tx.query_opt("SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE", &[&id]).await.map_err(backend)?.is_none() {
+            return Err(StoreError::NotFound(format!("org {id}")));
+        }
+        let row = tx
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM users WHERE org_id = $1), (SELECT COUNT(*) FROM api_tokens WHERE org_id = $1)",
+                &[&id],
+            )
+            .await
+            .map_err(backend)?;
+        let (users, tokens): (i64, i64) = (row.get(0), row.get(1));
+        if users > 0 || tokens > 0 {
+            return Err(StoreError::Conflict(format!(
+                "the org still has {users} user(s) and {tokens} API token(s); delete them first"
+            )));
+        }
+        tx.execute("DELETE FROM orgs WHERE id = $1", &[&id]).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn delete_user(&self, id: Uuid) -> StoreResult<()> {
+        match self.execute("DELETE FROM users WHERE id = $1", &[&id]).await? {
+            0 => Err(StoreError::NotFound(format!("user {id}"))),
+            _ => Ok(()),
+        }
+    }
+
+    async fn create_api_token(
+        &self,
+        spec: &ApiTokenSpec,
+        digest: &TokenDigest,
+        now: Timestamp,
+    ) -> StoreResult<ApiToken> {
+        let id = Uuid::new_v4();
+        {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(backend)?;
+            let org_id = id_by_name(&tx, "org", &spec.org).await?;
+            let role_id = id_by_name(&tx, "role", &spec.role).await?;
+            let inserted = tx
+                .execute(
+                    "INSERT INTO api_tokens (id, name, org_id, role_id, digest, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    &[&id, &spec.name, &org_id, &role_id, &&digest.0[..], &now.millis()],
+                )
+                .await
+                .map_err(backend)?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!("an API token named {:?} already exists", spec.name)));
+            }
+            tx.commit().await.map_err(backend)?;
+        }
+        let rows = self.query(&format!("{API_TOKEN_SELECT} WHERE t.id = $1"), &[&id]).await?;
+        rows.first().map(api_token_from_row).ok_or_else(|| backend("API token vanished after insert"))
+    }
+
+    async fn api_token_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>> {
+        let rows = self.query(&format!("{API_TOKEN_SELECT} WHERE t.digest = $1"), &[&&digest.0[..]]).await?;
+        Ok(rows.first().map(api_token_from_row))
+    }
+
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        let rows = self.query(&format!("{API_TOKEN_SELECT} ORDER BY lower(t.name)"), &[]).await?;
+        Ok(rows.iter().map(api_token_from_row).collect())
+    }
+
+    async fn revoke_api_token(&self, name: &str, now: Timestamp) -> StoreResult<Option<ApiToken>> {
+        self.execute(
+            "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE lower(name) = lower($1)",
+            &[&name, &now.millis()],
+        )
+        .await?;
+        let rows = self.query(&format!("{API_TOKEN_SELECT} WHERE lower(t.name) = lower($1)"), &[&name]).await?;
+        Ok(rows.first().map(api_token_from_row))
     }
 }
 
@@ -530,6 +630,10 @@ impl SessionStore for PostgresStore {
 
     async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>> {
         Ok(self.sessions("s.number = $1", &[&number]).await?.pop())
+    }
+
+    async fn session_by_id(&self, id: Uuid) -> StoreResult<Option<Session>> {
+        Ok(self.sessions("s.id = $1", &[&id]).await?.pop())
     }
 
     async fn session_data(&self, id: Uuid) -> StoreResult<Option<String>> {

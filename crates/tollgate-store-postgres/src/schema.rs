@@ -6,7 +6,8 @@ use tokio_postgres::Client;
 /// Any number: the lock only has to be the same for every node of an installation.
 const MIGRATION_LOCK: i64 = 0x746f_6c6c_6761_7465; // "tollgate"
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -84,7 +85,22 @@ CREATE TABLE failure_counters (
     locked_until     BIGINT,
     PRIMARY KEY (account, address)
 );
-"#];
+"#,
+    r#"
+-- Credentials for the admin API held by programs: one role in one org, only a digest of the
+-- secret kept. Revoked ones stay, so that the audit trail's names keep meaning something.
+CREATE TABLE api_tokens (
+    id         UUID PRIMARY KEY,
+    name       TEXT NOT NULL,
+    org_id     UUID NOT NULL REFERENCES orgs (id),
+    role_id    UUID NOT NULL REFERENCES roles (id),
+    digest     BYTEA NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE UNIQUE INDEX api_tokens_by_name ON api_tokens (lower(name));
+"#,
+];
 
 /// Brings the schema up to date; returns how many migrations it applied.
 pub async fn migrate(client: &mut Client) -> Result<usize, tokio_postgres::Error> {

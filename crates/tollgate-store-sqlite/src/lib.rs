@@ -18,7 +18,7 @@ use tollgate_core::store::{
     Activity, DirectoryStore, LockoutStore, MetaStore, Page, SessionFilter, SessionStore, StoreError, StoreResult,
 };
 use tollgate_core::token::TokenDigest;
-use tollgate_core::{Org, Role, Session, SessionState, Timestamp, User, UserSpec};
+use tollgate_core::{ApiToken, ApiTokenSpec, Org, Role, Session, SessionState, Timestamp, User, UserSpec};
 use uuid::Uuid;
 
 mod schema;
@@ -169,6 +169,19 @@ fn seed_roles(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The id of the org or role (`kind`) named `name` (its column matches case-insensitively);
+/// `NotFound` if none is.
+fn id_by_name(conn: &Connection, kind: &str, name: &str) -> StoreResult<String> {
+    let sql = match kind {
+        "org" => "SELECT id FROM orgs WHERE name = ?1",
+        _ => "SELECT id FROM roles WHERE name = ?1",
+    };
+    conn.query_row(sql, [name], |r| r.get(0))
+        .optional()
+        .map_err(backend)?
+        .ok_or_else(|| StoreError::NotFound(format!("{kind} {name:?}")))
+}
+
 fn uuid_col(row: &Row<'_>, idx: &str) -> rusqlite::Result<Uuid> {
     let text: String = row.get(idx)?;
     Uuid::parse_str(&text)
@@ -234,6 +247,21 @@ fn query_users(
         users.push(user_from_row(conn, row)?);
     }
     Ok(users)
+}
+
+const API_TOKEN_QUERY: &str = "SELECT t.id, t.name, t.org_id, o.name AS org_name, r.name AS role, t.created_at,
+    t.revoked_at FROM api_tokens t JOIN orgs o ON o.id = t.org_id JOIN roles r ON r.id = t.role_id";
+
+fn api_token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiToken> {
+    Ok(ApiToken {
+        id: uuid_col(row, "id")?,
+        name: row.get("name")?,
+        org_id: uuid_col(row, "org_id")?,
+        org_name: row.get("org_name")?,
+        role: row.get("role")?,
+        created_at: Timestamp(row.get("created_at")?),
+        revoked_at: ts(row.get("revoked_at")?),
+    })
 }
 
 const SESSION_COLUMNS: &str = "s.id, s.number, s.user_id, u.name AS user_name, s.org_id, o.name AS org_name,
@@ -442,11 +470,7 @@ impl DirectoryStore for SqliteStore {
         let spec = spec.clone();
         self.with(move |conn| {
             let tx = write_transaction(conn).map_err(backend)?;
-            let org_id: String = tx
-                .query_row("SELECT id FROM orgs WHERE name = ?1", [&spec.org], |r| r.get(0))
-                .optional()
-                .map_err(backend)?
-                .ok_or_else(|| StoreError::NotFound(format!("org {:?}", spec.org)))?;
+            let org_id = id_by_name(&tx, "org", &spec.org)?;
             let id = Uuid::new_v4();
             let number = next_number(&tx, "users").map_err(backend)?;
             let inserted = tx
@@ -529,6 +553,104 @@ impl DirectoryStore for SqliteStore {
 
     async fn set_last_login(&self, user_id: Uuid, at: Timestamp) -> StoreResult<()> {
         self.update_user(user_id, "UPDATE users SET last_login_at = ?2 WHERE id = ?1", at.millis()).await
+    }
+
+    async fn delete_org(&self, id: Uuid) -> StoreResult<()> {
+        self.with(move |conn| {
+            let tx = write_transaction(conn).map_err(backend)?;
+            let id = id.to_string();
+            let (users, tokens): (i64, i64) = tx
+                .query_row(
+                    "SELECT (SELECT COUNT(*) FROM users WHERE org_id = ?1), (SELECT COUNT(*) FROM api_tokens WHERE org_id = ?1)",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(backend)?;
+            if users > 0 || tokens > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "the org still has {users} user(s) and {tokens} API token(s); delete them first"
+                )));
+            }
+            if tx.execute("DELETE FROM orgs WHERE id = ?1", [&id]).map_err(backend)? == 0 {
+                return Err(StoreError::NotFound(format!("org {id}")));
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_user(&self, id: Uuid) -> StoreResult<()> {
+        self.with(move |conn| match conn.execute("DELETE FROM users WHERE id = ?1", [id.to_string()]) {
+            Ok(0) => Err(StoreError::NotFound(format!("user {id}"))),
+            Ok(_) => Ok(()),
+            Err(e) => Err(backend(e)),
+        })
+        .await
+    }
+
+    async fn create_api_token(
+        &self,
+        spec: &ApiTokenSpec,
+        digest: &TokenDigest,
+        now: Timestamp,
+    ) -> StoreResult<ApiToken> {
+        let (spec, digest) = (spec.clone(), *digest);
+        self.with(move |conn| {
+            let tx = write_transaction(conn).map_err(backend)?;
+            let org_id = id_by_name(&tx, "org", &spec.org)?;
+            let role_id = id_by_name(&tx, "role", &spec.role)?;
+            let id = Uuid::new_v4().to_string();
+            let inserted = tx
+                .execute(
+                    "INSERT INTO api_tokens (id, name, org_id, role_id, digest, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (name) DO NOTHING",
+                    params![id, spec.name, org_id, role_id, &digest.0[..], now.millis()],
+                )
+                .map_err(backend)?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!("an API token named {:?} already exists", spec.name)));
+            }
+            let token = tx
+                .query_row(&format!("{API_TOKEN_QUERY} WHERE t.id = ?1"), [&id], api_token_from_row)
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(token)
+        })
+        .await
+    }
+
+    async fn api_token_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>> {
+        let digest = *digest;
+        self.read(move |conn| {
+            conn.query_row(&format!("{API_TOKEN_QUERY} WHERE t.digest = ?1"), [&digest.0[..]], api_token_from_row)
+                .optional()
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!("{API_TOKEN_QUERY} ORDER BY t.name")).map_err(backend)?;
+            let rows = stmt.query_map([], api_token_from_row).map_err(backend)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn revoke_api_token(&self, name: &str, now: Timestamp) -> StoreResult<Option<ApiToken>> {
+        let name = name.to_owned();
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE name = ?1",
+                params![name, now.millis()],
+            )
+            .map_err(backend)?;
+            conn.query_row(&format!("{API_TOKEN_QUERY} WHERE t.name = ?1"), [&name], api_token_from_row)
+                .optional()
+                .map_err(backend)
+        })
+        .await
     }
 }
 
@@ -712,6 +834,10 @@ impl SessionStore for SqliteStore {
 
     async fn session_by_number(&self, number: i64) -> StoreResult<Option<Session>> {
         self.read(move |conn| Ok(query_sessions(conn, "s.number = ?1", &[&number]).map_err(backend)?.pop())).await
+    }
+
+    async fn session_by_id(&self, id: Uuid) -> StoreResult<Option<Session>> {
+        self.read(move |conn| Ok(query_sessions(conn, "s.id = ?1", &[&id.to_string()]).map_err(backend)?.pop())).await
     }
 
     async fn session_data(&self, id: Uuid) -> StoreResult<Option<String>> {

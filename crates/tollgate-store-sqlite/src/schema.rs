@@ -124,6 +124,19 @@ ALTER TABLE sessions ADD COLUMN ends_at INTEGER NOT NULL DEFAULT 0;
 UPDATE sessions SET ends_at = MIN(expires_at, last_seen_at + idle_timeout_ms);
 CREATE INDEX sessions_ending ON sessions (ends_at) WHERE state = 'LOGGED_IN';
 "#,
+    r#"
+-- Credentials for the admin API held by programs: one role in one org, only a digest of the
+-- secret kept. Revoked ones stay, so that the audit trail's names keep meaning something.
+CREATE TABLE api_tokens (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL COLLATE NOCASE UNIQUE,
+    org_id     TEXT NOT NULL REFERENCES orgs (id),
+    role_id    TEXT NOT NULL REFERENCES roles (id),
+    digest     BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
