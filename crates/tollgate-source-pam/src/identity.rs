@@ -69,12 +69,18 @@ impl IdentitySource for PamSource {
             },
         }];
         let Some(user) = user else { return steps };
-        let allowed = self.config.allowed_users.iter().any(|a| a == user);
+        let started = Instant::now();
+        let allowed = self.is_allowed(user).await;
         steps.push(ProbeStep {
             step: format!("allow-list {user}"),
-            elapsed: Duration::ZERO,
-            outcome: if allowed { Ok("listed".into()) } else { Err("not on allowed_users".into()) },
+            elapsed: started.elapsed(),
+            outcome: match &allowed {
+                Ok(true) => Ok("listed, or in an allowed group".into()),
+                Ok(false) => Err("neither on allowed_users nor in allowed_groups".into()),
+                Err(e) => Err(e.to_string()),
+            },
         });
+        let allowed = allowed == Ok(true);
         if let (true, Some(password)) = (allowed && steps[0].outcome.is_ok(), password) {
             let started = Instant::now();
             let outcome = self.authenticate(user, password).await.map(|()| "authenticated, account usable".to_owned());

@@ -1,7 +1,8 @@
 //! The `pam` identity source: operating-system accounts (HCX `local`, Cloud Director
 //! Availability `localUser`) checked through a PAM service.
 //!
-//! Only names on the configured allow-list ever reach PAM. Each check runs authentication and
+//! Only accounts on the configured allow-list (by name, or by a group they are in) ever reach
+//! PAM. Each check runs authentication and
 //! then account management (an expired account authenticates but must not log in) on a
 //! blocking thread; at most `max_concurrent` run at once and a check that takes longer than
 //! `timeout` is answered as an outage. libpam cannot be interrupted, so a timed-out check keeps
@@ -35,8 +36,13 @@ pub struct PamConfig {
     /// The file in `/etc/pam.d` that holds the stack.
     #[serde(default = "default_service")]
     pub service: String,
-    /// The only accounts that may log in through this source.
+    /// Accounts that may log in through this source.
+    #[serde(default)]
     pub allowed_users: Vec<String>,
+    /// Groups whose members may log in too (as their primary group or a supplementary one,
+    /// read from the system's group database at each login).
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
     /// A check still running after this long is answered as an outage.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
@@ -63,7 +69,7 @@ fn default_max_concurrent() -> usize {
 /// Why PAM said no. Dialects answer all of these alike; the reason is for the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// The name is not on the allow-list (PAM was not asked).
+    /// The name is not on the allow-list, nor in an allowed group (PAM was not asked).
     NotAllowed,
     /// The name or password cannot be handed to PAM (too long, a NUL byte, empty).
     Malformed,
@@ -119,8 +125,8 @@ impl std::fmt::Debug for PamSource {
 
 impl PamSource {
     pub fn new(config: PamConfig) -> Result<Self, ConfigError> {
-        if config.allowed_users.is_empty() {
-            return Err(ConfigError("allowed_users must name at least one account".into()));
+        if config.allowed_users.is_empty() && config.allowed_groups.is_empty() {
+            return Err(ConfigError("allowed_users or allowed_groups must name at least one account or group".into()));
         }
         if config.service.is_empty() || config.service.contains(['/', '\0']) || config.service.starts_with('.') {
             return Err(ConfigError(format!("{:?} is not a PAM service name", config.service)));
@@ -169,8 +175,21 @@ impl PamSource {
         outcome
     }
 
+    /// Whether `username` is on `allowed_users`, or else in one of `allowed_groups` (which
+    /// asks the system's account databases on a blocking thread).
+    pub async fn is_allowed(&self, username: &str) -> Result<bool, PamError> {
+        if self.config.allowed_users.iter().any(|allowed| allowed == username) {
+            return Ok(true);
+        }
+        let (username, groups) = (username.to_owned(), self.config.allowed_groups.clone());
+        tokio::task::spawn_blocking(move || in_any_group(&username, &groups))
+            .await
+            .map_err(|e| PamError::Unavailable(format!("group lookup failed: {e}")))?
+    }
+
     async fn check(&self, username: &str, password: &str) -> Result<(), PamError> {
-        if !self.config.allowed_users.iter().any(|allowed| allowed == username) {
+        let by_name = self.config.allowed_users.iter().any(|allowed| allowed == username);
+        if !by_name && self.config.allowed_groups.is_empty() {
             return Err(PamError::Refused(Refusal::NotAllowed));
         }
         let malformed = |s: &str, max: usize| s.is_empty() || s.len() > max || s.contains('\0');
@@ -179,12 +198,17 @@ impl PamSource {
         }
         let deadline = Duration::from_secs(self.config.timeout_secs);
         let service = self.config.service.clone();
+        let groups = if by_name { Vec::new() } else { self.config.allowed_groups.clone() };
         let conversation = Credentials { username: username.into(), password: password.into() };
         let slots = self.slots.clone();
         let check = async move {
             let permit = slots.acquire_owned().await.map_err(|_| PamError::Unavailable("pool closed".into()))?;
             tokio::task::spawn_blocking(move || {
-                let outcome = converse(&service, conversation);
+                // Group lookups may reach a directory (sssd, winbind): on this bounded thread.
+                let outcome = match by_name || in_any_group(&conversation.username.to_string_lossy(), &groups)? {
+                    true => converse(&service, conversation),
+                    false => Err(PamError::Refused(Refusal::NotAllowed)),
+                };
                 drop(permit);
                 outcome
             })
@@ -196,6 +220,29 @@ impl PamSource {
             Err(_) => Err(PamError::Unavailable(format!("no answer within {deadline:?}"))),
         }
     }
+}
+
+/// Whether the account `username` is in one of `groups`, as its primary group or a
+/// supplementary one. An account or group the system does not know is in nothing.
+fn in_any_group(username: &str, groups: &[String]) -> Result<bool, PamError> {
+    use nix::unistd::{Group, User, getgrouplist};
+    if groups.is_empty() {
+        return Ok(false);
+    }
+    let unavailable = |what: &str, e: nix::Error| PamError::Unavailable(format!("cannot read {what}: {e}"));
+    let Some(account) = User::from_name(username).map_err(|e| unavailable("the account database", e))? else {
+        return Ok(false);
+    };
+    let name = std::ffi::CString::new(username).map_err(|_| PamError::Refused(Refusal::Malformed))?;
+    let member_of = getgrouplist(&name, account.gid).map_err(|e| unavailable("the account's groups", e))?;
+    for group in groups {
+        if let Some(group) = Group::from_name(group).map_err(|e| unavailable("the group database", e))?
+            && member_of.contains(&group.gid)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// One PAM transaction: authenticate, then account management.
@@ -255,6 +302,7 @@ mod tests {
         PamConfig {
             service: DEFAULT_SERVICE.into(),
             allowed_users: users.iter().map(|u| u.to_string()).collect(),
+            allowed_groups: Vec::new(),
             timeout_secs: 5,
             max_concurrent: 1,
             roles: Vec::new(),

@@ -6,13 +6,14 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{OsUser, PASSWORD, Service, run, running_as_root, unique};
+use support::{OsGroup, OsUser, PASSWORD, Service, run, running_as_root, unique};
 use tollgate_source_pam::{PamConfig, PamError, PamSource, Refusal, SERVICE_FILE};
 
 fn source(service: &Service, allowed: &[&str]) -> PamSource {
     let source = PamSource::new(PamConfig {
         service: service.0.clone(),
         allowed_users: allowed.iter().map(|u| u.to_string()).collect(),
+        allowed_groups: Vec::new(),
         timeout_secs: 5,
         max_concurrent: 2,
         roles: Vec::new(),
@@ -78,6 +79,36 @@ async fn an_account_off_the_allow_list_is_refused_with_its_right_password() {
 }
 
 #[tokio::test]
+async fn members_of_an_allowed_group_log_in_and_others_are_refused() {
+    if !running_as_root() {
+        return;
+    }
+    let (group, service) = (OsGroup::create(), Service::install(SERVICE_FILE));
+    let (supplementary, primary, outsider) = (OsUser::create(), OsUser::create(), OsUser::create());
+    run("usermod", &["-a", "-G", &group.0, &supplementary.0], None);
+    run("usermod", &["-g", &group.0, &primary.0], None);
+    // The account's own group is nobody's primary group now: userdel would leave it behind.
+    run("groupdel", &[&primary.0], None);
+    let source = PamSource::new(PamConfig {
+        service: service.0.clone(),
+        allowed_users: Vec::new(),
+        allowed_groups: vec!["no-such-group-here".into(), group.0.clone()],
+        timeout_secs: 5,
+        max_concurrent: 2,
+        roles: Vec::new(),
+    })
+    .unwrap();
+    assert_eq!(source.authenticate(&supplementary.0, PASSWORD).await, Ok(()), "a supplementary group");
+    assert_eq!(source.authenticate(&primary.0, PASSWORD).await, Ok(()), "the primary group");
+    assert_eq!(source.authenticate(&outsider.0, PASSWORD).await, Err(PamError::Refused(Refusal::NotAllowed)));
+    assert_eq!(source.authenticate(&unique("tgpam"), PASSWORD).await, Err(PamError::Refused(Refusal::NotAllowed)));
+    assert_eq!(source.is_allowed(&outsider.0).await, Ok(false));
+    // Membership is read at each login: out of the group, out of Tollgate.
+    run("gpasswd", &["-d", &supplementary.0, &group.0], None);
+    assert_eq!(source.authenticate(&supplementary.0, PASSWORD).await, Err(PamError::Refused(Refusal::NotAllowed)));
+}
+
+#[tokio::test]
 async fn an_allowed_name_with_no_account_is_refused() {
     if !running_as_root() {
         return;
@@ -101,6 +132,7 @@ async fn a_stack_that_hangs_is_an_outage_within_the_deadline_and_holds_its_slot(
     let source = PamSource::new(PamConfig {
         service: service.0.clone(),
         allowed_users: vec![user.0.clone()],
+        allowed_groups: Vec::new(),
         timeout_secs: 1,
         max_concurrent: 1,
         roles: Vec::new(),

@@ -73,6 +73,24 @@ impl Drop for OsUser {
     }
 }
 
+/// An OS group, deleted on drop (after the accounts made in a test, which are dropped first
+/// when declared after it).
+pub struct OsGroup(pub String);
+
+impl OsGroup {
+    pub fn create() -> OsGroup {
+        let group = OsGroup(unique("tgpamg"));
+        run("groupadd", &[&group.0], None);
+        group
+    }
+}
+
+impl Drop for OsGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("groupdel").arg(&self.0).stderr(Stdio::null()).status();
+    }
+}
+
 /// `/etc/pam.d/<unique name>` holding `stack`, removed on drop.
 pub struct Service(pub String);
 
