@@ -5,7 +5,6 @@
 //! tens of seconds. An outage fails fast, and the core answers it as a server error, never as
 //! a wrong password.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,6 +22,7 @@ use uuid::Uuid;
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
 /// How long a store call may wait, at each step.
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +52,21 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// `error` and what caused it: tokio-postgres says only "db error" and keeps the server's
+/// message in the cause.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text = format!("{text}: {next}");
+        cause = next.source();
+    }
+    text
+}
+
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user:password@host:port/database`), applies the
+    /// Connects to `url` (`postgres://user:password@host:port/database`, with
+    /// `?sslmode=require` or `?sslmode=verify-full&sslrootcert=PATH` for TLS), applies the
     /// migrations the database lacks and seeds the predefined roles.
     pub async fn open(url: &str, timeouts: Timeouts) -> StoreResult<Self> {
         let store = Self::connect(url, timeouts)?;
@@ -63,14 +76,18 @@ impl PostgresStore {
 
     /// A pool over `url`, without touching the schema.
     pub fn connect(url: &str, timeouts: Timeouts) -> StoreResult<Self> {
-        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| backend(format!("bad store URL: {e}")))?;
+        let tls::Target { mut config, tls } = tls::read_url(url).map_err(backend)?;
         config.connect_timeout(timeouts.connect);
         let statement_ms = timeouts.statement.as_millis();
         config.options(format!("-c statement_timeout={statement_ms} -c lock_timeout={statement_ms}"));
         config.application_name("tollgate");
         // A dead peer (a node behind a failed switch) is noticed in seconds, not hours.
         config.keepalives_idle(Duration::from_secs(10));
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match tls {
+            Some(tls) => Manager::from_config(config, tls, manager_config),
+            None => Manager::from_config(config, NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
@@ -106,7 +123,7 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| backend(format!("no connection to PostgreSQL: {e}")))
+        self.pool.get().await.map_err(|e| backend(format!("no connection to PostgreSQL: {}", with_causes(&e))))
     }
 
     async fn query(&self, sql: &str, args: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Row>> {
