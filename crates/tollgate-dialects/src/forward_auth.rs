@@ -33,8 +33,9 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/auth/verify", any(verify)).route("/v1/auth/verify/{*original}", any(verify))
 }
 
-#[derive(Deserialize)]
-struct Gate {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Gate {
     /// Comma-separated roles, any one of which admits (`?roles=System%20Administrator`).
     roles: Option<String>,
 }
@@ -77,7 +78,17 @@ fn presented(headers: &HeaderMap) -> Option<Presented<'_>> {
         })
 }
 
-async fn verify(
+/// Every method and every path below it do the same; the document lists GET.
+#[utoipa::path(get, path = "/v1/auth/verify", tag = "forward-auth", params(Gate),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "A live session: who it is, in the X-Tollgate-User, -Org, -Roles, -Session and -Dialect headers"),
+        (status = 401, description = "No token, or one that names no live session", body = crate::native::ErrorBody),
+        (status = 403, description = "The session holds none of the roles asked for", body = crate::native::ErrorBody),
+        (status = "4XX", description = "A bad request", body = crate::native::ErrorBody),
+        (status = "5XX", description = "The server or a backend failed", body = crate::native::ErrorBody),
+    ))]
+pub(crate) async fn verify(
     State(state): State<AppState>,
     client: ClientAddr,
     headers: HeaderMap,

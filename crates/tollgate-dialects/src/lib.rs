@@ -21,6 +21,7 @@ pub mod forward_auth;
 pub mod hcx;
 pub mod loginsight;
 pub mod native;
+pub mod openapi;
 mod operations;
 mod overlap;
 pub mod settings;

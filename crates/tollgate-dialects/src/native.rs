@@ -6,12 +6,13 @@ use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tollgate_core::{CoreError, Credential, LiveSession, LoginRequest, TokenKind};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::common::{self, ClientAddr};
@@ -20,12 +21,16 @@ use crate::{AppState, CorrelationId, Failure};
 
 pub const DIALECT: &str = "native";
 
+/// `/v1` and `/v1/admin`, with the OpenAPI document of both at `/v1/openapi.json`, and the
+/// forward-auth endpoint.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sessions", post(login))
-        .route("/v1/sessions/current", get(current).delete(logout))
-        .route("/v1/introspect", post(introspect))
-        .merge(crate::forward_auth::router())
+    let (routes, document) = crate::openapi::documented(api());
+    routes.merge(document).merge(crate::forward_auth::router())
+}
+
+/// The session endpoints, each with its OpenAPI description.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login)).routes(routes!(current, logout)).routes(routes!(introspect))
 }
 
 /// How Tollgate's own API renders a failure: `{"error": CODE, "message": TEXT}`. Requests no
@@ -82,11 +87,21 @@ pub fn render(failure: &Failure, _info: &RequestInfo<'_>) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "An internal error occurred.".into())
         }
     };
-    (status, Json(json!({"error": code, "message": message}))).into_response()
+    (status, Json(ErrorBody { error: code.to_owned(), message })).into_response()
+}
+
+/// Every failure of `/v1` and `/v1/admin`, as [`render`] writes it.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `invalid_request`, `invalid_token`, `forbidden`, `not_found`, `conflict`, ...
+    #[schema(example = "invalid_request")]
+    pub error: String,
+    /// What went wrong, for a person.
+    pub message: String,
 }
 
 /// A JSON body whose every rejection (size, type, syntax, shape) is a [`Failure`].
-struct Body<T>(T);
+pub(crate) struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = Failure;
@@ -123,14 +138,18 @@ impl FromRequestParts<AppState> for Caller {
 /// A session as `/v1` shows it. A typed view rather than a `json!` map: validation answers with
 /// it, and building a map of owned strings cost more than the validation (scripts/bench.sh).
 /// Fields in alphabetical order, as the API has always listed them.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SessionView<'a> {
     /// Only introspection says it (always true there: an inactive token shows no session).
     #[serde(skip_serializing_if = "Option::is_none")]
     active: Option<bool>,
+    #[schema(format = DateTime)]
     created_at: String,
     dialect: &'a str,
+    /// When the session ends unless it is used again.
+    #[schema(format = DateTime)]
     ends_at: String,
+    #[schema(format = DateTime)]
     expires_at: String,
     id: Uuid,
     idle_timeout_seconds: u64,
@@ -156,19 +175,36 @@ fn describe(session: &LiveSession) -> SessionView<'_> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Credentials {
+    /// The user's organisation.
     #[serde(default = "system_org")]
+    #[schema(default = "System", max_length = 256)]
     org: String,
+    #[schema(min_length = 1, max_length = 256)]
     username: String,
     password: String,
+}
+
+/// A new session and its token (shown this once).
+#[derive(Serialize, ToSchema)]
+struct Login<'a> {
+    token: String,
+    session: SessionView<'a>,
 }
 
 fn system_org() -> String {
     tollgate_core::directory::SYSTEM_ORG.to_owned()
 }
 
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = Credentials,
+    responses(
+        (status = 201, description = "Logged in", body = Login),
+        (status = 401, description = "Invalid organisation, user name or password", body = ErrorBody),
+        (status = "4XX", description = "A bad request or a refused login", body = ErrorBody),
+        (status = "5XX", description = "The server or a backend failed", body = ErrorBody),
+    ))]
 async fn login(
     State(state): State<AppState>,
     CorrelationId(request_id): CorrelationId,
@@ -195,14 +231,28 @@ async fn login(
             ..LoginRequest::default()
         })
         .await?;
-    let body = json!({"token": outcome.tokens[0], "session": describe(&outcome.session)});
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let token = outcome.tokens.into_iter().next().unwrap_or_default();
+    Ok((StatusCode::CREATED, Json(Login { token, session: describe(&outcome.session) })).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/sessions/current", tag = "sessions", security(("session" = [])),
+    responses(
+        (status = 200, description = "The caller's session", body = SessionView),
+        (status = 401, description = "No live session token", body = ErrorBody),
+        (status = "4XX", description = "A bad request", body = ErrorBody),
+        (status = "5XX", description = "The server or a backend failed", body = ErrorBody),
+    ))]
 async fn current(caller: Caller) -> Response {
     Json(describe(&caller.0)).into_response()
 }
 
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("session" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "No live session token", body = ErrorBody),
+        (status = "4XX", description = "A bad request", body = ErrorBody),
+        (status = "5XX", description = "The server or a backend failed", body = ErrorBody),
+    ))]
 async fn logout(
     State(state): State<AppState>,
     CorrelationId(request_id): CorrelationId,
@@ -212,21 +262,48 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Introspection {
+    /// A token of any dialect.
     token: String,
+}
+
+/// Introspection's answer: the session with `"active": true`, or `{"active": false}` alone.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum Introspected<'a> {
+    Active(SessionView<'a>),
+    Inactive(InactiveToken),
+}
+
+/// What introspection says of a token that names no live session.
+#[derive(Serialize, ToSchema)]
+// Unknown fields are never read, but the schema then says this answer has no others, so that
+// an active answer cannot pass for it.
+#[serde(deny_unknown_fields)]
+struct InactiveToken {
+    /// Always false.
+    active: bool,
 }
 
 /// Whether a token of any dialect names a live session, for whom and until when. Looking
 /// does not count as use: it does not slide the idle timeout.
+#[utoipa::path(post, path = "/v1/introspect", tag = "sessions", request_body = Introspection,
+    responses(
+        (status = 200, description = "Whether the token is live, and its session if it is", body = Introspected),
+        (status = "4XX", description = "A bad request", body = ErrorBody),
+        (status = "5XX", description = "The server or a backend failed", body = ErrorBody),
+    ))]
 async fn introspect(State(state): State<AppState>, Body(request): Body<Introspection>) -> Result<Response, Failure> {
-    let inactive = || Json(json!({"active": false})).into_response();
+    let inactive = || Json(Introspected::Inactive(InactiveToken { active: false })).into_response();
     if request.token.is_empty() || request.token.len() > common::MAX_TOKEN_LEN {
         return Ok(inactive());
     }
     match state.core.authenticate_any(&[], &request.token, false).await {
-        Ok(session) => Ok(Json(SessionView { active: Some(true), ..describe(&session) }).into_response()),
+        Ok(session) => {
+            Ok(Json(Introspected::Active(SessionView { active: Some(true), ..describe(&session) })).into_response())
+        }
         Err(CoreError::Session(_)) => Ok(inactive()),
         Err(other) => Err(other.into()),
     }

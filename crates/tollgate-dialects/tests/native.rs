@@ -133,3 +133,32 @@ async fn a_body_of_the_wrong_types_is_400_without_quoting_its_values() {
     // The message is logged too: a password sent as a number must not appear in it.
     assert!(!reply.body.contains("98765432"), "{}", reply.body);
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_v1_route_and_how_to_authenticate() {
+    let server = server().await;
+    let reply = server.get("/v1/openapi.json", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.content_type(), "application/json");
+    let document = reply.json();
+    assert_eq!(document["openapi"], "3.1.0");
+    let operations: Vec<String> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |method| format!("{method} {path}")))
+        .collect();
+    for operation in [
+        "post /v1/sessions",
+        "get /v1/sessions/current",
+        "delete /v1/sessions/current",
+        "post /v1/introspect",
+        "get /v1/auth/verify",
+    ] {
+        assert!(operations.contains(&operation.to_owned()), "{operation} missing from {operations:?}");
+    }
+    let schemes = &document["components"]["securitySchemes"];
+    assert_eq!(schemes["session"]["scheme"], "bearer");
+    assert_eq!(schemes["apiToken"]["scheme"], "bearer");
+    assert_eq!(document["components"]["schemas"]["ErrorBody"]["required"], serde_json::json!(["error", "message"]));
+}
