@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod directory;
 mod error;
+pub mod imported_hash;
 mod known_tokens;
 mod lockout;
 mod measured_store;

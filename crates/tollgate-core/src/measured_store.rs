@@ -92,6 +92,7 @@ measured!(DirectoryStore {
     async fn user_by_number(&self, number: i64) -> StoreResult<Option<User>>;
     async fn list_users(&self, org_id: Option<Uuid>, page: Page) -> StoreResult<Vec<User>>;
     async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> StoreResult<()>;
+    async fn replace_password_hash(&self, user_id: Uuid, current: &str, new: &str) -> StoreResult<bool>;
     async fn set_enabled(&self, user_id: Uuid, enabled: bool) -> StoreResult<()>;
     async fn set_user_roles(&self, user_id: Uuid, roles: &[String]) -> StoreResult<()>;
     async fn set_last_login(&self, user_id: Uuid, at: Timestamp) -> StoreResult<()>;

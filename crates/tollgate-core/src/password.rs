@@ -10,6 +10,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::CoreError;
+use crate::imported_hash::HashFormat;
 use crate::telemetry::Metrics;
 use metrics::{Gauge, Histogram};
 
@@ -194,8 +195,12 @@ pub fn hash_blocking(password: &str) -> String {
 }
 
 fn verify_blocking(hash: &str, password: &str) -> bool {
-    // The parameters come from the PHC string, so hashes made with stronger settings still verify.
-    argon2id().verify_password(password.as_bytes(), hash).is_ok()
+    match HashFormat::of(hash) {
+        // The parameters come from the PHC string, so hashes made with stronger settings still verify.
+        Ok(HashFormat::Argon2id) => argon2id().verify_password(password.as_bytes(), hash).is_ok(),
+        Ok(imported) => crate::imported_hash::verify(imported, hash, password.as_bytes()),
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]
@@ -258,6 +263,14 @@ mod tests {
             assert!(password.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         }
         assert_ne!(PasswordPolicy::NIST.generate(), PasswordPolicy::NIST.generate());
+    }
+
+    #[tokio::test]
+    async fn imported_hashes_verify_on_the_hashing_threads() {
+        let hasher = PasswordHasher::new(1);
+        let django = "pbkdf2_sha256$1000$salt$CjglNVXON/XHKmtwP5loFOvyQfIDrxRuk9zesDHFVn4=";
+        assert!(hasher.verify(Some(django), "pw").await.unwrap());
+        assert!(!hasher.verify(Some(django), "pW").await.unwrap());
     }
 
     #[tokio::test]

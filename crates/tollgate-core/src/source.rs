@@ -27,6 +27,7 @@ use async_trait::async_trait;
 
 use crate::directory::User;
 use crate::error::FailureReason;
+use crate::imported_hash::HashFormat;
 
 /// What a login presents to prove who it is.
 #[derive(Clone, Copy)]
@@ -195,10 +196,35 @@ impl SourceConfig {
     }
 }
 
-/// Tollgate's own accounts: Argon2id hashes kept in the store.
+/// Tollgate's own accounts: Argon2id hashes kept in the store, or hashes imported from another
+/// system, which the first good login replaces with Argon2id.
 #[derive(Clone)]
 pub(crate) struct LocalSource {
     pub(crate) hasher: crate::password::PasswordHasher,
+    pub(crate) store: Arc<dyn crate::store::Store>,
+}
+
+impl LocalSource {
+    /// Replaces `account`'s imported hash with an Argon2id one of `password` (just verified).
+    /// A failure leaves the imported hash, which still verifies: the login goes on.
+    async fn upgrade_hash(&self, account: &User, imported: &str, password: &str) {
+        let upgraded = match self.hasher.hash(password).await {
+            Ok(hash) => self.store.replace_password_hash(account.id, imported, &hash).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match upgraded {
+            Ok(true) => tracing::info!(
+                target: crate::audit::TARGET,
+                event = "password_rehashed",
+                org = %account.org_name,
+                user = %account.name,
+                to = "argon2id",
+            ),
+            // A new password was set meanwhile: it stays.
+            Ok(false) => {}
+            Err(e) => tracing::warn!(user = %account.name, error = %e, "could not replace an imported password hash"),
+        }
+    }
 }
 
 impl std::fmt::Debug for LocalSource {
@@ -229,8 +255,14 @@ impl IdentitySource for LocalSource {
             self.hasher.verify_dummy(password).await.map_err(unavailable)?;
             return Ok(Verdict::Refused(Refusal::UnknownUser));
         };
-        let matched = self.hasher.verify(account.password_hash.as_deref(), password).await.map_err(unavailable)?;
-        Ok(if matched { Verdict::Accepted(Identity::default()) } else { Verdict::Refused(Refusal::WrongPassword) })
+        let hash = account.password_hash.as_deref();
+        if !self.hasher.verify(hash, password).await.map_err(unavailable)? {
+            return Ok(Verdict::Refused(Refusal::WrongPassword));
+        }
+        if let Some(imported) = hash.filter(|h| HashFormat::of(h) != Ok(HashFormat::Argon2id)) {
+            self.upgrade_hash(account, imported, password).await;
+        }
+        Ok(Verdict::Accepted(Identity::default()))
     }
 
     async fn probe(&self, _user: Option<&str>, _password: Option<&str>) -> Vec<ProbeStep> {

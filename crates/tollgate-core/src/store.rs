@@ -97,6 +97,9 @@ pub trait DirectoryStore: Send + Sync + 'static {
     /// In the order of their numbers (the order they were created in).
     async fn list_users(&self, org_id: Option<Uuid>, page: Page) -> StoreResult<Vec<User>>;
     async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> StoreResult<()>;
+    /// Sets the hash only while it is still `current`: false when it has changed since (a new
+    /// password set meanwhile must not be overwritten by a re-hash of the old one).
+    async fn replace_password_hash(&self, user_id: Uuid, current: &str, new: &str) -> StoreResult<bool>;
     async fn set_enabled(&self, user_id: Uuid, enabled: bool) -> StoreResult<()>;
     /// Replaces the user's roles (an identity source's group mapping, re-read at each login).
     /// Fails with `NotFound` for an unknown role.

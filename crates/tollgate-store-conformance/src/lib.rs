@@ -49,6 +49,7 @@ macro_rules! conformance_tests {
             guesses_in_parallel_cannot_outrun_the_lockout,
             unknown_names_lock_like_real_ones,
             a_new_password_ends_the_old_sessions,
+            an_imported_hash_becomes_argon2id_at_the_first_good_login,
             the_session_cap_is_per_dialect,
             lockout_ends_by_itself_and_failures_outside_the_window_do_not_add_up,
             a_success_resets_the_failure_count,
@@ -259,6 +260,29 @@ pub async fn a_new_password_ends_the_old_sessions(backend: &Backend) {
     f.core.set_password("org1", "alice", "new-pw").await.unwrap();
     assert!(f.core.authenticate("vcd", &token).await.is_err());
     assert!(f.core.login(request("org1", "alice", "new-pw")).await.is_ok());
+}
+
+/// bcrypt of "pw" at cost 5, by htpasswd (`htpasswd -nbB -C 5 u pw`).
+const IMPORTED_BCRYPT: &str = "$2y$05$k.fXJQ1hiRjWxtoxze8SJu8EigiqmdmyBdcL4jQhrbmGRUeUedni6";
+
+pub async fn an_imported_hash_becomes_argon2id_at_the_first_good_login(backend: &Backend) {
+    let f = fixture(backend).await;
+    let spec = UserSpec { password_hash: Some(IMPORTED_BCRYPT.into()), ..local_user("org1", "bob", "vApp User") };
+    let bob = f.core.add_user(spec, None).await.unwrap();
+    let stored = || async { f.core.user("org1", "bob").await.unwrap().password_hash.unwrap() };
+    assert_eq!(failure(f.core.login(request("org1", "bob", "pW")).await), FailureReason::WrongPassword);
+    assert_eq!(stored().await, IMPORTED_BCRYPT, "a wrong password changes nothing");
+    f.core.login(request("org1", "bob", "pw")).await.unwrap();
+    let upgraded = stored().await;
+    assert!(upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{upgraded}");
+    f.core.login(request("org1", "bob", "pw")).await.unwrap();
+    assert_eq!(failure(f.core.login(request("org1", "bob", "pW")).await), FailureReason::WrongPassword);
+    // The swap happens only over the hash it replaces: a password set since stays.
+    assert!(!f.store.replace_password_hash(bob.id, IMPORTED_BCRYPT, "$argon2id$stale").await.unwrap());
+    assert_eq!(stored().await, upgraded);
+    // An unknown format is refused when imported, never stored.
+    let md5 = UserSpec { password_hash: Some("$1$salt$hash".into()), ..local_user("org1", "carol", "vApp User") };
+    assert!(matches!(f.core.add_user(md5, None).await, Err(CoreError::Invalid(why)) if why.contains("unknown")));
 }
 
 pub async fn the_session_cap_is_per_dialect(backend: &Backend) {

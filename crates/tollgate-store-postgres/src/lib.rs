@@ -390,6 +390,11 @@ impl DirectoryStore for PostgresStore {
         self.update_user(user_id, "UPDATE users SET password_hash = $2 WHERE id = $1", &hash).await
     }
 
+    async fn replace_password_hash(&self, user_id: Uuid, current: &str, new: &str) -> StoreResult<bool> {
+        let sql = "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2";
+        Ok(self.execute(sql, &[&user_id, &current, &new]).await? == 1)
+    }
+
     async fn set_enabled(&self, user_id: Uuid, enabled: bool) -> StoreResult<()> {
         self.update_user(user_id, "UPDATE users SET enabled = $2 WHERE id = $1", &enabled).await
     }

@@ -536,6 +536,15 @@ impl DirectoryStore for SqliteStore {
         self.update_user(user_id, "UPDATE users SET password_hash = ?2 WHERE id = ?1", hash).await
     }
 
+    async fn replace_password_hash(&self, user_id: Uuid, current: &str, new: &str) -> StoreResult<bool> {
+        let (current, new) = (current.to_owned(), new.to_owned());
+        self.with(move |conn| {
+            let sql = "UPDATE users SET password_hash = ?3 WHERE id = ?1 AND password_hash = ?2";
+            Ok(conn.execute(sql, params![user_id.to_string(), current, new]).map_err(backend)? == 1)
+        })
+        .await
+    }
+
     async fn set_enabled(&self, user_id: Uuid, enabled: bool) -> StoreResult<()> {
         self.update_user(user_id, "UPDATE users SET enabled = ?2 WHERE id = ?1", enabled).await
     }

@@ -6,6 +6,7 @@ use super::{AccountLocks, Core};
 use crate::audit;
 use crate::directory::{LOCAL_SOURCE, Org, Role, User, UserSpec, validate_name};
 use crate::error::CoreError;
+use crate::imported_hash::HashFormat;
 use crate::lockout;
 use crate::store::Page;
 
@@ -43,11 +44,16 @@ impl Core {
         Ok(self.roles.get_or_init(|| roles).clone())
     }
 
-    /// Creates a user; a local account gets `password` hashed with Argon2id.
+    /// Creates a user; a local account gets `password` hashed with Argon2id, or keeps the
+    /// hash `spec` carries (imported from another system: see [`HashFormat`]), which is
+    /// checked first.
     pub async fn add_user(&self, mut spec: UserSpec, password: Option<&str>) -> Result<User, CoreError> {
         validate_name("user", &spec.name).map_err(CoreError::Invalid)?;
         if spec.roles.is_empty() {
             return Err(CoreError::Invalid("a user needs at least one role".into()));
+        }
+        if let Some(hash) = &spec.password_hash {
+            HashFormat::of(hash).map_err(CoreError::Invalid)?;
         }
         if let Some(password) = password {
             self.config.passwords.check(password)?;

@@ -149,7 +149,7 @@ impl Core {
         let login_throttle = Throttle::new(config.login_throttle);
         let unknown_token_throttle = Throttle::new(config.unknown_token_throttle);
         let session_throttle = Throttle::new(config.session_throttle);
-        let local: Arc<dyn IdentitySource> = Arc::new(LocalSource { hasher: hasher.clone() });
+        let local: Arc<dyn IdentitySource> = Arc::new(LocalSource { hasher: hasher.clone(), store: store.clone() });
         let sources = config
             .sources
             .iter()
