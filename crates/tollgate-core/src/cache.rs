@@ -144,6 +144,14 @@ impl SessionCache {
         maps.ended.insert(session_id, (state, now));
     }
 
+    /// Forgets every session (they are read back from the store on their next use), but not
+    /// which ones ended here.
+    pub fn clear(&self) {
+        let mut maps = self.maps.write().expect("cache lock");
+        maps.by_digest.clear();
+        maps.by_session.clear();
+    }
+
     /// Entries whose last use has not reached the store yet.
     pub fn unflushed(&self) -> Vec<Arc<Entry>> {
         let maps = self.maps.read().expect("cache lock");

@@ -68,9 +68,6 @@ pub struct CoreConfig {
     pub lockout: LockoutPolicy,
     /// Live sessions a user may hold; logging in beyond it ends the oldest.
     pub max_sessions_per_user: u32,
-    /// How long a validated session is trusted from memory before it is re-read from the store,
-    /// which is how revocations made by another process (the CLI, another node) reach this one.
-    pub revalidate_after: Duration,
     /// Password hashes computed at once; each Argon2id run holds 19 MiB.
     pub max_concurrent_hashes: usize,
     /// Ended sessions are kept this long for listing and audit, then deleted.
@@ -95,7 +92,6 @@ impl Default for CoreConfig {
             default_dialect: DialectPolicy::minutes(30, 24),
             lockout: LockoutPolicy::default(),
             max_sessions_per_user: 32,
-            revalidate_after: Duration::from_secs(1),
             // Hashing threads run at a lower priority, so they may use every core: request
             // handling still comes first.
             max_concurrent_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),

@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod directory;
 mod error;
+mod feed;
 pub mod imported_hash;
 mod known_tokens;
 mod lockout;
@@ -36,8 +37,8 @@ pub use source::{
     Credential, Identity, IdentitySource, ProbeStep, Refusal, SourceAttempt, SourceConfig, SourceError, Verdict,
 };
 pub use store::{
-    Activity, DirectoryStore, LockoutStore, MetaStore, Page, SessionFilter, SessionStore, Store, StoreError,
-    StoreResult,
+    Activity, DirectoryStore, LockoutStore, MetaStore, Page, Revocation, RevocationLog, SessionFilter, SessionStore,
+    Store, StoreError, StoreResult,
 };
 pub use telemetry::Metrics;
 pub use throttle::ThrottlePolicy;

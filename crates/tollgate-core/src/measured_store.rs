@@ -14,8 +14,8 @@ use crate::clock::Timestamp;
 use crate::directory::{ApiToken, ApiTokenSpec, Org, Role, User, UserSpec};
 use crate::session::{Session, SessionState};
 use crate::store::{
-    Activity, DirectoryStore, LockoutStore, MetaStore, Page, SessionFilter, SessionStore, Store, StoreError,
-    StoreResult,
+    Activity, DirectoryStore, LockoutStore, MetaStore, Page, Revocation, RevocationLog, SessionFilter, SessionStore,
+    Store, StoreError, StoreResult,
 };
 use crate::telemetry::{self, Metrics};
 use crate::token::TokenDigest;
@@ -97,7 +97,7 @@ measured!(DirectoryStore {
     async fn set_user_roles(&self, user_id: Uuid, roles: &[String]) -> StoreResult<()>;
     async fn set_last_login(&self, user_id: Uuid, at: Timestamp) -> StoreResult<()>;
     async fn delete_org(&self, id: Uuid) -> StoreResult<()>;
-    async fn delete_user(&self, id: Uuid) -> StoreResult<()>;
+    async fn delete_user(&self, id: Uuid, now: Timestamp) -> StoreResult<()>;
     async fn create_api_token(&self, spec: &ApiTokenSpec, digest: &TokenDigest, now: Timestamp) -> StoreResult<ApiToken>;
     async fn api_token_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>>;
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>>;
@@ -134,12 +134,22 @@ measured!(SessionStore {
     async fn end_sessions(&self, ends: &[(Uuid, SessionState)], now: Timestamp) -> StoreResult<Vec<Session>>;
     async fn end_session(&self, id: Uuid, state: SessionState, now: Timestamp) -> StoreResult<Option<Session>>;
     async fn end_user_sessions(&self, user_id: Uuid, state: SessionState, now: Timestamp) -> StoreResult<Vec<Session>>;
-    async fn delete_live_sessions(&self, ids: &[Uuid]) -> StoreResult<Vec<Session>>;
+    async fn delete_live_sessions(&self, ids: &[Uuid], now: Timestamp) -> StoreResult<Vec<Session>>;
     async fn sessions_ending_by(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Session>>;
     async fn purge_ended_sessions(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
     async fn live_token_digests(&self, after: Option<TokenDigest>, limit: u32) -> StoreResult<Vec<TokenDigest>>;
 }
     fn sole_issuer(&self) -> bool {
         self.inner.sole_issuer()
+    }
+);
+
+measured!(RevocationLog {
+    async fn latest_revocation(&self) -> StoreResult<i64>;
+    async fn revocations(&self, after: i64, also: &[i64], limit: u32) -> StoreResult<Vec<Revocation>>;
+    async fn purge_revocations(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+}
+    fn revocation_wakeups(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.inner.revocation_wakeups()
     }
 );

@@ -1,13 +1,17 @@
 //! The persistence interface, split by role as Ory Kratos splits its identity pool from its
 //! session persister: a [`DirectoryStore`] (orgs, roles, users), a [`SessionStore`], a
-//! [`LockoutStore`] (failed-login counters) and a [`MetaStore`] (installation-wide facts).
+//! [`LockoutStore`] (failed-login counters), a [`RevocationLog`] (sessions that ended, in the
+//! order they ended, for every node's cache) and a [`MetaStore`] (installation-wide facts).
 //!
 //! Stores provide atomic primitives only. The rules built on them (when a run of failures
 //! locks an account, which sessions the per-user cap ends, when a session is idle or expired)
 //! live in the core, so that every backend gets them the same. A backend implements all four
 //! roles and is then a [`Store`], which is what the core holds.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::clock::Timestamp;
@@ -108,8 +112,9 @@ pub trait DirectoryStore: Send + Sync + 'static {
     /// Deletes an org that holds no users and no API tokens: `Conflict` when it still does,
     /// `NotFound` when there is no such org.
     async fn delete_org(&self, id: Uuid) -> StoreResult<()>;
-    /// Deletes a user and, with them, every session of theirs; `NotFound` when there is none.
-    async fn delete_user(&self, id: Uuid) -> StoreResult<()>;
+    /// Deletes a user and, with them, every session of theirs (the live ones entered in the
+    /// [`RevocationLog`] as terminated at `now`); `NotFound` when there is none.
+    async fn delete_user(&self, id: Uuid, now: Timestamp) -> StoreResult<()>;
     /// Stores a new API token reachable by `digest`. Fails with `NotFound` for an unknown org
     /// or role, `Conflict` for a name another token has (case-insensitive, revoked ones too).
     async fn create_api_token(
@@ -201,7 +206,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Moves each live session's last use and end forward (never back).
     async fn touch_sessions(&self, activity: &[Activity]) -> StoreResult<()>;
     /// Ends each named session that is still live, in one atomic step, with its state; returns
-    /// those it ended, as they were then.
+    /// those it ended, as they were then. Like every call that ends or deletes live sessions,
+    /// it appends each of them to the [`RevocationLog`] in the same transaction.
     async fn end_sessions(&self, ends: &[(Uuid, SessionState)], now: Timestamp) -> StoreResult<Vec<Session>>;
     /// Ends one live session; returns it as it was when it ended, `None` if it was not live.
     async fn end_session(&self, id: Uuid, state: SessionState, now: Timestamp) -> StoreResult<Option<Session>> {
@@ -209,9 +215,9 @@ pub trait SessionStore: Send + Sync + 'static {
     }
     /// Ends every live session of a user; returns those it ended.
     async fn end_user_sessions(&self, user_id: Uuid, state: SessionState, now: Timestamp) -> StoreResult<Vec<Session>>;
-    /// Deletes each named session that is still live, leaving nothing of it; returns those it
-    /// deleted, as they were.
-    async fn delete_live_sessions(&self, ids: &[Uuid]) -> StoreResult<Vec<Session>>;
+    /// Deletes each named session that is still live, leaving nothing of it but its entry in
+    /// the [`RevocationLog`] (as terminated at `now`); returns those it deleted, as they were.
+    async fn delete_live_sessions(&self, ids: &[Uuid], now: Timestamp) -> StoreResult<Vec<Session>>;
     /// Up to `limit` live sessions whose stored end is at or before `now`.
     async fn sessions_ending_by(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Session>>;
     /// Deletes up to `limit` sessions that ended before `before`; returns how many.
@@ -231,7 +237,42 @@ pub trait SessionStore: Send + Sync + 'static {
     }
 }
 
-/// A backend that fills every role: what the core holds.
-pub trait Store: MetaStore + DirectoryStore + LockoutStore + SessionStore {}
+/// One entry of the [`RevocationLog`]: a session that ended, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    /// The entry's number: each entry's is above every earlier one's.
+    pub seq: i64,
+    pub session_id: Uuid,
+    pub state: SessionState,
+    pub at: Timestamp,
+}
 
-impl<T: MetaStore + DirectoryStore + LockoutStore + SessionStore> Store for T {}
+/// Every session end, numbered, so that each node can drop what it caches of sessions other
+/// nodes (or the CLI) ended: a node reads the entries after the last number it has seen.
+///
+/// Numbers are taken before the entry commits, so with several writers an entry may become
+/// visible after entries numbered above it. A reader therefore keeps asking for the numbers it
+/// saw skipped (see `also` below) for a while: an entry commits within a statement's timeout
+/// of taking its number, or never (its transaction rolled back).
+#[async_trait]
+pub trait RevocationLog: Send + Sync + 'static {
+    /// The highest number in the log, 0 when it has never held an entry: where a reader that
+    /// holds nothing yet starts.
+    async fn latest_revocation(&self) -> StoreResult<i64>;
+    /// Up to `limit` entries numbered above `after` or numbered one of `also`, by number.
+    async fn revocations(&self, after: i64, also: &[i64], limit: u32) -> StoreResult<Vec<Revocation>>;
+    /// Deletes up to `limit` entries recorded before `before`; returns how many. Numbers are
+    /// never reused after a purge.
+    async fn purge_revocations(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+    /// Woken when another process may have appended entries (PostgreSQL's `LISTEN`, Redis
+    /// pub/sub), so that readers need not wait for their next poll; `None` for a store that
+    /// has no push channel. Pushes are hints that may be lost: readers poll all the same.
+    fn revocation_wakeups(&self) -> Option<Arc<Notify>> {
+        None
+    }
+}
+
+/// A backend that fills every role: what the core holds.
+pub trait Store: MetaStore + DirectoryStore + LockoutStore + SessionStore + RevocationLog {}
+
+impl<T: MetaStore + DirectoryStore + LockoutStore + SessionStore + RevocationLog> Store for T {}

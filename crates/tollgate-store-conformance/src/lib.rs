@@ -60,7 +60,10 @@ macro_rules! conformance_tests {
             the_oldest_sessions_are_evicted_beyond_the_cap,
             sessions_a_user_opens_are_throttled_per_user_however_they_are_opened,
             the_sweep_deletes_sessions_ended_before_the_retention_period,
-            revocation_by_another_process_takes_effect_within_the_revalidation_interval,
+            revocations_by_another_process_reach_the_cache_through_the_log,
+            a_cache_whose_log_was_not_read_for_a_second_asks_the_store,
+            a_session_busy_on_another_node_is_not_timed_out_by_this_ones_cache,
+            the_revocation_log_numbers_every_end_and_is_purged_after_an_hour,
             revoking_all_of_a_users_sessions,
             disabling_a_user_ends_their_sessions,
             the_sweep_ends_idle_sessions_in_the_store_and_keeps_busy_ones,
@@ -435,20 +438,100 @@ pub async fn the_sweep_deletes_sessions_ended_before_the_retention_period(backen
     assert_eq!(all().await, 0, "and deleted after it");
 }
 
-pub async fn revocation_by_another_process_takes_effect_within_the_revalidation_interval(backend: &Backend) {
+pub async fn revocations_by_another_process_reach_the_cache_through_the_log(backend: &Backend) {
+    let mut config = config();
+    config.max_sessions_per_user = 1;
+    let f = fixture_with(backend.fresh().await, config.clone()).await;
+    f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
+    f.core.add_org("org1", None).await.unwrap();
+    f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
+    f.core.add_user(local_user("org1", "bob", "vApp User"), Some("pw")).await.unwrap();
+    f.core.read_revocations().await.unwrap();
+    let evicted = f.core.login(request("org1", "bob", "pw")).await.unwrap().tokens.remove(0);
+    let disabled = f.core.login(request("System", "administrator", "admin-pw")).await.unwrap().tokens.remove(0);
+    let revoked = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+
+    // A second core over the same store stands for another node: it evicts, disables and
+    // revokes, and this core hears of each through the log alone.
+    let other = Core::new(f.store.clone(), f.clock.clone(), config);
+    other.login(request("org1", "bob", "pw")).await.unwrap();
+    other.set_enabled("System", "administrator", false).await.unwrap();
+    other.revoke_user_sessions("org1", "alice", "test").await.unwrap();
+    for token in [&evicted, &disabled, &revoked] {
+        assert!(f.core.authenticate("vcd", token).await.is_ok(), "trusted from memory until the log is read");
+    }
+    assert_eq!(f.core.read_revocations().await.unwrap(), 3);
+    // Nothing is kept of an evicted session, so its token is as unknown as one never issued.
+    assert_eq!(rejection(f.core.authenticate("vcd", &evicted).await), SessionRejection::Unknown);
+    assert_eq!(
+        rejection(f.core.authenticate("vcd", &disabled).await),
+        SessionRejection::Ended(SessionState::Terminated)
+    );
+    assert_eq!(
+        rejection(f.core.authenticate("vcd", &revoked).await),
+        SessionRejection::Ended(SessionState::Terminated)
+    );
+    assert_eq!(f.core.read_revocations().await.unwrap(), 0, "each entry is read once");
+}
+
+pub async fn a_cache_whose_log_was_not_read_for_a_second_asks_the_store(backend: &Backend) {
     let f = fixture(backend).await;
-    let outcome = f.core.login(request("org1", "alice", "pw")).await.unwrap();
-    let token = &outcome.tokens[0];
-    f.core.authenticate("vcd", token).await.unwrap();
+    f.core.read_revocations().await.unwrap();
+    let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    let other = Core::new(f.store.clone(), f.clock.clone(), config());
+    other.revoke_user_sessions("org1", "alice", "test").await.unwrap();
+    f.clock.advance(Duration::from_millis(999));
+    assert!(f.core.authenticate("vcd", &token).await.is_ok(), "the log was read 999 ms ago");
+    f.clock.advance(Duration::from_millis(1));
+    assert_eq!(rejection(f.core.authenticate("vcd", &token).await), SessionRejection::Ended(SessionState::Terminated));
+}
 
-    // A second core over the same store stands for the CLI.
-    let cli = Core::new(f.store.clone(), f.clock.clone(), config());
-    cli.revoke_session(outcome.session.id, "cli").await.unwrap();
+pub async fn a_session_busy_on_another_node_is_not_timed_out_by_this_ones_cache(backend: &Backend) {
+    let f = fixture(backend).await;
+    let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    let other = Core::new(f.store.clone(), f.clock.clone(), config());
+    // Used on the other node every 40 s for two minutes (idle timeout: 60 s), never here.
+    for _ in 0..3 {
+        f.clock.advance(Duration::from_secs(40));
+        other.read_revocations().await.unwrap();
+        other.authenticate("vcd", &token).await.unwrap();
+        other.sweep().await.unwrap();
+    }
+    f.core.read_revocations().await.unwrap();
+    assert!(f.core.authenticate("vcd", &token).await.is_ok(), "this node's cache last saw it 120 s ago");
+}
 
-    // Still trusted from memory for a moment, then re-read and refused.
-    assert!(f.core.authenticate("vcd", token).await.is_ok());
-    f.clock.advance(Duration::from_millis(1001));
-    assert_eq!(rejection(f.core.authenticate("vcd", token).await), SessionRejection::Ended(SessionState::Terminated));
+pub async fn the_revocation_log_numbers_every_end_and_is_purged_after_an_hour(backend: &Backend) {
+    let f = fixture(backend).await;
+    let start = f.store.latest_revocation().await.unwrap();
+    let first = f.core.login(request("org1", "alice", "pw")).await.unwrap();
+    let second = f.core.login(request("org1", "alice", "pw")).await.unwrap();
+    f.core.logout(&first.session, "test").await.unwrap();
+    f.core.revoke_session(second.session.id, "test").await.unwrap();
+    let entries = f.store.revocations(start, &[], 10).await.unwrap();
+    let ends: Vec<_> = entries.iter().map(|e| (e.session_id, e.state, e.at)).collect();
+    assert_eq!(
+        ends,
+        [(first.session.id, SessionState::LoggedOut, START), (second.session.id, SessionState::Terminated, START)]
+    );
+    assert!(entries[0].seq > start && entries[1].seq > entries[0].seq);
+    let latest = f.store.latest_revocation().await.unwrap();
+    assert_eq!(latest, entries[1].seq);
+    // A reader that saw a number skipped asks for it again with the new ones.
+    let again = f.store.revocations(latest, &[entries[0].seq], 10).await.unwrap();
+    assert_eq!(again.iter().map(|e| e.seq).collect::<Vec<_>>(), [entries[0].seq]);
+    assert_eq!(f.store.revocations(latest, &[], 10).await.unwrap(), []);
+
+    f.clock.advance(Duration::from_secs(3600));
+    f.core.sweep().await.unwrap();
+    assert_eq!(f.store.revocations(start, &[], 10).await.unwrap().len(), 2, "kept for an hour");
+    f.clock.advance(Duration::from_millis(1));
+    let third = f.core.login(request("org1", "alice", "pw")).await.unwrap();
+    f.core.sweep().await.unwrap();
+    assert_eq!(f.store.revocations(start, &[], 10).await.unwrap(), [], "and purged after it");
+    f.core.logout(&third.session, "test").await.unwrap();
+    let after_purge = f.store.revocations(start, &[], 10).await.unwrap();
+    assert!(after_purge[0].seq > latest, "numbers are never reused");
 }
 
 pub async fn revoking_all_of_a_users_sessions(backend: &Backend) {
@@ -814,10 +897,14 @@ pub async fn deleting_a_user_deletes_their_sessions_and_an_org_must_be_empty_to_
     assert_eq!(f.store.session_by_id(session.id).await.unwrap().map(|s| s.number), Some(session.number));
     assert!(matches!(f.store.delete_org(org.id).await, Err(StoreError::Conflict(_))));
 
-    f.store.delete_user(alice.id).await.unwrap();
+    let logged = f.store.latest_revocation().await.unwrap();
+    f.store.delete_user(alice.id, START).await.unwrap();
     assert_eq!(f.store.user_by_id(alice.id).await.unwrap(), None);
     assert_eq!(f.store.session_by_id(session.id).await.unwrap(), None);
-    assert!(matches!(f.store.delete_user(alice.id).await, Err(StoreError::NotFound(_))));
+    let ends: Vec<_> =
+        f.store.revocations(logged, &[], 10).await.unwrap().iter().map(|e| (e.session_id, e.state)).collect();
+    assert_eq!(ends, [(session.id, SessionState::Terminated)], "other nodes hear the session is gone");
+    assert!(matches!(f.store.delete_user(alice.id, START).await, Err(StoreError::NotFound(_))));
 
     f.store.create_api_token(&token_spec("ci", "org1", "Auditor"), &TokenDigest::of("a"), START).await.unwrap();
     assert!(matches!(f.store.delete_org(org.id).await, Err(StoreError::Conflict(_))));

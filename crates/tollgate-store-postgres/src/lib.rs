@@ -5,20 +5,24 @@
 //! tens of seconds. An outage fails fast, and the core answers it as a server error, never as
 //! a wrong password.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::Notify;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 use tollgate_core::directory::PREDEFINED_ROLES;
 use tollgate_core::store::{
-    Activity, DirectoryStore, LockoutStore, MetaStore, Page, SessionFilter, SessionStore, StoreError, StoreResult,
+    Activity, DirectoryStore, LockoutStore, MetaStore, Page, Revocation, RevocationLog, SessionFilter, SessionStore,
+    StoreError, StoreResult,
 };
 use tollgate_core::token::TokenDigest;
 use tollgate_core::{ApiToken, ApiTokenSpec, Org, Role, Session, SessionState, Timestamp, User, UserSpec};
 use uuid::Uuid;
 
+mod listen;
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -46,6 +50,10 @@ const POOL_SIZE: usize = 16;
 
 pub struct PostgresStore {
     pool: Pool,
+    /// How to connect, for the `LISTEN` connection, which is not the pool's.
+    config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    listener: OnceLock<Listener>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -84,9 +92,9 @@ impl PostgresStore {
         // A dead peer (a node behind a failed switch) is noticed in seconds, not hours.
         config.keepalives_idle(Duration::from_secs(10));
         let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-        let manager = match tls {
-            Some(tls) => Manager::from_config(config, tls, manager_config),
-            None => Manager::from_config(config, NoTls, manager_config),
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config.clone(), tls.clone(), manager_config),
+            None => Manager::from_config(config.clone(), NoTls, manager_config),
         };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
@@ -96,7 +104,7 @@ impl PostgresStore {
             .recycle_timeout(Some(timeouts.acquire))
             .build()
             .map_err(backend)?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, config, tls, listener: OnceLock::new() })
     }
 
     /// Applies the migrations the database lacks (under an advisory lock, so nodes starting
@@ -165,7 +173,8 @@ impl PostgresStore {
     ) -> StoreResult<Vec<Session>> {
         let sql = format!(
             "WITH s AS (UPDATE sessions s SET state = '{state}', ended_at = {now}
-                 WHERE s.state = 'LOGGED_IN' AND ({condition}) RETURNING s.*)
+                 WHERE s.state = 'LOGGED_IN' AND ({condition}) RETURNING s.*),
+             logged AS (INSERT INTO revocations (session_id, state, at) SELECT id, state, ended_at FROM s)
              {SESSION_COLUMNS_FROM_S}",
             state = state.as_str(),
             now = now.millis(),
@@ -435,10 +444,21 @@ impl DirectoryStore for PostgresStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn delete_user(&self, id: Uuid) -> StoreResult<()> {
-        match self.execute("DELETE FROM users WHERE id = $1", &[&id]).await? {
-            0 => Err(StoreError::NotFound(format!("user {id}"))),
-            _ => Ok(()),
+    async fn delete_user(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {
+        // Every part of the statement sees the sessions as they were before the cascade.
+        let rows = self
+            .query(
+                "WITH u AS (DELETE FROM users WHERE id = $1 RETURNING id),
+                 logged AS (INSERT INTO revocations (session_id, state, at)
+                     SELECT s.id, 'TERMINATED', $2 FROM sessions s JOIN u ON s.user_id = u.id
+                     WHERE s.state = 'LOGGED_IN')
+                 SELECT COUNT(*) FROM u",
+                &[&id, &now.millis()],
+            )
+            .await?;
+        match rows.first().map(|r| r.get::<_, i64>(0)) {
+            Some(0) | None => Err(StoreError::NotFound(format!("user {id}"))),
+            Some(_) => Ok(()),
         }
     }
 
@@ -719,12 +739,13 @@ impl SessionStore for PostgresStore {
         self.end_where("s.user_id = $1", &[&user_id], state, now).await
     }
 
-    async fn delete_live_sessions(&self, ids: &[Uuid]) -> StoreResult<Vec<Session>> {
+    async fn delete_live_sessions(&self, ids: &[Uuid], now: Timestamp) -> StoreResult<Vec<Session>> {
         let sql = format!(
-            "WITH s AS (DELETE FROM sessions s WHERE s.id = ANY($1) AND s.state = 'LOGGED_IN' RETURNING s.*)
+            "WITH s AS (DELETE FROM sessions s WHERE s.id = ANY($1) AND s.state = 'LOGGED_IN' RETURNING s.*),
+             logged AS (INSERT INTO revocations (session_id, state, at) SELECT id, 'TERMINATED', $2 FROM s)
              {SESSION_COLUMNS_FROM_S}"
         );
-        self.query(&sql, &[&ids]).await?.iter().map(session_from_row).collect()
+        self.query(&sql, &[&ids, &now.millis()]).await?.iter().map(session_from_row).collect()
     }
 
     async fn sessions_ending_by(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Session>> {
@@ -749,5 +770,65 @@ impl SessionStore for PostgresStore {
             &[&before.millis(), &i64::from(limit)],
         )
         .await
+    }
+}
+
+#[async_trait]
+impl RevocationLog for PostgresStore {
+    async fn latest_revocation(&self) -> StoreResult<i64> {
+        let rows = self.query("SELECT COALESCE(MAX(seq), 0) FROM revocations", &[]).await?;
+        rows.first().map(|r| r.get(0)).ok_or_else(|| backend("no answer"))
+    }
+
+    async fn revocations(&self, after: i64, also: &[i64], limit: u32) -> StoreResult<Vec<Revocation>> {
+        let rows = self
+            .query(
+                "SELECT seq, session_id, state, at FROM revocations WHERE seq > $1 OR seq = ANY($2)
+                 ORDER BY seq LIMIT $3",
+                &[&after, &also, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.get(2);
+                Ok(Revocation {
+                    seq: row.get(0),
+                    session_id: row.get(1),
+                    state: SessionState::parse(&state).ok_or_else(|| backend(format!("bad session state {state}")))?,
+                    at: Timestamp(row.get(3)),
+                })
+            })
+            .collect()
+    }
+
+    async fn purge_revocations(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        self.execute(
+            "DELETE FROM revocations WHERE seq IN (SELECT seq FROM revocations WHERE at < $1 ORDER BY seq LIMIT $2)",
+            &[&before.millis(), &i64::from(limit)],
+        )
+        .await
+    }
+
+    fn revocation_wakeups(&self) -> Option<Arc<Notify>> {
+        let listener = self.listener.get_or_init(|| {
+            let wakeups = Arc::new(Notify::new());
+            let task = tokio::spawn(listen::follow(self.config.clone(), self.tls.clone(), wakeups.clone()));
+            Listener { wakeups, task: task.abort_handle() }
+        });
+        Some(listener.wakeups.clone())
+    }
+}
+
+/// The `LISTEN` connection of a store, once asked for.
+struct Listener {
+    wakeups: Arc<Notify>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let Some(listener) = self.listener.get() {
+            listener.task.abort();
+        }
     }
 }

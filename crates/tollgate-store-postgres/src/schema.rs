@@ -100,6 +100,24 @@ CREATE TABLE api_tokens (
 );
 CREATE UNIQUE INDEX api_tokens_by_name ON api_tokens (lower(name));
 "#,
+    r#"
+-- Every session end, numbered, so that each node drops what it caches of sessions others
+-- ended. Each insert wakes the nodes' LISTEN connections (one notification a transaction).
+CREATE TABLE revocations (
+    seq        BIGSERIAL PRIMARY KEY,
+    session_id UUID NOT NULL,
+    state      TEXT NOT NULL,
+    at         BIGINT NOT NULL
+);
+CREATE FUNCTION tollgate_revocations_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('tollgate_revocations', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER revocations_notify AFTER INSERT ON revocations
+    FOR EACH ROW EXECUTE FUNCTION tollgate_revocations_notify();
+"#,
 ];
 
 /// Brings the schema up to date; returns how many migrations it applied.

@@ -15,7 +15,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 use tollgate_core::directory::PREDEFINED_ROLES;
 use tollgate_core::store::{
-    Activity, DirectoryStore, LockoutStore, MetaStore, Page, SessionFilter, SessionStore, StoreError, StoreResult,
+    Activity, DirectoryStore, LockoutStore, MetaStore, Page, Revocation, RevocationLog, SessionFilter, SessionStore,
+    StoreError, StoreResult,
 };
 use tollgate_core::token::TokenDigest;
 use tollgate_core::{ApiToken, ApiTokenSpec, Org, Role, Session, SessionState, Timestamp, User, UserSpec};
@@ -383,10 +384,18 @@ fn end_sessions(
         tx.prepare_cached("UPDATE sessions SET state = ?2, ended_at = ?3 WHERE id = ?1 AND state = 'LOGGED_IN'")?;
     for session in &mut ended {
         update.execute(params![session.id.to_string(), state.as_str(), now.millis()])?;
+        log_revocation(tx, session.id, state, now)?;
         session.state = state;
         session.ended_at = Some(now);
     }
     Ok(ended)
+}
+
+/// Appends a session's end to the revocation log, in the transaction that ends it.
+fn log_revocation(tx: &Transaction<'_>, id: Uuid, state: SessionState, now: Timestamp) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO revocations (session_id, state, at) VALUES (?1, ?2, ?3)")?
+        .execute(params![id.to_string(), state.as_str(), now.millis()])
+        .map(|_| ())
 }
 
 #[async_trait]
@@ -588,11 +597,20 @@ impl DirectoryStore for SqliteStore {
         .await
     }
 
-    async fn delete_user(&self, id: Uuid) -> StoreResult<()> {
-        self.with(move |conn| match conn.execute("DELETE FROM users WHERE id = ?1", [id.to_string()]) {
-            Ok(0) => Err(StoreError::NotFound(format!("user {id}"))),
-            Ok(_) => Ok(()),
-            Err(e) => Err(backend(e)),
+    async fn delete_user(&self, id: Uuid, now: Timestamp) -> StoreResult<()> {
+        self.with(move |conn| {
+            let tx = write_transaction(conn).map_err(backend)?;
+            tx.execute(
+                "INSERT INTO revocations (session_id, state, at)
+                 SELECT id, 'TERMINATED', ?2 FROM sessions WHERE user_id = ?1 AND state = 'LOGGED_IN'",
+                params![id.to_string(), now.millis()],
+            )
+            .map_err(backend)?;
+            match tx.execute("DELETE FROM users WHERE id = ?1", [id.to_string()]).map_err(backend)? {
+                // Dropped, the transaction rolls back.
+                0 => Err(StoreError::NotFound(format!("user {id}"))),
+                _ => tx.commit().map_err(backend),
+            }
         })
         .await
     }
@@ -947,7 +965,7 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    async fn delete_live_sessions(&self, ids: &[Uuid]) -> StoreResult<Vec<Session>> {
+    async fn delete_live_sessions(&self, ids: &[Uuid], now: Timestamp) -> StoreResult<Vec<Session>> {
         let ids = ids.to_vec();
         self.with(move |conn| {
             let tx = write_transaction(conn).map_err(backend)?;
@@ -960,6 +978,7 @@ impl SessionStore for SqliteStore {
                         query_sessions(&tx, "s.id = ?1 AND s.state = 'LOGGED_IN'", &[&id]).map_err(backend)?.pop()
                     {
                         delete.execute([id]).map_err(backend)?;
+                        log_revocation(&tx, session.id, SessionState::Terminated, now).map_err(backend)?;
                         deleted.push(session);
                     }
                 }
@@ -988,6 +1007,60 @@ impl SessionStore for SqliteStore {
             conn.execute(
                 "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
                      WHERE state <> 'LOGGED_IN' AND ended_at < ?1 LIMIT ?2)",
+                params![before.millis(), limit],
+            )
+            .map(|n| n as u64)
+            .map_err(backend)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RevocationLog for SqliteStore {
+    async fn latest_revocation(&self) -> StoreResult<i64> {
+        self.read(|conn| {
+            // The counter, not MAX(seq): it survives the purge of every entry.
+            conn.query_row("SELECT seq FROM sqlite_sequence WHERE name = 'revocations'", [], |r| r.get(0))
+                .optional()
+                .map(Option::unwrap_or_default)
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn revocations(&self, after: i64, also: &[i64], limit: u32) -> StoreResult<Vec<Revocation>> {
+        let mut args = vec![Value::Integer(after), Value::Integer(i64::from(limit))];
+        args.extend(also.iter().map(|&seq| Value::Integer(seq)));
+        let sql = format!(
+            "SELECT seq, session_id, state, at FROM revocations WHERE seq > ?1 OR seq IN ({}) ORDER BY seq LIMIT ?2",
+            placeholders(3, also.len())
+        );
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+            let rows = stmt
+                .query_map(params_from_iter(&args), |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                })
+                .map_err(backend)?;
+            rows.map(|row| {
+                let (seq, id, state, at) = row.map_err(backend)?;
+                Ok(Revocation {
+                    seq,
+                    session_id: Uuid::parse_str(&id).map_err(backend)?,
+                    state: SessionState::parse(&state).ok_or_else(|| backend(format!("bad session state {state}")))?,
+                    at: Timestamp(at),
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn purge_revocations(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        self.with(move |conn| {
+            conn.execute(
+                "DELETE FROM revocations WHERE seq IN (SELECT seq FROM revocations WHERE at < ?1 ORDER BY at LIMIT ?2)",
                 params![before.millis(), limit],
             )
             .map(|n| n as u64)

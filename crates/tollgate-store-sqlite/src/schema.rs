@@ -137,6 +137,17 @@ CREATE TABLE api_tokens (
     revoked_at INTEGER
 );
 "#,
+    r#"
+-- Every session end, numbered, for the server's cache (the CLI ends sessions beside it).
+-- AUTOINCREMENT: a number is never reused, even after the newest entries are purged.
+CREATE TABLE revocations (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    at         INTEGER NOT NULL
+);
+CREATE INDEX revocations_by_time ON revocations (at);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -102,9 +102,6 @@ pub struct Limits {
 #[serde(default, deny_unknown_fields)]
 pub struct SessionsConfig {
     pub max_per_user: u32,
-    /// How long a validated session is trusted from memory before the store is asked again
-    /// (the delay before a revocation by the CLI or another node takes effect here).
-    pub revalidate_after_ms: u64,
     /// How often timed-out sessions are ended and activity is written back.
     pub sweep_interval_seconds: u64,
     /// How long ended sessions are kept for listing.
@@ -291,12 +288,7 @@ impl Default for Limits {
 
 impl Default for SessionsConfig {
     fn default() -> Self {
-        SessionsConfig {
-            max_per_user: 32,
-            revalidate_after_ms: 1000,
-            sweep_interval_seconds: 15,
-            retention_hours: 7 * 24,
-        }
+        SessionsConfig { max_per_user: 32, sweep_interval_seconds: 15, retention_hours: 7 * 24 }
     }
 }
 
@@ -463,7 +455,6 @@ impl Config {
                 lock_for: Duration::from_secs(self.lockout.lock_seconds),
             },
             max_sessions_per_user: self.sessions.max_per_user,
-            revalidate_after: Duration::from_millis(self.sessions.revalidate_after_ms),
             ended_session_retention: Duration::from_secs(self.sessions.retention_hours * 3600),
             max_concurrent_hashes: self.limits.max_concurrent_hashes.max(1),
             login_throttle: ThrottlePolicy {

@@ -66,6 +66,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(config.limits.request_timeout_seconds),
     });
     tokio::spawn(sweep(core.clone(), Duration::from_secs(config.sessions.sweep_interval_seconds.max(1))));
+    // Sessions other nodes or the CLI end leave this node's cache through the revocation log.
+    let feed = core.clone();
+    tokio::spawn(async move { feed.follow_revocations().await });
 
     let header_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds.max(1));
     let limits = ConnectionLimits {

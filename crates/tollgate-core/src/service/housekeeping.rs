@@ -6,6 +6,7 @@ use super::Core;
 use crate::audit;
 use crate::clock::Timestamp;
 use crate::error::CoreError;
+use crate::feed;
 use crate::lockout;
 use crate::session::SessionState;
 use crate::store::Activity;
@@ -54,9 +55,11 @@ impl Core {
         let expired = self.expire_sessions(now).await;
         let purged = self.purge_ended_sessions(now).await;
         let forgotten = lockout::purge(&*self.store, now, &self.config.lockout).await;
+        let trimmed = self.purge_revocations(now).await;
         expired?;
         purged?;
         forgotten?;
+        trimmed?;
         Ok(())
     }
 
@@ -97,6 +100,13 @@ impl Core {
         if purged > 0 {
             tracing::info!(purged, "deleted sessions ended before the retention period");
         }
+        Ok(())
+    }
+
+    /// Deletes revocation log entries older than every node still needs, a batch at a time.
+    async fn purge_revocations(&self, now: Timestamp) -> Result<(), CoreError> {
+        let cutoff = Timestamp(now.millis() - feed::LOG_RETENTION.as_millis() as i64);
+        while self.store.purge_revocations(cutoff, SWEEP_BATCH).await? == u64::from(SWEEP_BATCH) {}
         Ok(())
     }
 }

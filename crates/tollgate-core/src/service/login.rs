@@ -436,7 +436,7 @@ impl Core {
         if beyond.is_empty() {
             return Ok(());
         }
-        for mut old in self.store.delete_live_sessions(&beyond).await? {
+        for mut old in self.store.delete_live_sessions(&beyond, now).await? {
             old.state = SessionState::Terminated;
             old.ended_at = Some(now);
             self.cache.end(old.id, old.state, now);

@@ -12,6 +12,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::config::CoreConfig;
 use crate::directory::{LOCAL_SOURCE, Role, SYSTEM_ADMINISTRATOR, SYSTEM_ORG, UserSpec};
 use crate::error::CoreError;
+use crate::feed::RevocationFeed;
 use crate::known_tokens::KnownTokens;
 use crate::measured_store::MeasuredStore;
 use crate::password::PasswordHasher;
@@ -122,6 +123,8 @@ pub struct Core {
     /// By name, as `config.sources` names them.
     sources: HashMap<String, Arc<dyn IdentitySource>>,
     cache: SessionCache,
+    /// Sessions other processes ended: while it is read, the cache may be trusted.
+    feed: RevocationFeed,
     touches: Arc<TouchQueue>,
     known_tokens: KnownTokens,
     /// Once true it stays true; until then each login asks the store.
@@ -171,6 +174,7 @@ impl Core {
             config,
             hasher,
             cache: SessionCache::default(),
+            feed: RevocationFeed::default(),
             touches: Arc::default(),
             known_tokens: KnownTokens::default(),
             initialised: AtomicBool::new(false),

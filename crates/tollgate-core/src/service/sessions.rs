@@ -11,6 +11,7 @@ use crate::cache::Entry;
 use crate::clock::Timestamp;
 use crate::directory::{User, same_role};
 use crate::error::{CoreError, SessionRejection};
+use crate::feed;
 use crate::session::{Session, SessionState};
 use crate::store::{Activity, Page, SessionFilter};
 use crate::telemetry;
@@ -83,15 +84,22 @@ impl Core {
         slide: bool,
     ) -> Result<LiveSession, CoreError> {
         let now = self.now();
-        let entry = match cached {
-            Some(entry) if !entry.is_ended() && now.since(entry.verified_at()) < self.config.revalidate_after => {
+        let (entry, from_cache) = match cached {
+            Some(entry) if !entry.is_ended() && self.feed.is_fresh(now) => {
                 self.metrics.cache_hits.increment(1);
-                entry
+                (entry, true)
             }
             _ => {
                 self.metrics.cache_misses.increment(1);
-                self.reload(digest, now).await?
+                (self.reload(digest, now).await?, false)
             }
+        };
+        // Other nodes' uses reach this one's cache only through the store: a session that
+        // looks idle here may have been busy there.
+        let entry = match entry.session.state_at(now, entry.last_seen()) {
+            SessionState::LoggedIn => entry,
+            _ if from_cache => self.reload(digest, now).await?,
+            _ => entry,
         };
         let session = &entry.session;
         if !dialects.is_empty() && !dialects.contains(&session.dialect.as_str()) {
@@ -167,6 +175,43 @@ impl Core {
                 .cache
                 .insert(session, std::slice::from_ref(digest), now)
                 .map_err(|state| SessionRejection::Ended(state).into()),
+        }
+    }
+
+    // ---- the revocation feed --------------------------------------------------------------
+
+    /// Reads the revocation log from where the last read ended and forgets the sessions it
+    /// names; returns how many entries it read. Cached sessions are trusted only for a second
+    /// after a read began (see `feed`); until then, every validation asks the store.
+    pub async fn read_revocations(&self) -> Result<usize, CoreError> {
+        let now = self.now();
+        Ok(self.feed.catch_up(self.store.as_ref(), &self.cache, now).await?)
+    }
+
+    /// Follows the revocation log for as long as the server runs: reads it whenever the
+    /// store's push channel says something was appended, and every 100 ms in any case.
+    pub async fn follow_revocations(&self) {
+        let wakeups = self.store.revocation_wakeups();
+        let mut failing = false;
+        loop {
+            match self.read_revocations().await {
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::info!("the revocation log is read again; cached sessions are trusted again");
+                }
+                Ok(_) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "cannot read the revocation log; a second after the last read, each validation asks the store");
+                }
+                Err(_) => {}
+            }
+            match &wakeups {
+                Some(wakeups) => {
+                    let _ = tokio::time::timeout(feed::POLL_EVERY, wakeups.notified()).await;
+                }
+                None => tokio::time::sleep(feed::POLL_EVERY).await,
+            }
         }
     }
 
