@@ -1,9 +1,10 @@
 //! Sessions held in memory so that validating a live token costs a hash and a map lookup,
 //! not a store round trip. Each session has one entry, reachable by each of its token digests.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use uuid::Uuid;
 
@@ -21,6 +22,9 @@ pub(crate) struct Entry {
     /// When the store last confirmed the session was live.
     verified_at: AtomicI64,
     ended: AtomicBool,
+    /// A dialect's rendering of the session's fields that never change, made by the first
+    /// request that needs it (see `LiveSession::rendered`).
+    pub rendered: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
 impl Entry {
@@ -32,6 +36,7 @@ impl Entry {
             stored_last_seen: AtomicI64::new(stored),
             verified_at: AtomicI64::new(verified_at.0),
             ended: AtomicBool::new(false),
+            rendered: OnceLock::new(),
         }
     }
 

@@ -3,7 +3,7 @@
 mod support;
 
 use axum::http::{Method, StatusCode};
-use support::{Reply, TestServer, basic, server, uninitialised};
+use support::{Reply, Setup, TestServer, add_user, basic, manual_clock, server, server_with, uninitialised};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 
@@ -90,6 +90,65 @@ async fn current_session_and_logout() {
         "invalid_token",
     );
     assert_error(&server.get("/v1/sessions/current", &[]).await, StatusCode::UNAUTHORIZED, "invalid_token");
+}
+
+/// The session view, in full: every field, in order, strings escaped, and `ends_at` moving with
+/// each use while the rest stays (the rest is rendered once per session and kept).
+#[tokio::test]
+async fn the_session_view_lists_every_field_and_ends_at_slides_with_use() {
+    let clock = manual_clock();
+    let server = server_with(Setup { clock: Some(clock.clone()), ..Setup::default() }).await;
+    // A name that quotes the view's own field: it must come out escaped, as text.
+    let name = r#"x","ends_at":"ENDS_AT"#;
+    add_user(&server, "org1", name, "Organization Administrator", "quoted-pw").await;
+    let body = serde_json::json!({"org": "org1", "username": name, "password": "quoted-pw"}).to_string();
+    let login = login(&server, &body).await;
+    assert_eq!(login.status, StatusCode::CREATED, "{}", login.body);
+    let auth = format!("Bearer {}", login.json()["token"].as_str().unwrap());
+    let session = login.json()["session"].clone();
+
+    clock.advance(std::time::Duration::from_secs(60));
+    let reply = server.get("/v1/sessions/current", &[("authorization", &auth)]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.content_type(), "application/json");
+    let current = reply.json();
+    let keys: Vec<&str> = current.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "created_at",
+            "dialect",
+            "ends_at",
+            "expires_at",
+            "id",
+            "idle_timeout_seconds",
+            "org",
+            "roles",
+            "user",
+            "user_id"
+        ]
+    );
+    assert_eq!(current["user"], name);
+    assert_eq!(current["roles"], serde_json::json!(["Organization Administrator"]));
+    assert_eq!(current["created_at"], "2023-11-14T22:13:20Z");
+    assert_eq!(current["expires_at"], session["expires_at"]);
+    // Idle 30 minutes from the last use, a minute after the login's.
+    assert_eq!(session["ends_at"], "2023-11-14T22:43:20Z");
+    assert_eq!(current["ends_at"], "2023-11-14T22:44:20Z");
+    for field in ["id", "user_id", "dialect", "org", "idle_timeout_seconds"] {
+        assert_eq!(current[field], session[field], "{field}");
+    }
+
+    clock.advance(std::time::Duration::from_secs(60));
+    let introspected = server
+        .send(Method::POST, "/v1/introspect", &[JSON], &serde_json::json!({"token": &auth[7..]}).to_string())
+        .await;
+    let introspected = introspected.json();
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected.as_object().unwrap().keys().next().map(String::as_str), Some("active"));
+    // Looking does not slide: still the first validation's end.
+    assert_eq!(introspected["ends_at"], "2023-11-14T22:44:20Z");
+    assert_eq!(introspected["user"], name);
 }
 
 #[tokio::test]

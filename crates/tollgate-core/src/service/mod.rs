@@ -1,5 +1,6 @@
 //! [`Core`]: the one object every dialect, the CLI and the native API talk to.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,6 +106,23 @@ impl LiveSession {
     /// When the session ends unless it is used again.
     pub fn ends_at(&self) -> Timestamp {
         self.0.session.ends_at(self.0.last_seen())
+    }
+
+    /// `render` of the session's fields, made once and kept with the cached session, so that
+    /// answering a validation costs the validation, not the rendering. Only for what depends on
+    /// fields that never change (not `ends_at`). A session kept with one type of rendering makes
+    /// any other afresh on each call.
+    pub fn rendered<T: Any + Send + Sync>(&self, render: impl FnOnce(&Session) -> T) -> Arc<T> {
+        if let Some(kept) = self.0.rendered.get() {
+            return match kept.clone().downcast::<T>() {
+                Ok(kept) => kept,
+                Err(_) => Arc::new(render(&self.0.session)),
+            };
+        }
+        let made = Arc::new(render(&self.0.session));
+        // Two first requests may race; either rendering is the same.
+        let _ = self.0.rendered.set(made.clone());
+        made
     }
 }
 
