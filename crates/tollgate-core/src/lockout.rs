@@ -21,28 +21,49 @@ fn window_start(now: Timestamp, policy: &LockoutPolicy) -> Timestamp {
     Timestamp(now.millis().saturating_sub(policy.window.as_millis() as i64))
 }
 
-/// Whether `account` refuses logins from `address` at `now`: locked for that address, or for
-/// every address.
-pub(crate) async fn is_locked(
-    store: &(impl LockoutStore + ?Sized),
-    account: &[u8],
-    address: &str,
-    now: Timestamp,
-) -> StoreResult<bool> {
-    Ok(store.locked_until(account, &[address, ALL_ADDRESSES]).await?.is_some_and(|until| until > now))
+/// A login attempt counted before its credential was checked (see [`admit`]); it must be
+/// settled: as a failure ([`settle_failure`]), a success ([`reset_after_success`]) or no guess
+/// at all ([`give_back`]).
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    /// The counts after this attempt: its address's, then all addresses'.
+    counts: Vec<u32>,
+    at: Timestamp,
 }
 
-/// Counts a failed login of `account` from `address` and locks what reached its threshold.
-/// With lockout off the failure is still counted, so that every refusal costs the same write.
-pub(crate) async fn count_failure(
+/// The most attempts a counter holds in its window: the threshold that locks it. With lockout
+/// off attempts are still counted, so that every refusal costs the same write.
+fn limit(max: u32) -> u32 {
+    if max == 0 { u32::MAX } else { max }
+}
+
+/// Counts a login attempt of `account` from `address` before its credential is checked, or
+/// answers `None` when the account is locked for that address or for every address, or
+/// already has as many attempts under way or failed in its window as lock it. However many
+/// run at once, on however many nodes, no more credentials are checked than the threshold.
+pub(crate) async fn admit(
     store: &(impl LockoutStore + ?Sized),
     account: &[u8],
     address: &str,
     now: Timestamp,
     policy: &LockoutPolicy,
+) -> StoreResult<Option<Attempt>> {
+    let limits = [(address, limit(policy.max_failures)), (ALL_ADDRESSES, limit(policy.all_addresses().max_failures))];
+    let counts = store.reserve_attempt(account, &limits, now, window_start(now, policy)).await?;
+    Ok(counts.map(|counts| Attempt { counts, at: now }))
+}
+
+/// Keeps `attempt` counted as a failure (a wrong guess) and locks each counter it brought to
+/// its threshold.
+pub(crate) async fn settle_failure(
+    store: &(impl LockoutStore + ?Sized),
+    account: &[u8],
+    address: &str,
+    attempt: Attempt,
+    now: Timestamp,
+    policy: &LockoutPolicy,
 ) -> StoreResult<Locks> {
-    let counts = store.count_failure(account, &[address, ALL_ADDRESSES], now, window_start(now, policy)).await?;
-    let reached = |index: usize, max: u32| max > 0 && counts.get(index).is_some_and(|&count| count >= max);
+    let reached = |index: usize, max: u32| max > 0 && attempt.counts.get(index).is_some_and(|&count| count >= max);
     let until = now.plus(policy.lock_for);
     let mut locks = Locks::default();
     if reached(0, policy.max_failures) {
@@ -54,6 +75,17 @@ pub(crate) async fn count_failure(
         locks.account_until = Some(until);
     }
     Ok(locks)
+}
+
+/// Uncounts an attempt that was no guess: the identity source could not answer, or the
+/// login failed for a reason that says nothing about the password.
+pub(crate) async fn give_back(
+    store: &(impl LockoutStore + ?Sized),
+    account: &[u8],
+    address: &str,
+    attempt: Attempt,
+) -> StoreResult<()> {
+    store.release_attempt(account, &[address, ALL_ADDRESSES], attempt.at).await
 }
 
 /// Forgets the failures a good login from `address` follows, unless a failure counted

@@ -105,15 +105,15 @@ measured!(DirectoryStore {
 });
 
 measured!(LockoutStore {
-    async fn count_failure(
+    async fn reserve_attempt(
         &self,
         account: &[u8],
-        addresses: &[&str],
+        limits: &[(&str, u32)],
         now: Timestamp,
         window_start: Timestamp
-    ) -> StoreResult<Vec<u32>>;
+    ) -> StoreResult<Option<Vec<u32>>>;
+    async fn release_attempt(&self, account: &[u8], addresses: &[&str], reserved_at: Timestamp) -> StoreResult<()>;
     async fn lock(&self, account: &[u8], address: &str, until: Timestamp) -> StoreResult<()>;
-    async fn locked_until(&self, account: &[u8], addresses: &[&str]) -> StoreResult<Option<Timestamp>>;
     async fn reset_unless_locked(&self, account: &[u8], addresses: &[&str], now: Timestamp) -> StoreResult<bool>;
     async fn locks(&self, account: &[u8]) -> StoreResult<Vec<(String, Timestamp)>>;
     async fn forget_account(&self, account: &[u8]) -> StoreResult<()>;

@@ -137,21 +137,27 @@ pub trait DirectoryStore: Send + Sync + 'static {
 /// and may hold a lock; what a count means is the core's business.
 #[async_trait]
 pub trait LockoutStore: Send + Sync + 'static {
-    /// Adds one failure to each counter `(account, address)` names, atomically each, and
-    /// returns their counts after it. A counter whose window began at or before `window_start`
-    /// (or that has none) starts a new one at `now` with this failure. A lock is kept.
-    async fn count_failure(
+    /// Counts a login attempt before its credential is checked, so that attempts running at
+    /// once, on any number of nodes, can never check more credentials than the limits allow.
+    /// Each `(address, limit)` names a counter of `account`. Unless one of them is locked at
+    /// `now` or already holds `limit` attempts in its window, each gains one, atomically, and
+    /// the counts after it are returned in the order of `limits`; otherwise none changes and
+    /// the answer is `None`. A counter whose window began at or before `window_start` (or that
+    /// has none) starts a new one at `now` with this attempt.
+    async fn reserve_attempt(
         &self,
         account: &[u8],
-        addresses: &[&str],
+        limits: &[(&str, u32)],
         now: Timestamp,
         window_start: Timestamp,
-    ) -> StoreResult<Vec<u32>>;
+    ) -> StoreResult<Option<Vec<u32>>>;
+    /// Gives back an attempt [`LockoutStore::reserve_attempt`] counted at `reserved_at` that was
+    /// no guess after all (the identity source could not answer, say): each named counter
+    /// loses one, unless its window began after `reserved_at` or a lock emptied it since.
+    async fn release_attempt(&self, account: &[u8], addresses: &[&str], reserved_at: Timestamp) -> StoreResult<()>;
     /// Locks the counter until `until` (a later lock already there is kept) and empties its
     /// count and window.
     async fn lock(&self, account: &[u8], address: &str, until: Timestamp) -> StoreResult<()>;
-    /// The latest end of a lock among the named counters, past or not.
-    async fn locked_until(&self, account: &[u8], addresses: &[&str]) -> StoreResult<Option<Timestamp>>;
     /// Unless one of the named counters is locked at `now`, forgets them all and returns
     /// true; otherwise changes nothing and returns false. One atomic step: a failure counted
     /// at the same time cannot be lost between the check and the reset.

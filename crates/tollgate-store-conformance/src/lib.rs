@@ -79,6 +79,10 @@ macro_rules! conformance_tests {
             a_guesser_locks_only_its_own_address_out_and_the_owner_logs_in_from_hers,
             guessing_spread_over_many_addresses_still_locks_the_account,
             unknown_names_lock_per_address_too,
+            attempts_are_counted_before_the_check_up_to_each_limit,
+            attempts_reserved_at_once_never_exceed_the_limit,
+            a_lock_or_a_full_counter_refuses_the_attempt_and_counts_nothing,
+            a_given_back_attempt_frees_its_place_in_its_own_window_only,
             listings_come_in_pages_without_gaps_or_repeats,
             the_sweep_ends_sessions_in_batches_and_keeps_the_live_ones,
             first_uses_of_many_sessions_reach_the_store_without_a_sweep,
@@ -771,6 +775,85 @@ pub async fn unknown_names_lock_per_address_too(backend: &Backend) {
     }
     assert_eq!(failure(f.core.login(ghost("192.0.2.66", "x")).await), FailureReason::Locked);
     assert_eq!(failure(f.core.login(ghost("198.51.100.7", "x")).await), FailureReason::UnknownUser);
+}
+
+// ---- the lockout primitive ------------------------------------------------------------------
+
+const WINDOW_START: Timestamp = Timestamp(START.0 - 15 * 60 * 1000);
+
+pub async fn attempts_are_counted_before_the_check_up_to_each_limit(backend: &Backend) {
+    let store = backend.fresh().await;
+    let limits = [("192.0.2.1", 3), ("*", 10)];
+    for expected in 1..=3 {
+        let counts = store.reserve_attempt(b"account", &limits, START, WINDOW_START).await.unwrap();
+        assert_eq!(counts, Some(vec![expected, expected]));
+    }
+    assert_eq!(store.reserve_attempt(b"account", &limits, START, WINDOW_START).await.unwrap(), None);
+    // Another address has a counter of its own; the all-addresses one goes on.
+    let elsewhere = store.reserve_attempt(b"account", &[("192.0.2.2", 3), ("*", 10)], START, WINDOW_START).await;
+    assert_eq!(elsewhere.unwrap(), Some(vec![1, 4]));
+    // Once the window has passed, counting starts again.
+    let later = Timestamp(START.0 + 16 * 60 * 1000);
+    let restarted = store.reserve_attempt(b"account", &limits, later, Timestamp(later.0 - 15 * 60 * 1000)).await;
+    assert_eq!(restarted.unwrap(), Some(vec![1, 1]));
+}
+
+pub async fn attempts_reserved_at_once_never_exceed_the_limit(backend: &Backend) {
+    let store = backend.fresh().await;
+    let mut attempts = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        attempts.push(tokio::spawn(async move {
+            let address = ["192.0.2.1", "192.0.2.2", "192.0.2.3"][i % 3];
+            store.reserve_attempt(b"account", &[(address, 100), ("*", 7)], START, WINDOW_START).await.unwrap()
+        }));
+    }
+    let mut all_addresses = Vec::new();
+    for attempt in attempts {
+        if let Some(counts) = attempt.await.unwrap() {
+            all_addresses.push(counts[1]);
+        }
+    }
+    all_addresses.sort_unstable();
+    assert_eq!(all_addresses, (1..=7).collect::<Vec<u32>>(), "each count handed out once, up to the limit");
+}
+
+pub async fn a_lock_or_a_full_counter_refuses_the_attempt_and_counts_nothing(backend: &Backend) {
+    let store = backend.fresh().await;
+    let until = Timestamp(START.0 + 60_000);
+    store.lock(b"account", "*", until).await.unwrap();
+    let limits = [("192.0.2.1", 5), ("*", 20)];
+    assert_eq!(store.reserve_attempt(b"account", &limits, START, WINDOW_START).await.unwrap(), None);
+    // A lock that has ended counts no more; the refusal left the address's counter uncounted.
+    let after = Timestamp(until.0 + 1);
+    assert_eq!(store.reserve_attempt(b"account", &limits, after, WINDOW_START).await.unwrap(), Some(vec![1, 1]));
+    store.forget_account(b"account").await.unwrap();
+    assert_eq!(store.reserve_attempt(b"account", &limits, START, WINDOW_START).await.unwrap(), Some(vec![1, 1]));
+    // A full address counter refuses without counting against all addresses.
+    let tight = [("192.0.2.1", 1), ("*", 20)];
+    assert_eq!(store.reserve_attempt(b"account", &tight, START, WINDOW_START).await.unwrap(), None);
+    let other = store.reserve_attempt(b"account", &[("192.0.2.9", 5), ("*", 20)], START, WINDOW_START).await;
+    assert_eq!(other.unwrap(), Some(vec![1, 2]));
+    // An address's lock refuses that address only until it ends.
+    store.lock(b"account", "192.0.2.1", until).await.unwrap();
+    assert_eq!(store.reserve_attempt(b"account", &limits, START, WINDOW_START).await.unwrap(), None);
+    assert_eq!(store.reserve_attempt(b"account", &limits, after, WINDOW_START).await.unwrap(), Some(vec![1, 3]));
+}
+
+pub async fn a_given_back_attempt_frees_its_place_in_its_own_window_only(backend: &Backend) {
+    let store = backend.fresh().await;
+    let limits = [("192.0.2.1", 2), ("*", 20)];
+    store.reserve_attempt(b"account", &limits, START, WINDOW_START).await.unwrap().unwrap();
+    store.reserve_attempt(b"account", &limits, START, WINDOW_START).await.unwrap().unwrap();
+    assert_eq!(store.reserve_attempt(b"account", &limits, START, WINDOW_START).await.unwrap(), None);
+    store.release_attempt(b"account", &["192.0.2.1", "*"], START).await.unwrap();
+    assert_eq!(store.reserve_attempt(b"account", &limits, START, WINDOW_START).await.unwrap(), Some(vec![2, 2]));
+    // An attempt of a window that has since been replaced takes nothing from the new one.
+    let later = Timestamp(START.0 + 16 * 60 * 1000);
+    let later_window = Timestamp(later.0 - 15 * 60 * 1000);
+    assert_eq!(store.reserve_attempt(b"account", &limits, later, later_window).await.unwrap(), Some(vec![1, 1]));
+    store.release_attempt(b"account", &["192.0.2.1", "*"], START).await.unwrap();
+    assert_eq!(store.reserve_attempt(b"account", &limits, later, later_window).await.unwrap(), Some(vec![2, 2]));
 }
 
 // ---- listings ------------------------------------------------------------------------------

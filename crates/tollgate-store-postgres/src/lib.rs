@@ -514,39 +514,59 @@ impl DirectoryStore for PostgresStore {
 
 #[async_trait]
 impl LockoutStore for PostgresStore {
-    async fn count_failure(
+    async fn reserve_attempt(
         &self,
         account: &[u8],
-        addresses: &[&str],
+        limits: &[(&str, u32)],
         now: Timestamp,
         window_start: Timestamp,
-    ) -> StoreResult<Vec<u32>> {
+    ) -> StoreResult<Option<Vec<u32>>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
+        // One statement per counter counts and returns the count, or returns nothing when the
+        // counter is locked or full; its row stays locked until the transaction ends, so a
+        // refusal by the next counter rolls this one back before anyone sees it.
         let statement = tx
             .prepare_cached(
                 "INSERT INTO failure_counters AS c (account, address, failures, first_failure_at) VALUES ($1, $2, 1, $3)
                  ON CONFLICT (account, address) DO UPDATE SET
                      failures = CASE WHEN c.first_failure_at > $4 THEN c.failures + 1 ELSE 1 END,
                      first_failure_at = CASE WHEN c.first_failure_at > $4 THEN c.first_failure_at ELSE $3 END
+                 WHERE (c.locked_until IS NULL OR c.locked_until <= $3)
+                     AND (c.first_failure_at IS NULL OR c.first_failure_at <= $4 OR c.failures < $5)
                  RETURNING failures",
             )
             .await
             .map_err(backend)?;
         // Rows are locked in one order by every statement that locks several, so that two
         // logins never wait for each other.
-        let mut order: Vec<usize> = (0..addresses.len()).collect();
-        order.sort_by_key(|&i| addresses[i]);
-        let mut counts = vec![0; addresses.len()];
+        let mut order: Vec<usize> = (0..limits.len()).collect();
+        order.sort_by_key(|&i| limits[i].0);
+        let mut counts = vec![0; limits.len()];
         for i in order {
+            let (address, limit) = limits[i];
+            let limit = i32::try_from(limit).unwrap_or(i32::MAX);
             let row = tx
-                .query_one(&statement, &[&account, &addresses[i], &now.millis(), &window_start.millis()])
+                .query_opt(&statement, &[&account, &address, &now.millis(), &window_start.millis(), &limit])
                 .await
                 .map_err(backend)?;
-            counts[i] = row.get::<_, i32>(0).max(0) as u32;
+            match row {
+                Some(row) => counts[i] = row.get::<_, i32>(0).max(0) as u32,
+                None => return Ok(None),
+            }
         }
         tx.commit().await.map_err(backend)?;
-        Ok(counts)
+        Ok(Some(counts))
+    }
+
+    async fn release_attempt(&self, account: &[u8], addresses: &[&str], reserved_at: Timestamp) -> StoreResult<()> {
+        self.execute(
+            "UPDATE failure_counters SET failures = failures - 1
+             WHERE account = $1 AND address = ANY($2) AND failures > 0 AND first_failure_at <= $3",
+            &[&account, &addresses, &reserved_at.millis()],
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn lock(&self, account: &[u8], address: &str, until: Timestamp) -> StoreResult<()> {
@@ -561,20 +581,10 @@ impl LockoutStore for PostgresStore {
         .map(|_| ())
     }
 
-    async fn locked_until(&self, account: &[u8], addresses: &[&str]) -> StoreResult<Option<Timestamp>> {
-        let rows = self
-            .query(
-                "SELECT MAX(locked_until) FROM failure_counters WHERE account = $1 AND address = ANY($2)",
-                &[&account, &addresses],
-            )
-            .await?;
-        Ok(rows.first().and_then(|r| r.get::<_, Option<i64>>(0)).map(Timestamp))
-    }
-
     async fn reset_unless_locked(&self, account: &[u8], addresses: &[&str], now: Timestamp) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
-        // Row locks, taken in the order count_failure takes them: a failure being counted
+        // Row locks, taken in the order reserve_attempt takes them: an attempt being counted
         // waits for this reset, or this reset sees the lock it set.
         let rows = tx
             .query(

@@ -56,7 +56,7 @@ async fn a_statement_that_waits_past_its_timeout_is_cancelled_by_the_server() {
     let timeouts = Timeouts { statement: Duration::from_millis(300), ..Timeouts::default() };
     let store = PostgresStore::open(&url, timeouts).await.unwrap();
     let now = Timestamp(1_700_000_000_000);
-    store.count_failure(b"account", &["192.0.2.1"], now, Timestamp(0)).await.unwrap();
+    store.reserve_attempt(b"account", &[("192.0.2.1", 5)], now, Timestamp(0)).await.unwrap();
     // Another session holds the counter's row, as a stuck transaction would.
     let (mut holder, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);

@@ -683,19 +683,21 @@ impl DirectoryStore for SqliteStore {
 
 #[async_trait]
 impl LockoutStore for SqliteStore {
-    async fn count_failure(
+    async fn reserve_attempt(
         &self,
         account: &[u8],
-        addresses: &[&str],
+        limits: &[(&str, u32)],
         now: Timestamp,
         window_start: Timestamp,
-    ) -> StoreResult<Vec<u32>> {
+    ) -> StoreResult<Option<Vec<u32>>> {
         let account = account.to_vec();
-        let addresses: Vec<String> = addresses.iter().map(|a| (*a).to_owned()).collect();
+        let limits: Vec<(String, u32)> = limits.iter().map(|(a, limit)| ((*a).to_owned(), *limit)).collect();
         self.with(move |conn| {
             let tx = write_transaction(conn).map_err(backend)?;
-            let mut counts = Vec::with_capacity(addresses.len());
+            let mut counts = Vec::with_capacity(limits.len());
             {
+                // Counts and returns the count, or returns nothing when the counter is locked
+                // or full; a refusal by a later counter rolls the earlier ones back.
                 let mut count = tx
                     .prepare_cached(
                         "INSERT INTO failure_counters (account, address, failures, first_failure_at)
@@ -703,21 +705,37 @@ impl LockoutStore for SqliteStore {
                          ON CONFLICT (account, address) DO UPDATE SET
                              failures = CASE WHEN first_failure_at > ?4 THEN failures + 1 ELSE 1 END,
                              first_failure_at = CASE WHEN first_failure_at > ?4 THEN first_failure_at ELSE ?3 END
+                         WHERE (locked_until IS NULL OR locked_until <= ?3)
+                             AND (first_failure_at IS NULL OR first_failure_at <= ?4 OR failures < ?5)
                          RETURNING failures",
                     )
                     .map_err(backend)?;
-                for address in &addresses {
-                    counts.push(
-                        count
-                            .query_row(params![account, address, now.millis(), window_start.millis()], |r| r.get(0))
-                            .map_err(backend)?,
-                    );
+                for (address, limit) in &limits {
+                    let counted = count
+                        .query_row(params![account, address, now.millis(), window_start.millis(), limit], |r| r.get(0))
+                        .optional()
+                        .map_err(backend)?;
+                    match counted {
+                        Some(counted) => counts.push(counted),
+                        None => return Ok(None),
+                    }
                 }
             }
             tx.commit().map_err(backend)?;
-            Ok(counts)
+            Ok(Some(counts))
         })
         .await
+    }
+
+    async fn release_attempt(&self, account: &[u8], addresses: &[&str], reserved_at: Timestamp) -> StoreResult<()> {
+        let mut args = vec![Value::Blob(account.to_vec()), Value::Integer(reserved_at.millis())];
+        args.extend(addresses.iter().map(|a| Value::Text((*a).to_owned())));
+        let sql = format!(
+            "UPDATE failure_counters SET failures = failures - 1
+             WHERE account = ?1 AND address IN ({}) AND failures > 0 AND first_failure_at <= ?2",
+            placeholders(3, addresses.len())
+        );
+        self.with(move |conn| conn.execute(&sql, params_from_iter(&args)).map(|_| ()).map_err(backend)).await
     }
 
     async fn lock(&self, account: &[u8], address: &str, until: Timestamp) -> StoreResult<()> {
@@ -732,19 +750,6 @@ impl LockoutStore for SqliteStore {
             )
             .map(|_| ())
             .map_err(backend)
-        })
-        .await
-    }
-
-    async fn locked_until(&self, account: &[u8], addresses: &[&str]) -> StoreResult<Option<Timestamp>> {
-        let mut args = vec![Value::Blob(account.to_vec())];
-        args.extend(addresses.iter().map(|a| Value::Text((*a).to_owned())));
-        let sql = format!(
-            "SELECT MAX(locked_until) FROM failure_counters WHERE account = ?1 AND address IN ({})",
-            placeholders(2, addresses.len())
-        );
-        self.read(move |conn| {
-            conn.query_row(&sql, params_from_iter(&args), |r| r.get::<_, Option<i64>>(0)).map(ts).map_err(backend)
         })
         .await
     }

@@ -145,7 +145,7 @@ async fn a_real_scrape_passes_promtool_and_its_counters_follow_the_requests() {
     // refuses unknown ones without asking the store; timed like any other call.
     let learnt = r#"tollgate_store_operation_duration_seconds_count{operation="live_token_digests"}"#;
     assert!(after.get(learnt).is_some_and(|n| *n >= 1.0), "{text}");
-    assert!(store_calls("count_failure") >= 2.0);
+    assert!(store_calls("reserve_attempt") >= 2.0);
     assert!(
         after.iter().filter(|(series, _)| series.starts_with("tollgate_store_errors_total")).all(|(_, n)| *n == 0.0)
     );

@@ -139,14 +139,16 @@ impl Core {
             Some(user) => user.id.as_bytes(),
             None => &unknown_key,
         };
-        let locked = lockout::is_locked(&*self.store, lock_key, address, now).await?;
-        if locked || org.is_none() {
+        // Counted before any credential is checked: however many guesses run at once, on
+        // however many nodes, no more than the threshold reach the hash or the backend.
+        let Some(counted) = lockout::admit(&*self.store, lock_key, address, now, &self.config.lockout).await? else {
             // Whatever the password, the backend is not asked: it can neither be guessed
             // through a lock nor be made to lock the account on its side.
             burn_time().await?;
-            if locked {
-                return Err(fail(FailureReason::Locked));
-            }
+            return Err(fail(FailureReason::Locked));
+        };
+        if org.is_none() {
+            burn_time().await?;
         }
 
         let verdict = match &org {
@@ -158,14 +160,21 @@ impl Core {
                     credential: request.credential,
                     account: account.as_ref(),
                 };
-                let unavailable = |detail: String| {
-                    audit::source_unavailable(&attempt, request.source, &detail);
-                    CoreError::SourceUnavailable { name: request.source.to_owned(), detail }
+                let detail = match tokio::time::timeout(source.deadline(), source.verify(&source_attempt)).await {
+                    Ok(Ok(verdict)) => Ok(verdict),
+                    Ok(Err(e)) => Err(e.0),
+                    Err(_) => Err(format!("no answer within {:?}", source.deadline())),
                 };
-                match tokio::time::timeout(source.deadline(), source.verify(&source_attempt)).await {
-                    Ok(Ok(verdict)) => verdict,
-                    Ok(Err(e)) => return Err(unavailable(e.0)),
-                    Err(_) => return Err(unavailable(format!("no answer within {:?}", source.deadline()))),
+                match detail {
+                    Ok(verdict) => verdict,
+                    Err(detail) => {
+                        // An outage is no guess: the attempt is given back.
+                        if let Err(e) = lockout::give_back(&*self.store, lock_key, address, counted).await {
+                            tracing::warn!(error = %e, "could not give back a login attempt the source did not answer");
+                        }
+                        audit::source_unavailable(&attempt, request.source, &detail);
+                        return Err(CoreError::SourceUnavailable { name: request.source.to_owned(), detail });
+                    }
                 }
             }
         };
@@ -175,8 +184,11 @@ impl Core {
             Verdict::Refused(refusal) => {
                 if refusal.is_guess() {
                     let locks =
-                        lockout::count_failure(&*self.store, lock_key, address, now, &self.config.lockout).await?;
+                        lockout::settle_failure(&*self.store, lock_key, address, counted, now, &self.config.lockout)
+                            .await?;
                     self.audit_locks(&attempt, locks, now);
+                } else {
+                    lockout::give_back(&*self.store, lock_key, address, counted).await?;
                 }
                 let reason = match (refusal.reason(), &org) {
                     (FailureReason::UnknownUser, None) => FailureReason::UnknownOrg,
@@ -186,6 +198,11 @@ impl Core {
             }
             Verdict::Accepted(identity) => identity,
         };
+        // A right password forgets the failures before it, unless guesses running in parallel
+        // locked the account meanwhile.
+        if !lockout::reset_after_success(&*self.store, lock_key, address, now).await? {
+            return Err(fail(FailureReason::Locked));
+        }
         let roles = match identity.roles {
             Some(roles) => Some(self.known_roles(roles).await?),
             None => None,
@@ -209,10 +226,6 @@ impl Core {
             (None, Some(org)) => self.provision(&org, username, request, roles.unwrap_or_default()).await?,
             (None, None) => return Err(fail(FailureReason::UnknownOrg)),
         };
-        // Guesses running in parallel may have locked the account since it was read.
-        if !lockout::reset_after_success(&*self.store, user.id.as_bytes(), address, now).await? {
-            return Err(fail(FailureReason::Locked));
-        }
         self.store.set_last_login(user.id, now).await?;
         Ok(user)
     }
