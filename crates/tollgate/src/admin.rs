@@ -52,6 +52,32 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Create local users with password hashes made by another system.
+    ///
+    /// Takes bcrypt ($2a$, $2b$, $2y$), PBKDF2-SHA256 ($pbkdf2-sha256$ PHC or passlib, Django's
+    /// pbkdf2_sha256$), SHA-512-crypt ($6$) and Argon2id; the users log in with their old
+    /// passwords and get an Argon2id hash at their first good login. One user: `tollgate user
+    /// import alice --org org1 --role 'vApp User' --hash '$2b$12$…'`. Many: `--file users.csv`
+    /// (a header org,user,roles,hash; roles separated by ';') or `--file users.jsonl` (one
+    /// {"org","user","roles":[…],"hash"} object a line). Every user is checked before any is
+    /// created.
+    Import {
+        /// The one user to import, e.g. alice (with --org, --role and --hash).
+        #[arg(value_name = "NAME", requires_all = ["org", "hash"], conflicts_with = "file")]
+        user: Option<String>,
+        /// The user's organisation, e.g. org1.
+        #[arg(long, value_name = "ORG", requires = "user")]
+        org: Option<String>,
+        /// A role to grant (repeatable).
+        #[arg(long = "role", value_name = "ROLE", requires = "user")]
+        roles: Vec<String>,
+        /// The user's password hash, e.g. '$2b$12$…' (quote it: it holds '$').
+        #[arg(long, value_name = "HASH", requires = "user")]
+        hash: Option<String>,
+        /// A file of users: *.csv or *.jsonl.
+        #[arg(long, value_name = "FILE", required_unless_present = "user")]
+        file: Option<std::path::PathBuf>,
+    },
     /// Set a user's password and end their sessions.
     ///
     /// The password is asked for twice at the terminal, or read with --password-stdin. Also
@@ -408,16 +434,7 @@ pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             // Fail on a mistyped org or role before asking for a password.
             core.org(&user.org).await.map_err(explain)?;
             let known = core.roles().await.map_err(explain)?;
-            let mut canonical = Vec::new();
-            for role in &roles {
-                match known.iter().find(|k| k.name.eq_ignore_ascii_case(role)) {
-                    Some(k) => canonical.push(k.name.clone()),
-                    None => {
-                        let names: Vec<_> = known.iter().map(|k| k.name.as_str()).collect();
-                        bail!("unknown role {role:?}; known roles: {}", names.join(", "));
-                    }
-                }
-            }
+            let canonical = crate::import::canonical_roles(&known, &roles)?;
             let password =
                 new_password(password_stdin, &format!("{}@{}", user.user, user.org), &core.config().passwords)?;
             let spec = UserSpec {
@@ -429,6 +446,16 @@ pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             };
             let created = core.add_user(spec, Some(&password)).await.map_err(explain)?;
             println!("Created user {} in org {} ({})", created.name, created.org_name, created.id);
+        }
+        UserCommand::Import { user, org, roles, hash, file } => {
+            let source = match (user, org, hash, file) {
+                (Some(user), Some(org), Some(hash), None) => {
+                    crate::import::Source::One(crate::import::ImportedUser { org, user, roles, hash })
+                }
+                (None, None, None, Some(file)) => crate::import::Source::File(file),
+                _ => bail!("give NAME with --org, --role and --hash, or --file"),
+            };
+            crate::import::run(&core, source).await?;
         }
         UserCommand::Passwd { user, password_stdin } => {
             // Fail on a mistyped name before asking for a password.

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod admin;
 mod config;
+mod import;
 mod listener;
 mod serve;
 mod sources;
