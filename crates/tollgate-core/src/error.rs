@@ -23,6 +23,8 @@ pub enum FailureReason {
     AccountExpired,
     /// The identity source has locked the account itself (AD 775).
     LockedInSource,
+    /// A single-use proof (a SAML nonce) presented again.
+    Replayed,
 }
 
 impl FailureReason {
@@ -40,6 +42,7 @@ impl FailureReason {
             FailureReason::MustChangePassword => "must_change_password",
             FailureReason::AccountExpired => "account_expired",
             FailureReason::LockedInSource => "locked_in_source",
+            FailureReason::Replayed => "replayed",
         }
     }
 }

@@ -34,7 +34,8 @@ pub use password::PasswordPolicy;
 pub use service::{AccountLocks, BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, TokenKind};
 pub use session::{Session, SessionState};
 pub use source::{
-    Credential, Identity, IdentitySource, ProbeStep, Refusal, SourceAttempt, SourceConfig, SourceError, Verdict,
+    Credential, Identity, IdentitySource, ProbeStep, Refusal, SingleUse, SourceAttempt, SourceConfig, SourceError,
+    Verdict,
 };
 pub use store::{
     Activity, DirectoryStore, LockoutStore, MetaStore, Page, Revocation, RevocationLog, SessionFilter, SessionStore,

@@ -78,6 +78,8 @@ macro_rules! measured {
 measured!(MetaStore {
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
     async fn init_meta(&self, key: &str, value: &str) -> StoreResult<String>;
+    async fn spend_nonce(&self, key: &str, until: Timestamp, now: Timestamp) -> StoreResult<bool>;
+    async fn purge_nonces(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
 });
 
 measured!(DirectoryStore {

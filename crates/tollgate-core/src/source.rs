@@ -87,6 +87,17 @@ pub struct SourceAttempt<'a> {
 pub struct Identity {
     /// The roles the user holds now, when the source decides them; `None` keeps the account's.
     pub roles: Option<Vec<String>>,
+    /// A proof that may log in once (a SAML holder-of-key nonce): the core remembers it in the
+    /// store, for every node, and refuses it the second time.
+    pub single_use: Option<SingleUse>,
+}
+
+/// A single-use proof, remembered until `until`, when it could no longer verify anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SingleUse {
+    /// Unique among this source's proofs (the core prefixes the source's name).
+    pub key: String,
+    pub until: crate::clock::Timestamp,
 }
 
 /// Why a backend refused a credential. Only the audit log sees it.

@@ -81,6 +81,12 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
     /// Sets `key` unless it is set already; returns the value that is stored afterwards.
     async fn init_meta(&self, key: &str, value: &str) -> StoreResult<String>;
+    /// Remembers the single-use proof `key` until `until`, atomically: true when it was not
+    /// remembered (or only past its `until` as of `now`), false when it is spent already, by
+    /// this process or any other on the same store.
+    async fn spend_nonce(&self, key: &str, until: Timestamp, now: Timestamp) -> StoreResult<bool>;
+    /// Forgets up to `limit` proofs remembered until `before` or earlier; returns how many.
+    async fn purge_nonces(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
 }
 
 /// Orgs, roles and users.

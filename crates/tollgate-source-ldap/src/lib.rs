@@ -354,7 +354,7 @@ impl LdapSource {
         if roles.is_empty() {
             return Ok(Verdict::Refused(Refusal::NoRole));
         }
-        Ok(Verdict::Accepted(Identity { roles: Some(roles) }))
+        Ok(Verdict::Accepted(Identity { roles: Some(roles), ..Identity::default() }))
     }
 }
 

@@ -22,7 +22,10 @@ async fn verify(source: &LdapSource, typed: &str, password: &str) -> Result<Verd
 }
 
 fn accepted(roles: &[&str]) -> Result<Verdict, String> {
-    Ok(Verdict::Accepted(Identity { roles: Some(roles.iter().map(|r| r.to_string()).collect()) }))
+    Ok(Verdict::Accepted(Identity {
+        roles: Some(roles.iter().map(|r| r.to_string()).collect()),
+        ..Identity::default()
+    }))
 }
 
 #[tokio::test]

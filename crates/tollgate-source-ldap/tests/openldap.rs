@@ -25,7 +25,10 @@ async fn verify(source: &LdapSource, user: &str, password: &str) -> Result<Verdi
 }
 
 fn accepted(roles: &[&str]) -> Result<Verdict, String> {
-    Ok(Verdict::Accepted(Identity { roles: Some(roles.iter().map(|r| r.to_string()).collect()) }))
+    Ok(Verdict::Accepted(Identity {
+        roles: Some(roles.iter().map(|r| r.to_string()).collect()),
+        ..Identity::default()
+    }))
 }
 
 fn refused(refusal: Refusal) -> Result<Verdict, String> {

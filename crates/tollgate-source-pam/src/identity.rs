@@ -40,7 +40,7 @@ impl IdentitySource for PamSource {
         match self.authenticate(attempt.username, password).await {
             Ok(()) => {
                 let roles = (!self.config.roles.is_empty()).then(|| self.config.roles.clone());
-                Ok(Verdict::Accepted(Identity { roles }))
+                Ok(Verdict::Accepted(Identity { roles, ..Identity::default() }))
             }
             Err(PamError::Refused(refusal)) => {
                 // The core's audit names the mapped reason; PAM's own is kept here.

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
+use tollgate_core::Timestamp;
 use tollgate_core::source::{
-    Credential, Identity, IdentitySource, ProbeStep, Refusal, SourceAttempt, SourceError, Verdict,
+    Credential, Identity, IdentitySource, ProbeStep, Refusal, SingleUse, SourceAttempt, SourceError, Verdict,
 };
 
 use crate::{HolderOfKeyToken, SamlSource};
@@ -25,8 +26,8 @@ impl IdentitySource for SamlSource {
         let Credential::SamlAssertion { assertion, timestamp, nonce, signature } = attempt.credential else {
             return Ok(Verdict::Refused(Refusal::UnsupportedCredential));
         };
-        let timestamp = timestamp.to_string();
-        let token = HolderOfKeyToken { saml_token: assertion, timestamp: &timestamp, nonce, signature };
+        let stamp = timestamp.to_string();
+        let token = HolderOfKeyToken { saml_token: assertion, timestamp: &stamp, nonce, signature };
         let refuse = |detail: String| {
             // The core's audit names the login refused; why the token was is kept here.
             tracing::info!(
@@ -49,7 +50,8 @@ impl IdentitySource for SamlSource {
             return refuse(format!("verified subject {:?} is not the routed user", verified.subject));
         }
         let roles = (!self.roles.is_empty()).then(|| self.roles.clone());
-        Ok(Verdict::Accepted(Identity { roles }))
+        let until = Timestamp(self.nonce_stale_after(timestamp));
+        Ok(Verdict::Accepted(Identity { roles, single_use: Some(SingleUse { key: nonce.to_owned(), until }) }))
     }
 
     async fn probe(&self, _user: Option<&str>, _password: Option<&str>) -> Vec<ProbeStep> {

@@ -6,14 +6,14 @@
 //! shape that is accepted); its issuer (if configured) and audience match; now is within
 //! NotBefore/NotOnOrAfter give or take the skew; its holder-of-key confirmation names an RSA
 //! certificate whose key signed `samlToken + timestamp + nonce` (SHA256withRSA, Base64); the
-//! timestamp is within the skew of now; and the nonce was not used before.
+//! timestamp is within the skew of now. The nonce must then not have been used before: the
+//! source hands it to the core as a single-use proof ([`tollgate_core::SingleUse`]), which the
+//! core spends in the store, so a proof replayed to another node of a cluster is refused too.
 
 pub mod assertion;
 mod identity;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
@@ -52,9 +52,6 @@ fn default_max_token_bytes() -> usize {
     64 * 1024
 }
 
-/// Nonces are remembered until their timestamp is out of the window; past this many live
-/// ones, new proofs are refused rather than old nonces forgotten early.
-const MAX_REMEMBERED_NONCES: usize = 100_000;
 const MAX_NONCE_BYTES: usize = 256;
 
 /// Why a token was refused. Every one is a 401 to the client; the reason is for the audit log.
@@ -90,10 +87,6 @@ pub enum Rejection {
     Proof,
     #[error("proof timestamp outside the allowed window")]
     Timestamp,
-    #[error("nonce already used")]
-    Replay,
-    #[error("too many proofs in flight")]
-    Busy,
 }
 
 /// A holder-of-key login as the client sends it.
@@ -118,8 +111,6 @@ pub struct SamlSource {
     issuer: Option<String>,
     skew: Duration,
     max_token_bytes: usize,
-    /// Nonce → the instant after which its timestamp is stale anyway.
-    nonces: Mutex<HashMap<String, OffsetDateTime>>,
 }
 
 impl std::fmt::Debug for SamlSource {
@@ -165,12 +156,12 @@ impl SamlSource {
             issuer: config.issuer.clone(),
             skew: Duration::from_secs(config.clock_skew_secs),
             max_token_bytes: config.max_token_bytes,
-            nonces: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Verifies a holder-of-key login at `now` and returns what the assertion says. The nonce
-    /// is spent only by a token that passed every other check.
+    /// Verifies a holder-of-key login at `now` and returns what the assertion says. Whether
+    /// the nonce was used before is the caller's to check (the core does, in the store), until
+    /// [`SamlSource::nonce_stale_after`].
     pub fn verify(&self, token: HolderOfKeyToken<'_>, now: OffsetDateTime) -> Result<Assertion, Rejection> {
         if token.saml_token.len() > self.max_token_bytes {
             return Err(Rejection::TooLarge);
@@ -195,9 +186,13 @@ impl SamlSource {
         UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, holder_key)
             .verify(&signed, &proof)
             .map_err(|_| Rejection::Proof)?;
-
-        self.spend_nonce(token.nonce, stamped + self.skew, now)?;
         Ok(assertion)
+    }
+
+    /// When a proof stamped `timestamp_millis` is out of the skew window, and so its nonce
+    /// need not be remembered any longer.
+    pub fn nonce_stale_after(&self, timestamp_millis: i64) -> i64 {
+        timestamp_millis.saturating_add(self.skew.as_millis() as i64)
     }
 
     /// The signature, issuer, audience and validity window of a bearer of the assertion alone.
@@ -219,20 +214,5 @@ impl SamlSource {
             return Err(Rejection::Expired);
         }
         Ok(assertion)
-    }
-
-    fn spend_nonce(&self, nonce: &str, stale_after: OffsetDateTime, now: OffsetDateTime) -> Result<(), Rejection> {
-        let mut nonces = self.nonces.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if nonces.contains_key(nonce) {
-            return Err(Rejection::Replay);
-        }
-        if nonces.len() >= MAX_REMEMBERED_NONCES {
-            nonces.retain(|_, until| *until > now);
-            if nonces.len() >= MAX_REMEMBERED_NONCES {
-                return Err(Rejection::Busy);
-            }
-        }
-        nonces.insert(nonce.to_owned(), stale_after);
-        Ok(())
     }
 }

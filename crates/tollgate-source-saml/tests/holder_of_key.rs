@@ -41,18 +41,6 @@ fn an_assertion_signed_by_the_idp_and_proved_by_its_holder_logs_in() {
 }
 
 #[test]
-fn a_nonce_is_refused_the_second_time() {
-    let keys = Keys::new();
-    let source = keys.source();
-    let token = keys.sign(&Template::default());
-    let (stamp, nonce) = (millis(now()), nonce());
-    let proof = keys.prove(&token, &stamp, &nonce);
-    let login = HolderOfKeyToken { saml_token: &token, timestamp: &stamp, nonce: &nonce, signature: &proof };
-    assert!(source.verify(login, now()).is_ok());
-    assert_eq!(source.verify(login, now()).unwrap_err(), Rejection::Replay);
-}
-
-#[test]
 fn a_proof_by_another_key_or_over_other_bytes_is_refused() {
     let keys = Keys::new();
     let source = keys.source();

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use tollgate_core::token::TokenDigest;
 use tollgate_core::{
-    ApiTokenSpec, Core, CoreConfig, CoreError, Credential, DialectPolicy, FailureReason, LoginRequest, ManualClock,
-    Page, PasswordPolicy, SessionRejection, SessionState, Store, StoreError, ThrottlePolicy, Timestamp, TokenKind,
-    UserSpec,
+    ApiTokenSpec, Core, CoreConfig, CoreError, Credential, DialectPolicy, FailureReason, Identity, IdentitySource,
+    LoginRequest, ManualClock, Page, PasswordPolicy, ProbeStep, SessionRejection, SessionState, SingleUse,
+    SourceAttempt, SourceConfig, SourceError, Store, StoreError, ThrottlePolicy, Timestamp, TokenKind, UserSpec,
+    Verdict,
 };
 
 type FreshStore = Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send>>;
@@ -50,6 +51,7 @@ macro_rules! conformance_tests {
             unknown_names_lock_like_real_ones,
             a_new_password_ends_the_old_sessions,
             an_imported_hash_becomes_argon2id_at_the_first_good_login,
+            a_single_use_proof_is_refused_the_second_time_by_every_node,
             the_session_cap_is_per_dialect,
             lockout_ends_by_itself_and_failures_outside_the_window_do_not_add_up,
             a_success_resets_the_failure_count,
@@ -267,6 +269,60 @@ pub async fn a_new_password_ends_the_old_sessions(backend: &Backend) {
     f.core.set_password("org1", "alice", "new-pw").await.unwrap();
     assert!(f.core.authenticate("vcd", &token).await.is_err());
     assert!(f.core.login(request("org1", "alice", "new-pw")).await.is_ok());
+}
+
+/// A source that accepts any proof, once: the password is its single-use key (as a SAML
+/// holder-of-key nonce is), good for a minute.
+#[derive(Debug)]
+struct SingleUseProofs;
+
+#[async_trait::async_trait]
+impl IdentitySource for SingleUseProofs {
+    fn kind(&self) -> &'static str {
+        "proofs"
+    }
+
+    fn deadline(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+
+    async fn verify(&self, attempt: &SourceAttempt<'_>) -> Result<Verdict, SourceError> {
+        let key = attempt.credential.password().unwrap_or_default().to_owned();
+        Ok(Verdict::Accepted(Identity {
+            roles: Some(vec!["vApp User".into()]),
+            single_use: Some(SingleUse { key, until: Timestamp(START.0 + 60_000) }),
+        }))
+    }
+
+    async fn probe(&self, _user: Option<&str>, _password: Option<&str>) -> Vec<ProbeStep> {
+        Vec::new()
+    }
+}
+
+pub async fn a_single_use_proof_is_refused_the_second_time_by_every_node(backend: &Backend) {
+    // Two cores on one store: two nodes of a cluster.
+    let store = backend.fresh().await;
+    let clock = Arc::new(ManualClock::new(START));
+    let mut config = config();
+    config.sources.insert("proofs".into(), SourceConfig::Backend(Arc::new(SingleUseProofs)));
+    let a = Core::new(store.clone(), clock.clone(), config.clone());
+    let b = Core::new(store.clone(), clock.clone(), config);
+    a.bootstrap(Some("admin-pw".into())).await.unwrap();
+    a.add_org("org1", None).await.unwrap();
+    let proof = |nonce| LoginRequest { source: "proofs", ..request("org1", "sso-user", nonce) };
+    a.login(proof("nonce-1")).await.unwrap();
+    assert_eq!(failure(b.login(proof("nonce-1")).await), FailureReason::Replayed);
+    assert_eq!(failure(a.login(proof("nonce-1")).await), FailureReason::Replayed);
+    b.login(proof("nonce-2")).await.unwrap();
+    // Keys are the source's own: another source's proof with the same nonce is another proof.
+    assert!(store.spend_nonce("other:nonce-1", Timestamp(START.0 + 60_000), START).await.unwrap());
+    // Past its `until` a proof may be forgotten (by then the source refuses its stale
+    // timestamp anyway): the sweep deletes them, and a late spend takes an old row over.
+    let later = Timestamp(START.0 + 61_000);
+    assert!(store.spend_nonce("proofs:nonce-1", Timestamp(later.0 + 60_000), later).await.unwrap());
+    assert!(!store.spend_nonce("proofs:nonce-1", Timestamp(later.0 + 60_000), later).await.unwrap());
+    assert_eq!(store.purge_nonces(later, 10).await.unwrap(), 2, "nonce-2 and other:nonce-1");
+    assert_eq!(store.purge_nonces(later, 10).await.unwrap(), 0);
 }
 
 /// bcrypt of "pw" at cost 5, by htpasswd (`htpasswd -nbB -C 5 u pw`).

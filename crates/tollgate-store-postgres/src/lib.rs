@@ -317,6 +317,20 @@ impl MetaStore for PostgresStore {
         let rows = self.query("SELECT value FROM meta WHERE key = $1", &[&key]).await?;
         rows.first().map(|r| r.get(0)).ok_or_else(|| backend("meta vanished after insert"))
     }
+
+    async fn spend_nonce(&self, key: &str, until: Timestamp, now: Timestamp) -> StoreResult<bool> {
+        // A row past its `until` is taken over; a live one is left alone (0 rows changed). The
+        // unique key makes two nodes spending the same nonce at once agree on one winner.
+        let sql = "INSERT INTO spent_nonces (key, until) VALUES ($1, $2) \
+                   ON CONFLICT (key) DO UPDATE SET until = EXCLUDED.until WHERE spent_nonces.until <= $3";
+        Ok(self.execute(sql, &[&key, &until.millis(), &now.millis()]).await? == 1)
+    }
+
+    async fn purge_nonces(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        let sql = "DELETE FROM spent_nonces WHERE key IN \
+                   (SELECT key FROM spent_nonces WHERE until <= $1 LIMIT $2)";
+        self.execute(sql, &[&before.millis(), &i64::from(limit)]).await
+    }
 }
 
 #[async_trait]

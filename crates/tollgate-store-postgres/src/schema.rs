@@ -118,6 +118,15 @@ $$;
 CREATE TRIGGER revocations_notify AFTER INSERT ON revocations
     FOR EACH ROW EXECUTE FUNCTION tollgate_revocations_notify();
 "#,
+    r#"
+-- Single-use proofs (SAML holder-of-key nonces), each kept until it could not verify anyway:
+-- one table for every node, so a proof spent on one is refused on the others.
+CREATE TABLE spent_nonces (
+    key   TEXT PRIMARY KEY,
+    until BIGINT NOT NULL
+);
+CREATE INDEX spent_nonces_by_until ON spent_nonces (until);
+"#,
 ];
 
 /// Brings the schema up to date; returns how many migrations it applied.

@@ -417,6 +417,26 @@ impl MetaStore for SqliteStore {
         })
         .await
     }
+
+    async fn spend_nonce(&self, key: &str, until: Timestamp, now: Timestamp) -> StoreResult<bool> {
+        let key = key.to_owned();
+        self.with(move |conn| {
+            // A row past its `until` is taken over; a live one is left alone (0 rows changed).
+            let sql = "INSERT INTO spent_nonces (key, until) VALUES (?1, ?2) \
+                       ON CONFLICT (key) DO UPDATE SET until = excluded.until WHERE spent_nonces.until <= ?3";
+            Ok(conn.execute(sql, params![key, until.millis(), now.millis()]).map_err(backend)? == 1)
+        })
+        .await
+    }
+
+    async fn purge_nonces(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        self.with(move |conn| {
+            let sql = "DELETE FROM spent_nonces WHERE key IN \
+                       (SELECT key FROM spent_nonces WHERE until <= ?1 LIMIT ?2)";
+            Ok(conn.execute(sql, params![before.millis(), limit]).map_err(backend)? as u64)
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -148,6 +148,14 @@ CREATE TABLE revocations (
 );
 CREATE INDEX revocations_by_time ON revocations (at);
 "#,
+    r#"
+-- Single-use proofs (SAML holder-of-key nonces), each kept until it could not verify anyway.
+CREATE TABLE spent_nonces (
+    key   TEXT PRIMARY KEY,
+    until INTEGER NOT NULL
+);
+CREATE INDEX spent_nonces_by_until ON spent_nonces (until);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -54,9 +54,10 @@ impl IdentitySource for Scripted {
         self.asked.fetch_add(1, Ordering::SeqCst);
         let answer = self.answer.lock().unwrap().clone();
         match answer {
-            Answer::Accept(roles) => {
-                Ok(Verdict::Accepted(Identity { roles: Some(roles.into_iter().map(str::to_owned).collect()) }))
-            }
+            Answer::Accept(roles) => Ok(Verdict::Accepted(Identity {
+                roles: Some(roles.into_iter().map(str::to_owned).collect()),
+                ..Identity::default()
+            })),
             Answer::Refuse(refusal) => Ok(Verdict::Refused(refusal)),
             Answer::Fail => Err(SourceError("connection refused".into())),
             Answer::Hang => std::future::pending().await,

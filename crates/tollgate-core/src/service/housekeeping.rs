@@ -56,10 +56,12 @@ impl Core {
         let purged = self.purge_ended_sessions(now).await;
         let forgotten = lockout::purge(&*self.store, now, &self.config.lockout).await;
         let trimmed = self.purge_revocations(now).await;
+        let nonces = self.purge_nonces(now).await;
         expired?;
         purged?;
         forgotten?;
         trimmed?;
+        nonces?;
         Ok(())
     }
 
@@ -83,6 +85,12 @@ impl Core {
                 return Ok(());
             }
         }
+    }
+
+    /// Forgets spent single-use proofs that could no longer verify anyway.
+    async fn purge_nonces(&self, now: Timestamp) -> Result<(), CoreError> {
+        while self.store.purge_nonces(now, SWEEP_BATCH).await? == u64::from(SWEEP_BATCH) {}
+        Ok(())
     }
 
     /// Deletes sessions ended before the retention period, a batch per transaction: logins

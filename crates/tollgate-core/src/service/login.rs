@@ -198,6 +198,15 @@ impl Core {
             }
             Verdict::Accepted(identity) => identity,
         };
+        // Spent in the store, so that a proof replayed to another node is refused there too.
+        if let Some(proof) = &identity.single_use {
+            let key = format!("{}:{}", request.source, proof.key);
+            if !self.store.spend_nonce(&key, proof.until, now).await? {
+                // A copy of a good proof, not a guess at a password.
+                lockout::give_back(&*self.store, lock_key, address, counted).await?;
+                return Err(fail(FailureReason::Replayed));
+            }
+        }
         // A right password forgets the failures before it, unless guesses running in parallel
         // locked the account meanwhile.
         if !lockout::reset_after_success(&*self.store, lock_key, address, now).await? {

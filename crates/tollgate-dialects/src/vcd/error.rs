@@ -66,7 +66,8 @@ fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
             | FailureReason::PasswordExpired
             | FailureReason::MustChangePassword
             | FailureReason::AccountExpired
-            | FailureReason::LockedInSource,
+            | FailureReason::LockedInSource
+            | FailureReason::Replayed,
         ) => unauthorized("Unknown user name or password."),
         Failure::ProviderNotConfigured(_) => unauthorized("Unknown user name or password."),
         Failure::InvalidToken(_) => unauthorized("The session token is missing, expired or revoked: log in again."),
