@@ -91,6 +91,7 @@ macro_rules! conformance_tests {
             live_sessions_are_counted_by_dialect,
             api_tokens_are_found_by_digest_listed_and_revoked,
             api_token_mistakes_are_reported,
+            an_api_token_authenticates_until_it_is_revoked,
             deleting_a_user_deletes_their_sessions_and_an_org_must_be_empty_to_go);
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
@@ -1052,4 +1053,20 @@ pub async fn deleting_a_user_deletes_their_sessions_and_an_org_must_be_empty_to_
     f.store.delete_org(org2.id).await.unwrap();
     assert_eq!(f.store.org_by_id(org2.id).await.unwrap(), None);
     assert!(matches!(f.store.delete_org(org2.id).await, Err(StoreError::NotFound(_))));
+}
+
+pub async fn an_api_token_authenticates_until_it_is_revoked(backend: &Backend) {
+    let f = fixture(backend).await;
+    let (token, secret) = f.core.create_api_token(&token_spec("ci", "org1", "Auditor")).await.unwrap();
+    assert!(secret.starts_with(tollgate_core::API_TOKEN_PREFIX));
+    assert_eq!(f.core.authenticate_api_token(&secret, Some("10.0.0.1")).await.unwrap(), token);
+    let unknown = |result: Result<_, CoreError>| matches!(result, Err(CoreError::Session(SessionRejection::Unknown)));
+    assert!(unknown(f.core.authenticate_api_token(&format!("{secret}x"), None).await));
+    // A session token is no API token, whatever it names.
+    let session_token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(1);
+    assert!(unknown(f.core.authenticate_api_token(&session_token, None).await));
+    f.core.revoke_api_token("ci").await.unwrap();
+    assert!(unknown(f.core.authenticate_api_token(&secret, None).await));
+    assert!(matches!(f.core.revoke_api_token("nobody").await, Err(CoreError::NotFound(_))));
+    assert!(matches!(f.core.create_api_token(&token_spec("", "org1", "Auditor")).await, Err(CoreError::Invalid(_))));
 }

@@ -358,7 +358,7 @@ pub enum AdminPassword {
 }
 
 /// Turns core errors into operator-facing messages.
-fn explain(error: CoreError) -> anyhow::Error {
+pub(crate) fn explain(error: CoreError) -> anyhow::Error {
     match error {
         CoreError::NotFound(what) => anyhow::anyhow!("{what} does not exist"),
         CoreError::Conflict(what) | CoreError::Invalid(what) => anyhow::anyhow!("{what}"),

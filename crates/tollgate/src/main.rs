@@ -13,6 +13,7 @@ mod listener;
 mod serve;
 mod sources;
 mod tls;
+mod tokens;
 
 /// A request allocates and frees a few dozen small blocks; mimalloc serves them in about half
 /// the instructions glibc's malloc takes (callgrind, `GET /v1/sessions/current`), which is a
@@ -78,6 +79,9 @@ enum Command {
     /// List and revoke sessions.
     #[command(subcommand)]
     Session(admin::SessionCommand),
+    /// Create, list and revoke API tokens for the admin REST API (/v1/admin).
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
     /// List the roles users can be given (for `user add --role`).
     Roles,
     /// Install the PAM service a `pam` identity source uses, /etc/pam.d/tollgate (as root).
@@ -149,6 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(command) => admin::org(&config, command).await,
         Command::User(command) => admin::user(&config, command).await,
         Command::Session(command) => admin::session(&config, command).await,
+        Command::Token(command) => tokens::run(&config, command).await,
         Command::Roles => admin::roles(&config).await,
         Command::InstallPam { service, pam_dir, force } => install_pam(&pam_dir, &service, force),
         Command::Source(command) => sources::run(&config, command).await,

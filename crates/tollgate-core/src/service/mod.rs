@@ -25,7 +25,9 @@ use crate::throttle::Throttle;
 use crate::token;
 use crate::touches::TouchQueue;
 
+mod api_tokens;
 mod directory;
+pub use api_tokens::API_TOKEN_PREFIX;
 mod housekeeping;
 mod login;
 mod sessions;

@@ -45,20 +45,25 @@ impl Core {
         let now = self.now();
         let digest = TokenDigest::of(token);
         let cached = self.cache.get(&digest);
-        if cached.is_none()
-            && let Err(throttled) = self.unknown_token_throttle.check(remote, now)
-        {
-            self.metrics.throttled(telemetry::Throttled::UnknownToken);
-            if throttled.first_of_burst {
-                audit::throttled("unknown_token", remote, throttled.retry_after.as_secs().max(1));
-            }
-            return Err(CoreError::Throttled(throttled.retry_after));
+        if cached.is_none() {
+            self.check_unknown_token_throttle(remote, now)?;
         }
         let result = self.validate(dialects, &digest, cached, true).await;
         if matches!(result, Err(CoreError::Session(SessionRejection::Unknown))) {
             let _ = self.unknown_token_throttle.take(remote, now);
         }
         result
+    }
+
+    /// Refuses a request from `remote` while that address is throttled for presenting tokens
+    /// nobody issued.
+    pub(super) fn check_unknown_token_throttle(&self, remote: &str, now: Timestamp) -> Result<(), CoreError> {
+        let Err(throttled) = self.unknown_token_throttle.check(remote, now) else { return Ok(()) };
+        self.metrics.throttled(telemetry::Throttled::UnknownToken);
+        if throttled.first_of_burst {
+            audit::throttled("unknown_token", remote, throttled.retry_after.as_secs().max(1));
+        }
+        Err(CoreError::Throttled(throttled.retry_after))
     }
 
     /// Like [`Core::authenticate`] for a token of any of `dialects`; `slide` false looks without
