@@ -70,6 +70,8 @@ pub struct CoreConfig {
     pub max_sessions_per_user: u32,
     /// Password hashes computed at once; each Argon2id run holds 19 MiB.
     pub max_concurrent_hashes: usize,
+    /// The Argon2id cost of new password hashes.
+    pub hash_cost: crate::password::HashCost,
     /// Ended sessions are kept this long for listing and audit, then deleted.
     pub ended_session_retention: Duration,
     /// What a new local password must be (bootstrap, new users, password changes).
@@ -95,6 +97,7 @@ impl Default for CoreConfig {
             // Hashing threads run at a lower priority, so they may use every core: request
             // handling still comes first.
             max_concurrent_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            hash_cost: crate::password::HashCost::Owasp,
             ended_session_retention: Duration::from_secs(7 * 24 * 3600),
             // Only "not empty" here: the server sets NIST's minimum from its configuration
             // (`[passwords] min_length`, default 8), while in-process tests built on this

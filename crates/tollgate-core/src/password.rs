@@ -14,10 +14,28 @@ use crate::imported_hash::HashFormat;
 use crate::telemetry::Metrics;
 use metrics::{Gauge, Histogram};
 
-/// OWASP's minimum for Argon2id: 19 MiB, two passes, one lane.
-const MEMORY_KIB: u32 = 19 * 1024;
-const PASSES: u32 = 2;
-const LANES: u32 = 1;
+/// How much work one Argon2id hash takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashCost {
+    /// OWASP's minimum for Argon2id: 19 MiB, two passes, one lane.
+    #[default]
+    Owasp,
+    /// 1 MiB, one pass, one lane: for a throw-away store (`serve --ephemeral`), whose
+    /// passwords guard nothing once the test ends and whose start-up the two OWASP hashes
+    /// (bootstrap and the dummy) would dominate. Still Argon2id, through the same code.
+    Throwaway,
+}
+
+impl HashCost {
+    fn argon2id(self) -> Argon2<'static> {
+        let (memory_kib, passes) = match self {
+            HashCost::Owasp => (19 * 1024, 2),
+            HashCost::Throwaway => (1024, 1),
+        };
+        let params = Params::new(memory_kib, passes, 1, None).expect("constant parameters are valid");
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+}
 
 /// Longest password accepted; Argon2 would take more, but nobody types this much.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -76,11 +94,6 @@ impl Default for PasswordPolicy {
     }
 }
 
-fn argon2id() -> Argon2<'static> {
-    let params = Params::new(MEMORY_KIB, PASSES, LANES, None).expect("constant parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
 /// Logins waiting for a hashing thread; beyond this, login requests wait to be queued.
 const QUEUE: usize = 1024;
 /// How much hashing threads defer to request handling (a nice value: 0 is normal, 19 least).
@@ -95,6 +108,7 @@ pub struct PasswordHasher {
     /// Verified in place of a real hash when the account does not exist, so that
     /// "no such user" costs the same time as "wrong password".
     dummy_hash: Arc<str>,
+    cost: HashCost,
     /// Jobs sent and not started yet.
     queue_depth: Gauge,
     /// From sending a job to a thread starting it.
@@ -103,10 +117,10 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(threads: usize) -> Self {
-        PasswordHasher::with_metrics(threads, &Metrics::disabled())
+        PasswordHasher::with_metrics(threads, HashCost::Owasp, &Metrics::disabled())
     }
 
-    pub fn with_metrics(threads: usize, metrics: &Metrics) -> Self {
+    pub fn with_metrics(threads: usize, cost: HashCost, metrics: &Metrics) -> Self {
         let dummy_secret = hex::encode(crate::token::random_secret::<16>());
         let (jobs, queue) = mpsc::channel::<Job>(QUEUE);
         let queue = Arc::new(Mutex::new(queue));
@@ -125,15 +139,16 @@ impl PasswordHasher {
         }
         PasswordHasher {
             jobs,
-            dummy_hash: hash_blocking(&dummy_secret).into(),
+            dummy_hash: hash_at(cost, &dummy_secret).into(),
+            cost,
             queue_depth: metrics.hash_queue_depth.clone(),
             wait: metrics.hash_wait.clone(),
         }
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, CoreError> {
-        let password = password.to_owned();
-        self.run(move || hash_blocking(&password)).await
+        let (password, cost) = (password.to_owned(), self.cost);
+        self.run(move || hash_at(cost, &password)).await
     }
 
     /// True when `password` matches `hash`. A malformed hash never matches.
@@ -189,15 +204,19 @@ fn defer_to_requests() {
     }
 }
 
-/// A fresh Argon2id PHC string for `password`.
+/// A fresh Argon2id PHC string for `password`, at OWASP's cost.
 pub fn hash_blocking(password: &str) -> String {
-    argon2id().hash_password(password.as_bytes()).expect("Argon2id with valid parameters cannot fail").to_string()
+    hash_at(HashCost::Owasp, password)
+}
+
+fn hash_at(cost: HashCost, password: &str) -> String {
+    cost.argon2id().hash_password(password.as_bytes()).expect("Argon2id with valid parameters cannot fail").to_string()
 }
 
 fn verify_blocking(hash: &str, password: &str) -> bool {
     match HashFormat::of(hash) {
-        // The parameters come from the PHC string, so hashes made with stronger settings still verify.
-        Ok(HashFormat::Argon2id) => argon2id().verify_password(password.as_bytes(), hash).is_ok(),
+        // The parameters come from the PHC string, so hashes made at another cost still verify.
+        Ok(HashFormat::Argon2id) => HashCost::Owasp.argon2id().verify_password(password.as_bytes(), hash).is_ok(),
         Ok(imported) => crate::imported_hash::verify(imported, hash, password.as_bytes()),
         Err(_) => false,
     }
@@ -271,6 +290,17 @@ mod tests {
         let django = "pbkdf2_sha256$1000$salt$CjglNVXON/XHKmtwP5loFOvyQfIDrxRuk9zesDHFVn4=";
         assert!(hasher.verify(Some(django), "pw").await.unwrap());
         assert!(!hasher.verify(Some(django), "pW").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn throwaway_hashes_are_cheap_argon2id_and_verify_with_owasp_ones() {
+        let cheap = PasswordHasher::with_metrics(1, HashCost::Throwaway, &Metrics::disabled());
+        let hash = cheap.hash("correct horse").await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{hash}");
+        assert!(cheap.verify(Some(&hash), "correct horse").await.unwrap());
+        assert!(!cheap.verify(Some(&hash), "wrong horse").await.unwrap());
+        let owasp = PasswordHasher::new(1).hash("correct horse").await.unwrap();
+        assert!(cheap.verify(Some(&owasp), "correct horse").await.unwrap());
     }
 
     #[tokio::test]

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use tollgate_core::directory::LOCAL_SOURCE;
-use tollgate_core::{Core, CoreError, Metrics, Page, PasswordPolicy, Store, SystemClock, Timestamp, UserSpec};
+use tollgate_core::{
+    Clock, Core, CoreConfig, CoreError, Metrics, Page, PasswordPolicy, Store, SystemClock, Timestamp, UserSpec,
+};
 use tollgate_store_postgres::{PostgresStore, Timeouts};
 use tollgate_store_sqlite::SqliteStore;
 use uuid::Uuid;
@@ -148,21 +150,28 @@ pub enum SessionCommand {
 /// The core over the configured store, creating the data directory and the store (or its
 /// schema) when they do not exist yet: for `bootstrap`.
 pub async fn create_or_open_core(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
-    create_or_open(config, metrics, SqliteStore::open).await
+    create_or_open(config, config.core()?, Arc::new(SystemClock), metrics, SqliteStore::open).await
 }
 
 /// [`create_or_open_core`] for `serve`: the store is held for this server alone (a second
 /// `serve` on the same data directory is refused), so the core knows every token it issued.
 /// A shared (PostgreSQL) store is migrated and opened as for any command: other nodes write
-/// it too.
-pub async fn serving_core(config: &Config, metrics: Metrics) -> anyhow::Result<Core> {
-    create_or_open(config, metrics, SqliteStore::open_for_serving).await
+/// it too. The server chooses the core's policies (`core_config`) and clock.
+pub async fn serving_core(
+    config: &Config,
+    core_config: CoreConfig,
+    clock: Arc<dyn Clock>,
+    metrics: Metrics,
+) -> anyhow::Result<Core> {
+    create_or_open(config, core_config, clock, metrics, SqliteStore::open_for_serving).await
 }
 
 /// What [`create_or_open_core`] and [`serving_core`] share; they differ in how they open an
 /// embedded store (`open_embedded`).
 async fn create_or_open(
     config: &Config,
+    core_config: CoreConfig,
+    clock: Arc<dyn Clock>,
     metrics: Metrics,
     open_embedded: fn(&std::path::Path) -> tollgate_core::StoreResult<SqliteStore>,
 ) -> anyhow::Result<Core> {
@@ -175,7 +184,7 @@ async fn create_or_open(
             Arc::new(open_embedded(&path).with_context(|| format!("cannot open the store {}", path.display()))?)
         }
     };
-    Ok(Core::with_metrics(store, Arc::new(SystemClock), config.core()?, metrics))
+    Ok(Core::with_metrics(store, clock, core_config, metrics))
 }
 
 /// The core over the configured store, which must exist: the other commands never create one,
@@ -342,7 +351,7 @@ fn prompt_new_password(whose: &str, policy: &PasswordPolicy) -> anyhow::Result<O
 }
 
 /// TOLLGATE_ADMIN_PASSWORD, when set and not empty.
-fn admin_password_from_env() -> Option<String> {
+pub(crate) fn admin_password_from_env() -> Option<String> {
     std::env::var("TOLLGATE_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty())
 }
 

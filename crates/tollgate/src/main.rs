@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 mod admin;
 mod config;
+mod ephemeral;
+mod fixtures;
 mod import;
 mod listener;
 mod serve;

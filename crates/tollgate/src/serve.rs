@@ -2,6 +2,7 @@
 //! of them on the shared listener, and any on listeners of their own.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,11 +10,15 @@ use anyhow::Context;
 use axum::Router;
 use clap::Args;
 use hyper_util::rt::TokioTimer;
-use tollgate_core::{Core, Metrics};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tollgate_core::password::HashCost;
+use tollgate_core::{Core, Metrics, SystemClock};
 use tollgate_dialects::{AppState, Dialect, Operations, Shared, Site};
 
 use crate::admin;
 use crate::config::{self, Config};
+use crate::ephemeral::{self, Ephemeral, Ready};
+use crate::fixtures::Fixtures;
 use crate::listener::{Acceptor, ConnectionLimits, Connections};
 use crate::tls;
 
@@ -31,6 +36,18 @@ pub struct ServeArgs {
     /// `tollgate bootstrap` runs.
     #[arg(long)]
     no_bootstrap: bool,
+    /// A throw-away server for tests: free loopback ports, a store in a new temporary directory
+    /// removed when the server stops (Ctrl-C, SIGTERM, or its parent process exiting), a
+    /// generated administrator password (or TOLLGATE_ADMIN_PASSWORD), and one JSON line on
+    /// stdout, printed once it is ready, with the URLs and credentials. Example: `tollgate
+    /// serve --ephemeral --http`.
+    #[arg(long, conflicts_with = "no_bootstrap")]
+    ephemeral: bool,
+    /// Orgs and users (roles, password, disabled, locked) to bring the store to at start-up,
+    /// after the bootstrap; applying the same file again changes nothing. See the README,
+    /// "Testing your automation against Tollgate". Example: `--fixtures tests/fixtures.toml`.
+    #[arg(long, value_name = "FILE.toml", conflicts_with = "no_bootstrap")]
+    fixtures: Option<PathBuf>,
 }
 
 /// Hyper buffers at most this much of a request head; our own, friendlier limit is lower.
@@ -41,20 +58,44 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         config.listen = listen;
     }
     config.http |= args.http;
+    // Caught from the start: a signal during start-up (an ephemeral server's parent dying
+    // early) stops the server once it runs, instead of killing it with its temporary files.
+    let stop = StopSignals::install()?;
+    let fixtures = match &args.fixtures {
+        Some(path) => Some((path, Fixtures::load(path)?)),
+        None => None,
+    };
+    let ephemeral = match args.ephemeral {
+        true => Some(Ephemeral::prepare(&mut config, args.listen.is_some())?),
+        false => None,
+    };
     tls::install_crypto_provider();
 
     // Every listener is bound before anything else happens: a port that is taken fails the
     // start before the store is created and the one-time administrator password is printed.
     let listeners = bind(&config)?;
 
-    let core = Arc::new(admin::serving_core(&config, Metrics::prometheus()).await?);
+    let mut core_config = config.core()?;
+    if ephemeral.is_some() {
+        core_config.hash_cost = HashCost::Throwaway;
+    }
+    let core = Arc::new(admin::serving_core(&config, core_config, Arc::new(SystemClock), Metrics::prometheus()).await?);
     let tls = if config.http { None } else { Some(tls::server_config(&config).await?) };
-    if core.is_initialised().await? {
+    let mut admin_password = None;
+    if ephemeral.is_some() {
+        // Nothing on stdout but the ready line: the password goes there.
+        let password = admin::admin_password_from_env().unwrap_or_else(|| core.config().passwords.generate());
+        core.bootstrap(Some(password.clone())).await?;
+        admin_password = Some(password);
+    } else if core.is_initialised().await? {
         admin::warn_if_admin_password_ignored("the store is already bootstrapped");
     } else if args.no_bootstrap {
         admin::warn_if_admin_password_ignored("--no-bootstrap leaves the store uninitialised");
     } else {
         admin::bootstrap_with(&core, admin::AdminPassword::Generate).await?;
+    }
+    if let Some((path, (fixtures, text))) = &fixtures {
+        fixtures.apply(&core, path, text).await?;
     }
     let site = Site { id: core.installation_id().await?, name: config.site_name.clone() };
     let state = AppState::new(Shared {
@@ -81,6 +122,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let scheme = if config.http { "http" } else { "https" };
     let mut handles = Vec::new();
     let mut servers = tokio::task::JoinSet::new();
+    let mut ready = admin_password.map(|password| Ready::new(config.data_dir.clone(), password));
     for Bound { role, dialects, listener, local } in listeners {
         let operations =
             Operations { metrics: role == Role::Metrics || (role == Role::Shared && config.metrics.listen.is_empty()) };
@@ -96,14 +138,34 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor).handle(handle);
         tune(server.http_builder(), header_timeout);
         servers.spawn(async move { server.serve(make_service(app)).await });
-        announce(role, scheme, local);
+        match &mut ready {
+            Some(ready) => {
+                let url = format!("{scheme}://{local}");
+                match role {
+                    Role::Metrics => ready.metrics = Some(url),
+                    Role::Dialect(dialect) => ready.served(dialect, &url),
+                    Role::Shared => {
+                        dialects.iter().for_each(|&dialect| ready.served(dialect, &url));
+                        ready.url = url;
+                    }
+                }
+            }
+            None => announce(role, scheme, local),
+        }
     }
-    tokio::spawn(shutdown_on_signal(handles));
+    if let Some(ready) = ready {
+        ready.print()?;
+    }
+    let parent = ephemeral.as_ref().and_then(Ephemeral::parent);
+    tokio::spawn(stop.shut_down(handles, ephemeral::parent_gone(parent)));
     while let Some(finished) = servers.join_next().await {
         finished.context("a listener task failed")??;
     }
     // Write back activity that has not reached the store yet.
     core.sweep().await?;
+    if let Some(ephemeral) = ephemeral {
+        ephemeral.remove()?;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -218,21 +280,28 @@ async fn sweep(core: Arc<Core>, every: Duration) {
     }
 }
 
-async fn shutdown_on_signal(handles: Vec<axum_server::Handle<SocketAddr>>) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch for SIGTERM");
-            return;
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
+/// SIGINT (Ctrl-C) and SIGTERM, which stop the server gracefully.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<StopSignals> {
+        let watch = |kind| signal(kind).context("cannot watch for SIGINT and SIGTERM");
+        Ok(StopSignals { interrupt: watch(SignalKind::interrupt())?, terminate: watch(SignalKind::terminate())? })
     }
-    tracing::info!("shutting down");
-    for handle in handles {
-        handle.graceful_shutdown(Some(Duration::from_secs(10)));
+
+    /// Stops the listeners gracefully on either signal, or when `also` resolves.
+    async fn shut_down(mut self, handles: Vec<axum_server::Handle<SocketAddr>>, also: impl Future<Output = ()>) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+            _ = also => tracing::info!("the parent process has exited"),
+        }
+        tracing::info!("shutting down");
+        for handle in handles {
+            handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        }
     }
 }

@@ -112,6 +112,36 @@ impl Core {
         Ok(())
     }
 
+    /// Replaces the user's roles (names as [`Core::roles`] lists them).
+    pub async fn set_roles(&self, org: &str, name: &str, roles: &[String]) -> Result<(), CoreError> {
+        if roles.is_empty() {
+            return Err(CoreError::Invalid("a user needs at least one role".into()));
+        }
+        let user = self.user(org, name).await?;
+        Ok(self.store.set_user_roles(user.id, roles).await?)
+    }
+
+    /// Whether `password` is the local user's password.
+    pub async fn password_matches(&self, user: &User, password: &str) -> Result<bool, CoreError> {
+        match &user.password_hash {
+            Some(hash) => self.hasher.verify(Some(hash), password).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Locks the account for every address, as failed logins do, for the lockout policy's
+    /// `lock_for`; an account locked everywhere already keeps the lock it has.
+    pub async fn lock(&self, org: &str, name: &str) -> Result<(), CoreError> {
+        let user = self.user(org, name).await?;
+        if self.lockout(&user).await?.everywhere {
+            return Ok(());
+        }
+        let until = self.now().plus(self.config.lockout.lock_for);
+        self.store.lock(user.id.as_bytes(), lockout::ALL_ADDRESSES, until).await?;
+        tracing::info!(target: audit::TARGET, event = "lock", org = %user.org_name, user = %user.name);
+        Ok(())
+    }
+
     pub async fn unlock(&self, org: &str, name: &str) -> Result<(), CoreError> {
         let user = self.user(org, name).await?;
         self.store.forget_account(user.id.as_bytes()).await?;

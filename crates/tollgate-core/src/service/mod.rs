@@ -168,7 +168,7 @@ impl Core {
             true => Arc::new(MeasuredStore::new(store, metrics.clone())),
             false => store,
         };
-        let hasher = PasswordHasher::with_metrics(config.max_concurrent_hashes, &metrics);
+        let hasher = PasswordHasher::with_metrics(config.max_concurrent_hashes, config.hash_cost, &metrics);
         let login_throttle = Throttle::new(config.login_throttle);
         let unknown_token_throttle = Throttle::new(config.unknown_token_throttle);
         let session_throttle = Throttle::new(config.session_throttle);

@@ -37,6 +37,8 @@ pub struct Options {
     /// Serve from `tollgate-data` inside the temporary directory, which the server creates,
     /// rather than from the temporary directory itself: see [`Server::data_dir`].
     pub fresh_data_dir: bool,
+    /// More `serve` arguments, e.g. `--fixtures FILE`.
+    pub args: Vec<String>,
 }
 
 pub fn binary() -> &'static str {
@@ -81,6 +83,7 @@ impl Server {
         if self.options.no_bootstrap {
             command.arg("--no-bootstrap");
         }
+        command.args(&self.options.args);
         command.env_remove("TOLLGATE_ADMIN_PASSWORD");
         if !self.options.generate_password {
             command.env("TOLLGATE_ADMIN_PASSWORD", ADMIN_PASSWORD);
