@@ -14,7 +14,7 @@ use axum::http::{HeaderName, HeaderValue, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Limited};
 
 use crate::common::{self, ClientAddr, MAX_BODY_BYTES, Transport};
 use crate::failure::{Failure, RequestInfo};
@@ -126,8 +126,13 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     } else if let Some(version) = vcd.as_ref().and_then(|n| n.unsupported.clone()) {
         refuse(Failure::UnsupportedVersion(version), body)
     } else {
-        // Whatever answers, a body the client is still sending is read to the end.
-        let body = if http_body::Body::is_end_stream(&body) { body } else { Body::new(Lingering(Some(body))) };
+        // Whatever answers, a body the client is still sending is read to the end; handlers read
+        // at most MAX_BODY_BYTES of it (here, not in a layer on every route: that cost each
+        // request a boxed service and an extension).
+        let body = match http_body::Body::is_end_stream(&body) {
+            true => body,
+            false => Body::new(Limited::new(Lingering(Some(body)), MAX_BODY_BYTES)),
+        };
         let request = Request::from_parts(parts, body);
         match tokio::time::timeout(listener.state.request_timeout, tollgate_core::context::scope(next.run(request)))
             .await

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -207,7 +207,6 @@ pub fn listener_router(state: AppState, dialects: &[Dialect], operations: Operat
     }
     let requests = Arc::new(operations::RequestCounts::new(state.core.metrics().clone()));
     let listener = envelope::Listener { state: state.clone(), dialects: dialects.to_vec(), requests };
-    let app = app.layer(DefaultBodyLimit::max(common::MAX_BODY_BYTES));
     // The envelope runs after routing (one router, one middleware: a request costs no more), so
     // a path with repeated slashes matches no route: the envelope merges them on the way to the
     // fallback, which is the same routes without the envelope, and they route it again.
