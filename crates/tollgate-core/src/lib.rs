@@ -35,8 +35,8 @@ pub use service::API_TOKEN_PREFIX;
 pub use service::{AccountLocks, BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, TokenKind};
 pub use session::{Session, SessionState};
 pub use source::{
-    Credential, Identity, IdentitySource, ProbeStep, Refusal, SingleUse, SourceAttempt, SourceConfig, SourceError,
-    Verdict,
+    Credential, DELEGATED_SOURCE, Identity, IdentitySource, ProbeStep, Refusal, SingleUse, SourceAttempt, SourceConfig,
+    SourceError, Verdict,
 };
 pub use store::{
     Activity, DirectoryStore, LockoutStore, MetaStore, Page, Revocation, RevocationLog, SessionFilter, SessionStore,

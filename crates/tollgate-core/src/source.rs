@@ -42,7 +42,18 @@ pub enum Credential<'a> {
         nonce: &'a str,
         signature: &'a str,
     },
+    /// A token of a live session of one of `from_dialects`, delegating its user (VCDA's
+    /// `vcdCookie` and `vcdAccessToken` carry a Cloud Director session). The core checks it
+    /// itself: the new session's source is [`DELEGATED_SOURCE`], and the presented one lives on.
+    DelegatedSession {
+        token: &'a str,
+        from_dialects: &'a [&'a str],
+    },
 }
+
+/// The source name of logins by [`Credential::DelegatedSession`], for [`crate::LoginRequest`]
+/// and the sessions they open.
+pub const DELEGATED_SOURCE: &str = "vcd-session";
 
 impl Default for Credential<'_> {
     fn default() -> Self {
@@ -56,6 +67,9 @@ impl std::fmt::Debug for Credential<'_> {
         match self {
             Credential::Password(_) => f.write_str("Password(<redacted>)"),
             Credential::SamlAssertion { .. } => f.write_str("SamlAssertion(<redacted>)"),
+            Credential::DelegatedSession { from_dialects, .. } => {
+                write!(f, "DelegatedSession(<redacted> of {from_dialects:?})")
+            }
         }
     }
 }
@@ -65,7 +79,7 @@ impl<'a> Credential<'a> {
     pub fn password(&self) -> Option<&'a str> {
         match *self {
             Credential::Password(password) => Some(password),
-            Credential::SamlAssertion { .. } => None,
+            Credential::SamlAssertion { .. } | Credential::DelegatedSession { .. } => None,
         }
     }
 }

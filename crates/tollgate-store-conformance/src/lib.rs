@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use tollgate_core::token::TokenDigest;
 use tollgate_core::{
-    ApiTokenSpec, Core, CoreConfig, CoreError, Credential, DialectPolicy, FailureReason, Identity, IdentitySource,
-    LoginRequest, ManualClock, Page, PasswordPolicy, ProbeStep, SessionRejection, SessionState, SingleUse,
-    SourceAttempt, SourceConfig, SourceError, Store, StoreError, ThrottlePolicy, Timestamp, TokenKind, UserSpec,
-    Verdict,
+    ApiTokenSpec, Core, CoreConfig, CoreError, Credential, DELEGATED_SOURCE, DialectPolicy, FailureReason, Identity,
+    IdentitySource, LoginRequest, ManualClock, Page, PasswordPolicy, ProbeStep, SessionRejection, SessionState,
+    SingleUse, SourceAttempt, SourceConfig, SourceError, Store, StoreError, ThrottlePolicy, Timestamp, TokenKind,
+    UserSpec, Verdict,
 };
 
 type FreshStore = Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send>>;
@@ -52,6 +52,7 @@ macro_rules! conformance_tests {
             a_new_password_ends_the_old_sessions,
             an_imported_hash_becomes_argon2id_at_the_first_good_login,
             a_single_use_proof_is_refused_the_second_time_by_every_node,
+            a_delegated_session_token_is_a_credential_audited_and_throttled_like_any,
             the_session_cap_is_per_dialect,
             lockout_ends_by_itself_and_failures_outside_the_window_do_not_add_up,
             a_success_resets_the_failure_count,
@@ -272,6 +273,35 @@ pub async fn a_new_password_ends_the_old_sessions(backend: &Backend) {
     assert!(f.core.login(request("org1", "alice", "new-pw")).await.is_ok());
 }
 
+pub async fn a_delegated_session_token_is_a_credential_audited_and_throttled_like_any(backend: &Backend) {
+    let mut config = config();
+    config.login_throttle = ThrottlePolicy { burst: 2, per_second: 0.01 };
+    let f = fixture_with(backend.fresh().await, config).await;
+    f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
+    f.core.add_org("org1", None).await.unwrap();
+    f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
+    let vcd = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    let delegate = |token| LoginRequest {
+        dialect: "vcda",
+        source: DELEGATED_SOURCE,
+        credential: Credential::DelegatedSession { token, from_dialects: &["vcd"] },
+        tokens: &[TokenKind::Base64Url256],
+        ..request("org1", "alice", "")
+    };
+    let opened = f.core.login(delegate(&vcd)).await.unwrap();
+    assert_eq!((opened.session.user_name.as_str(), opened.session.dialect.as_str()), ("alice", "vcda"));
+    assert_eq!(opened.session.identity_source, DELEGATED_SOURCE);
+    assert!(f.core.authenticate("vcd", &vcd).await.is_ok(), "the delegating session lives on");
+    // Only the named dialects' sessions delegate; a token nobody issued neither. Each failure
+    // takes an attempt from the address's login throttle, as a wrong password does.
+    assert_eq!(failure(f.core.login(delegate(&opened.tokens[0])).await), FailureReason::WrongPassword);
+    assert_eq!(failure(f.core.login(delegate("no-such-token")).await), FailureReason::WrongPassword);
+    assert!(matches!(f.core.login(delegate(&vcd)).await, Err(CoreError::Throttled(_))), "burst of 2 spent");
+    f.clock.advance(Duration::from_secs(200));
+    f.core.set_enabled("org1", "alice", false).await.unwrap();
+    assert!(f.core.login(delegate(&vcd)).await.is_err(), "disabling ended the delegating session too");
+}
+
 /// A source that accepts any proof, once: the password is its single-use key (as a SAML
 /// holder-of-key nonce is), good for a minute.
 #[derive(Debug)]
@@ -467,16 +497,21 @@ pub async fn sessions_a_user_opens_are_throttled_per_user_however_they_are_opene
     f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
     let vcd_token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
     // A delegated vcd token opens sessions without any hash: the per-user throttle holds them.
-    let delegate = || LoginRequest { dialect: "vcda", ..request("org1", "alice", "") };
+    let delegate = || LoginRequest {
+        dialect: "vcda",
+        source: DELEGATED_SOURCE,
+        credential: Credential::DelegatedSession { token: &vcd_token, from_dialects: &["vcd"] },
+        ..request("org1", "alice", "")
+    };
     for _ in 0..2 {
-        f.core.exchange(&vcd_token, &["vcd"], delegate()).await.unwrap();
+        f.core.login(delegate()).await.unwrap();
     }
-    let refused = f.core.exchange(&vcd_token, &["vcd"], delegate()).await;
+    let refused = f.core.login(delegate()).await;
     assert!(matches!(refused, Err(CoreError::Throttled(wait)) if wait == Duration::from_secs(1)), "{refused:?}");
     // Another user is not held up.
     f.core.login(request("System", "administrator", "admin-pw")).await.unwrap();
     f.clock.advance(Duration::from_secs(1));
-    f.core.exchange(&vcd_token, &["vcd"], delegate()).await.unwrap();
+    f.core.login(delegate()).await.unwrap();
 }
 
 pub async fn the_sweep_deletes_sessions_ended_before_the_retention_period(backend: &Backend) {
@@ -955,8 +990,11 @@ pub async fn the_sweep_ends_sessions_in_batches_and_keeps_the_live_ones(backend:
     // More than a sweep batch (1000), opened without a hash each: one login, then delegation.
     let sessions = 1000 + 17;
     let token = core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
+    let delegated = Credential::DelegatedSession { token: &token, from_dialects: &["vcd"] };
     for _ in 1..sessions {
-        core.exchange(&token, &["vcd"], request("org1", "alice", "")).await.unwrap();
+        core.login(LoginRequest { source: DELEGATED_SOURCE, credential: delegated, ..request("org1", "alice", "") })
+            .await
+            .unwrap();
     }
     f.clock.advance(Duration::from_secs(30));
     let kept = core.login(request("System", "administrator", "admin-pw")).await.unwrap();

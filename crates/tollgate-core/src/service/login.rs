@@ -11,13 +11,11 @@ use crate::error::{AuthFailure, CoreError, FailureReason};
 use crate::lockout;
 use crate::password::MAX_PASSWORD_BYTES;
 use crate::session::{Session, SessionState};
-use crate::source::{SourceAttempt, Verdict};
+use crate::source::{Credential, DELEGATED_SOURCE, SourceAttempt, Verdict};
 use crate::store::{Page, SessionFilter};
 use crate::telemetry;
 use crate::token::TokenDigest;
 
-/// The identity source of sessions opened by [`Core::exchange`].
-const EXCHANGE_SOURCE: &str = "vcd-session";
 /// Sessions beyond the per-user cap one login may end.
 const EVICTION_SLACK: u32 = 16;
 
@@ -104,6 +102,9 @@ impl Core {
     /// sources' accounts without asking the backend, audit, and creating the account of a
     /// user the source vouches for on their first login, with the roles it maps.
     async fn verify_credentials(&self, request: &LoginRequest<'_>) -> Result<User, CoreError> {
+        if let Credential::DelegatedSession { token, from_dialects } = request.credential {
+            return self.verify_delegated(request, token, from_dialects).await;
+        }
         let attempt = attempt_of(request);
         let source = self.sources.get(request.source).ok_or_else(|| CoreError::UnknownSource(request.source.into()))?;
         // Failures are counted per account and address (see LockoutPolicy); logins that come
@@ -323,56 +324,46 @@ impl Core {
             audit::login_failed(&attempt, FailureReason::NoRole);
             return Err(CoreError::NotPermitted(format!("{} holds none of the roles this login needs", user.name)));
         }
-        let source = user.identity_source.clone();
+        let source = match request.credential {
+            Credential::DelegatedSession { .. } => DELEGATED_SOURCE.to_owned(),
+            _ => user.identity_source.clone(),
+        };
         self.open_session(&user, &request, &source, now).await
     }
 
-    /// Opens a session in `request.dialect` for the holder of a live session of one of
-    /// `from_dialects` (Cloud Director Availability accepts Cloud Director tokens). The new
-    /// session's source is `vcd-session`; the presented session lives on.
-    pub async fn exchange(
+    /// The user a live session of one of `from_dialects` names, for a delegated login. No
+    /// account is named before the token is checked, so only the login throttle (per address)
+    /// counts failures; each is audited as any login's.
+    async fn verify_delegated(
         &self,
+        request: &LoginRequest<'_>,
         token: &str,
         from_dialects: &[&str],
-        request: LoginRequest<'_>,
-    ) -> Result<LoginOutcome, CoreError> {
-        let dialect = request.dialect;
-        let outcome = self.exchange_session(token, from_dialects, request).await;
-        self.metrics.login(dialect, EXCHANGE_SOURCE, login_outcome(outcome.as_ref()));
-        outcome
-    }
-
-    async fn exchange_session(
-        &self,
-        token: &str,
-        from_dialects: &[&str],
-        request: LoginRequest<'_>,
-    ) -> Result<LoginOutcome, CoreError> {
-        if !self.is_initialised().await? {
-            return Err(CoreError::NotInitialised);
-        }
+    ) -> Result<User, CoreError> {
+        let refuse = |reason: FailureReason, why: &str| {
+            tracing::warn!(
+                target: audit::TARGET,
+                event = "login_failed",
+                dialect = %request.dialect,
+                source = DELEGATED_SOURCE,
+                reason = reason.as_str(),
+                detail = why,
+                remote = request.remote_addr.as_deref().unwrap_or("-"),
+                correlation_id = %request.correlation_id,
+            );
+            CoreError::Auth(AuthFailure { reason })
+        };
         let presented = match self.authenticate_any(from_dialects, token, true).await {
             Ok(session) => session,
             Err(CoreError::Session(rejection)) => {
-                tracing::warn!(
-                    target: audit::TARGET,
-                    event = "login_failed",
-                    dialect = %request.dialect,
-                    reason = %rejection,
-                    remote = request.remote_addr.as_deref().unwrap_or("-"),
-                    correlation_id = %request.correlation_id,
-                );
-                return Err(CoreError::Auth(AuthFailure { reason: FailureReason::WrongPassword }));
+                return Err(refuse(FailureReason::WrongPassword, &rejection.to_string()));
             }
             Err(other) => return Err(other),
         };
-        let user = self
-            .store
-            .user_by_id(presented.user_id)
-            .await?
-            .filter(|u| u.enabled)
-            .ok_or(CoreError::Auth(AuthFailure { reason: FailureReason::Disabled }))?;
-        self.open_session(&user, &request, EXCHANGE_SOURCE, self.now()).await
+        match self.store.user_by_id(presented.user_id).await? {
+            Some(user) if user.enabled => Ok(user),
+            _ => Err(refuse(FailureReason::Disabled, "the delegating session's user is disabled or gone")),
+        }
     }
 
     async fn open_session(

@@ -217,12 +217,14 @@ async fn login(
             let token = token_field(&object, kind)?;
             let request = LoginRequest {
                 dialect: DIALECT,
+                source: tollgate_core::DELEGATED_SOURCE,
+                credential: Credential::DelegatedSession { token, from_dialects: &[crate::vcd::DIALECT] },
                 remote_addr: remote,
                 correlation_id: &operation_id,
                 tokens: TOKENS,
                 ..LoginRequest::default()
             };
-            let outcome = state.core.exchange(token, &[crate::vcd::DIALECT], request).await?;
+            let outcome = state.core.login(request).await?;
             let details = vcd_details(&state, &outcome);
             (outcome, details)
         }
