@@ -106,11 +106,14 @@ pub struct AdminCredentials {
     pub org: &'static str,
     pub username: &'static str,
     pub password: String,
+    /// An API token (`tga_…`) acting as System Administrator of System on the admin API
+    /// (`/v1/admin`), named `ephemeral` in `tollgate token list`.
+    pub api_token: String,
 }
 
 impl Ready {
     /// The line before the listeners are known ([`Ready::served`] and the fields fill it in).
-    pub fn new(data_dir: PathBuf, password: String) -> Ready {
+    pub fn new(data_dir: PathBuf, password: String, api_token: String) -> Ready {
         Ready {
             url: String::new(),
             dialects: BTreeMap::new(),
@@ -119,6 +122,7 @@ impl Ready {
                 org: tollgate_core::directory::SYSTEM_ORG,
                 username: tollgate_core::BOOTSTRAP_ADMIN,
                 password,
+                api_token,
             },
             data_dir,
             pid: std::process::id(),

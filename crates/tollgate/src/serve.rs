@@ -11,8 +11,9 @@ use axum::Router;
 use clap::Args;
 use hyper_util::rt::TokioTimer;
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tollgate_core::directory::{SYSTEM_ADMINISTRATOR, SYSTEM_ORG};
 use tollgate_core::password::HashCost;
-use tollgate_core::{Core, Metrics, SystemClock};
+use tollgate_core::{ApiTokenSpec, Core, Metrics, SystemClock};
 use tollgate_dialects::{AppState, Dialect, Operations, Shared, Site};
 
 use crate::admin;
@@ -50,6 +51,9 @@ pub struct ServeArgs {
     fixtures: Option<PathBuf>,
 }
 
+/// The name of the API token `--ephemeral` creates for the administrator.
+const EPHEMERAL_API_TOKEN: &str = "ephemeral";
+
 /// Hyper buffers at most this much of a request head; our own, friendlier limit is lower.
 const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
 
@@ -86,7 +90,13 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         // Nothing on stdout but the ready line: the password goes there.
         let password = admin::admin_password_from_env().unwrap_or_else(|| core.config().passwords.generate());
         core.bootstrap(Some(password.clone())).await?;
-        admin_password = Some(password);
+        let spec = ApiTokenSpec {
+            name: EPHEMERAL_API_TOKEN.into(),
+            org: SYSTEM_ORG.into(),
+            role: SYSTEM_ADMINISTRATOR.into(),
+        };
+        let (_, api_token) = core.create_api_token(&spec).await?;
+        admin_password = Some((password, api_token));
     } else if core.is_initialised().await? {
         admin::warn_if_admin_password_ignored("the store is already bootstrapped");
     } else if args.no_bootstrap {
@@ -122,7 +132,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let scheme = if config.http { "http" } else { "https" };
     let mut handles = Vec::new();
     let mut servers = tokio::task::JoinSet::new();
-    let mut ready = admin_password.map(|password| Ready::new(config.data_dir.clone(), password));
+    let mut ready =
+        admin_password.map(|(password, api_token)| Ready::new(config.data_dir.clone(), password, api_token));
     for Bound { role, dialects, listener, local } in listeners {
         let operations =
             Operations { metrics: role == Role::Metrics || (role == Role::Shared && config.metrics.listen.is_empty()) };

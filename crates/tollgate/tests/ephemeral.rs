@@ -116,6 +116,11 @@ async fn the_ready_line_names_working_urls_and_credentials_and_sigterm_leaves_no
     assert!(data_dir.join("tollgate.db").is_file(), "{ready}");
     assert_eq!((&ready["admin"]["org"], &ready["admin"]["username"]), (&"System".into(), &"administrator".into()));
     assert_eq!(ready["pid"], server.child.id());
+    // The admin API token is a real one: the store lists it.
+    assert!(ready["admin"]["api_token"].as_str().unwrap().starts_with("tga_"), "{ready}");
+    let tokens = support::cli(&data_dir, &["token", "list"], None);
+    let tokens = String::from_utf8_lossy(&tokens.stdout);
+    assert!(tokens.lines().any(|l| l.starts_with("ephemeral ") && l.contains("System Administrator")), "{tokens}");
     // Every dialect has a URL; HCX keeps a listener of its own (on a free port, not 9443).
     for dialect in ["vcd", "vcda", "loginsight", "hcx", "bluecat", "native"] {
         assert!(server.url(dialect).starts_with("http://127.0.0.1:"), "{dialect}: {ready}");
