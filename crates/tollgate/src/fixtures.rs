@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use tollgate_core::directory::LOCAL_SOURCE;
 use tollgate_core::{Core, CoreError, UserSpec};
+
+use crate::import::canonical_roles;
 use toml::Spanned;
 
 #[derive(Debug, Deserialize)]
@@ -34,7 +36,11 @@ struct UserFixture {
     org: String,
     name: Spanned<String>,
     roles: Vec<String>,
-    password: String,
+    /// The password, hashed with Argon2id; or else `password_hash`.
+    password: Option<String>,
+    /// A hash imported from another system (bcrypt, PBKDF2-SHA256, SHA-512-crypt, Argon2id),
+    /// kept as it is: see `tollgate user import`.
+    password_hash: Option<String>,
     /// Logins refused as for a disabled account.
     #[serde(default)]
     disabled: bool,
@@ -68,16 +74,7 @@ impl Fixtures {
         for user in &self.users {
             let name = user.name.get_ref();
             let whose = format!("{}: user {name:?} of org {:?}", at(user.name.span()), user.org);
-            let mut roles = Vec::new();
-            for role in &user.roles {
-                match known_roles.iter().find(|known| known.name.eq_ignore_ascii_case(role)) {
-                    Some(known) => roles.push(known.name.clone()),
-                    None => {
-                        let names: Vec<_> = known_roles.iter().map(|r| r.name.as_str()).collect();
-                        bail!("{whose}: unknown role {role:?}; known roles: {}", names.join(", "));
-                    }
-                }
-            }
+            let roles = canonical_roles(&known_roles, &user.roles).with_context(|| whose.clone())?;
             apply_user(core, user, roles).await.with_context(|| whose.clone())?;
         }
         Ok(())
@@ -86,6 +83,11 @@ impl Fixtures {
 
 async fn apply_user(core: &Core, user: &UserFixture, roles: Vec<String>) -> anyhow::Result<()> {
     let (org, name) = (user.org.as_str(), user.name.get_ref().as_str());
+    let secret = match (&user.password, &user.password_hash) {
+        (Some(password), None) => Secret::Password(password),
+        (None, Some(hash)) => Secret::Hash(hash),
+        _ => bail!("give either password or password_hash"),
+    };
     let existing = match core.user(org, name).await {
         Ok(existing) => Some(existing),
         Err(CoreError::NotFound(_)) => None,
@@ -100,7 +102,12 @@ async fn apply_user(core: &Core, user: &UserFixture, roles: Vec<String>) -> anyh
                 identity_source: LOCAL_SOURCE.into(),
                 password_hash: None,
             };
-            core.add_user(spec, Some(&user.password)).await?;
+            match secret {
+                Secret::Password(password) => core.add_user(spec, Some(password)).await?,
+                Secret::Hash(hash) => {
+                    core.add_user(UserSpec { password_hash: Some(hash.clone()), ..spec }, None).await?
+                }
+            };
         }
         Some(existing) => {
             let mut held = existing.role_names();
@@ -110,8 +117,19 @@ async fn apply_user(core: &Core, user: &UserFixture, roles: Vec<String>) -> anyh
             if held != wanted {
                 core.set_roles(org, name, &roles).await?;
             }
-            if !core.password_matches(&existing, &user.password).await? {
-                core.set_password(org, name, &user.password).await?;
+            match secret {
+                Secret::Password(password) => {
+                    if !core.password_matches(&existing, password).await? {
+                        core.set_password(org, name, password).await?;
+                    }
+                }
+                // The first good login replaces an imported hash with Argon2id: applying the
+                // file again puts the imported one back (the same password).
+                Secret::Hash(hash) => {
+                    if existing.password_hash.as_deref() != Some(hash) {
+                        core.set_imported_hash(org, name, hash).await?;
+                    }
+                }
             }
         }
     }
@@ -126,6 +144,12 @@ async fn apply_user(core: &Core, user: &UserFixture, roles: Vec<String>) -> anyh
         core.unlock(org, name).await?;
     }
     Ok(())
+}
+
+/// How a fixture user's password is given.
+enum Secret<'a> {
+    Password(&'a str),
+    Hash(&'a String),
 }
 
 /// The 1-based line of byte `offset` in `text`.
@@ -149,8 +173,8 @@ mod tests {
         let unknown =
             parse_error("[[orgs]]\nname = \"org1\"\n\n[[users]]\norg = \"org1\"\nname = \"alice\"\nrole = [\"x\"]\n");
         assert!(unknown.contains("line 7") && unknown.contains("unknown field `role`"), "{unknown}");
-        let missing = parse_error("[[users]]\norg = \"org1\"\nname = \"alice\"\nroles = [\"vApp User\"]\n");
-        assert!(missing.contains("missing field `password`"), "{missing}");
+        let missing = parse_error("[[users]]\norg = \"org1\"\nname = \"alice\"\npassword = \"alice-pw-1\"\n");
+        assert!(missing.contains("missing field `roles`"), "{missing}");
         let wrong_type =
             parse_error("[[users]]\norg = \"o\"\nname = \"a\"\nroles = []\npassword = \"p\"\nlocked = \"yes\"\n");
         assert!(wrong_type.contains("line 6") && wrong_type.contains("invalid type"), "{wrong_type}");

@@ -31,6 +31,13 @@ name = "carol"
 roles = ["System Administrator"]
 password = "carol-pw-1"
 locked = true
+
+[[users]]
+org = "org1"
+name = "dave"
+roles = ["vApp User"]
+# openssl passwd -6 -salt fixturesalt dave-pw-1
+password_hash = "$6$fixturesalt$gkRmFbcmkVCaJXsKZ6J6FW.wfpbHMOrc6MwgllBn518wPyZ87jWQGjHHKEjq9OvMOwqWHxHlp08ECrfOJLnIn/"
 "#;
 
 fn write_fixtures(dir: &Path, text: &str) -> PathBuf {
@@ -89,6 +96,11 @@ async fn declared_users_and_states_are_applied_and_applying_again_restores_them(
     assert_eq!(login("org1", "alice", "another-pw-1").await, 401);
     assert_eq!(login("org1", "bob", "bob-pw-12").await, 401);
     assert_eq!(login("System", "carol", "carol-pw-1").await, 401);
+    // The imported hash logs dave in (and is replaced by Argon2id); the file puts it back.
+    assert_eq!(login("org1", "dave", "dave-pw-1").await, 201);
+    server.restart();
+    assert_eq!(users(&server), first);
+    assert_eq!(native_login(&http(), &server.url, "org1", "dave", "dave-pw-1").await.0, 201);
 }
 
 #[test]

@@ -102,6 +102,16 @@ impl Core {
         Ok(())
     }
 
+    /// Gives a local user a password hash imported from another system (see [`HashFormat`]),
+    /// checked first, and ends their sessions.
+    pub async fn set_imported_hash(&self, org: &str, name: &str, hash: &str) -> Result<(), CoreError> {
+        HashFormat::of(hash).map_err(CoreError::Invalid)?;
+        let user = self.user(org, name).await?;
+        self.store.set_password_hash(user.id, hash).await?;
+        self.end_user_sessions(user.id, "cli").await?;
+        Ok(())
+    }
+
     /// Disabling a user also ends their sessions.
     pub async fn set_enabled(&self, org: &str, name: &str, enabled: bool) -> Result<(), CoreError> {
         let user = self.user(org, name).await?;
