@@ -78,8 +78,9 @@ fn presented(headers: &HeaderMap) -> Option<Presented<'_>> {
         })
 }
 
-/// Every method and every path below it do the same; the document lists GET.
-#[utoipa::path(get, path = "/v1/auth/verify", tag = "forward-auth", params(Gate),
+/// Checks the token a reverse proxy passes on, whatever the method (Envoy keeps the client's).
+#[utoipa::path(method(get, post, put, delete, patch, head, options, trace), path = "/v1/auth/verify",
+    tag = "forward-auth", params(Gate),
     security(("session" = [])),
     responses(
         (status = 200, description = "A live session: who it is, in the X-Tollgate-User, -Org, -Roles, -Session and -Dialect headers"),

@@ -107,8 +107,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = Failure;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Failure> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
+        match Json::<Object<T>>::from_request(request, state).await {
+            Ok(Json(Object(value))) => Ok(Body(value)),
             Err(rejection) => Err(match rejection {
                 JsonRejection::MissingJsonContentType(_) => Failure::UnsupportedMediaType,
                 JsonRejection::BytesRejection(_) => Failure::BodyTooLarge,
@@ -120,6 +120,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                 other => Failure::BadRequest(other.body_text()),
             }),
         }
+    }
+}
+
+/// A value read from a JSON object alone: serde would also read a struct from an array of its
+/// fields' values, which no client of ours sends on purpose.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Fields<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer.deserialize_map(Fields(std::marker::PhantomData)).map(Object)
     }
 }
 
@@ -220,12 +244,14 @@ fn json_response(status: StatusCode, json: String) -> Response {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Credentials {
-    /// The user's organisation.
+    /// The user's organisation. Names are bounded in bytes (256); 64 characters always fit.
     #[serde(default = "system_org")]
-    #[schema(default = "System", max_length = 256)]
+    #[schema(default = "System", max_length = 64)]
     org: String,
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(min_length = 1, max_length = 64)]
     username: String,
+    /// Bounded in bytes (1024); 256 characters always fit.
+    #[schema(max_length = 256)]
     password: String,
 }
 

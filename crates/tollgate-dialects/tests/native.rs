@@ -221,3 +221,12 @@ async fn the_openapi_document_describes_every_v1_route_and_how_to_authenticate()
     assert_eq!(schemes["apiToken"]["scheme"], "bearer");
     assert_eq!(document["components"]["schemas"]["ErrorBody"]["required"], serde_json::json!(["error", "message"]));
 }
+
+#[tokio::test]
+async fn a_body_must_be_an_object_not_an_array_of_the_fields_values() {
+    let server = server().await;
+    let reply = server.send(Method::POST, "/v1/introspect", &[JSON], r#"["some-token"]"#).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
+    let reply = login(&server, r#"["org1","alice","alice-pw"]"#).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
+}
