@@ -11,6 +11,7 @@ use tollgate_core::{
     Clock, Core, CoreConfig, CoreError, Metrics, Page, PasswordPolicy, Store, SystemClock, Timestamp, UserSpec,
 };
 use tollgate_store_postgres::{PostgresStore, Timeouts};
+use tollgate_store_redis::RedisAssisted;
 use tollgate_store_sqlite::SqliteStore;
 use uuid::Uuid;
 
@@ -177,7 +178,7 @@ async fn create_or_open(
 ) -> anyhow::Result<Core> {
     prepare_data_dir(&config.data_dir)?;
     let store: Arc<dyn Store> = match &config.store.url {
-        Some(url) => Arc::new(open_postgres(url).await?),
+        Some(url) => assisted(config, Arc::new(open_postgres(url).await?))?,
         None => {
             let path = config.database_path();
             create_private_file(&path)?;
@@ -199,7 +200,7 @@ pub async fn open_core(config: &Config) -> anyhow::Result<Core> {
                     "that database holds no up-to-date Tollgate store; run `tollgate migrate` or `tollgate serve` with it first"
                 );
             }
-            Arc::new(store)
+            assisted(config, Arc::new(store))?
         }
         None => {
             if !config.database_path().is_file() {
@@ -218,6 +219,14 @@ pub async fn open_core(config: &Config) -> anyhow::Result<Core> {
 fn open_sqlite(config: &Config) -> anyhow::Result<SqliteStore> {
     let path = config.database_path();
     SqliteStore::open(&path).with_context(|| format!("cannot open the store {}", path.display()))
+}
+
+/// `store`, with Redis beside it when the configuration names one.
+fn assisted(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.store.redis_url {
+        Some(url) => Arc::new(RedisAssisted::new(store, url).map_err(|e| anyhow::anyhow!("cannot use Redis: {e}"))?),
+        None => store,
+    })
 }
 
 /// Connects and brings the schema up to date (nodes starting at once take turns).

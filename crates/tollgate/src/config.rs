@@ -60,6 +60,9 @@ pub struct Config {
 pub struct StoreConfig {
     /// `postgres://user:password@host:port/database`; unset, the SQLite store in `data_dir`.
     pub url: Option<String>,
+    /// `redis://[:password@]host:port[/db]` beside a PostgreSQL store: lockout counters and the
+    /// revocation bus in Redis (or Valkey), with PostgreSQL as the fallback.
+    pub redis_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -353,6 +356,13 @@ impl Config {
             anyhow::ensure!(
                 url.starts_with("postgres://") || url.starts_with("postgresql://"),
                 "store.url must be a postgres:// URL (unset, the SQLite store in the data directory is used)"
+            );
+        }
+        if let Some(url) = &self.store.redis_url {
+            anyhow::ensure!(url.starts_with("redis://"), "store.redis_url must be a redis:// URL");
+            anyhow::ensure!(
+                self.store.url.is_some(),
+                "store.redis_url assists a PostgreSQL store: set store.url too (the SQLite store needs no Redis)"
             );
         }
         crate::sources::validate(&self.sources)?;

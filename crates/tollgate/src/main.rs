@@ -43,6 +43,11 @@ struct Cli {
     /// environment TOLLGATE_STORE__URL).
     #[arg(long, global = true, value_name = "URL")]
     store: Option<String>,
+    /// Redis (or Valkey) beside the PostgreSQL store, for lockout counters and the revocation
+    /// bus, e.g. redis://:secret@cache.example:6379 (config key store.redis_url, environment
+    /// TOLLGATE_STORE__REDIS_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    redis: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -143,8 +148,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if let Some(url) = cli.store {
         config.store.url = Some(url);
-        config.validate()?;
     }
+    if let Some(url) = cli.redis {
+        config.store.redis_url = Some(url);
+    }
+    config.validate()?;
     // The server logs its requests; the other commands only their audit events and problems.
     let default_filter = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn,audit=info" };
     init_logging(config.log_format, default_filter);

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{ADMIN_PASSWORD, Options, Server, http, session_status, vcd_login};
+use support::{ADMIN_PASSWORD, Options, Server, http, session_status, vcd_login, vcd_login_request};
 
 fn node(store_url: &str) -> Server {
     Server::start(Options {
@@ -95,4 +95,65 @@ async fn commands_against_a_database_without_a_store_say_so_and_migrate_makes_on
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 migration(s) applied"));
     let listed = support::cli(dir.path(), &["roles", "--store", &store_url], None);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("System Administrator"));
+}
+
+/// The status of a vcd login of `user@org` with `password`.
+async fn vcd_login_status(client: &reqwest::Client, url: &str, user: &str, org: &str, password: &str) -> u16 {
+    vcd_login_request(client, url, user, org, password).send().await.unwrap().status().as_u16()
+}
+
+/// Keys of lockout counters the Redis at `port` holds.
+fn lockout_keys_in_redis(port: u16) -> Vec<String> {
+    let output = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "--scan", "--pattern", "tollgate:lockout:*"])
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn with_redis_down_lockout_falls_back_to_postgresql_and_logouts_still_reach_every_node() {
+    let store_url = tollgate_store_postgres::testing::server().database().await;
+    let mut redis = tollgate_store_redis::testing::Server::start();
+    let node = || {
+        Server::start(Options {
+            http: true,
+            env: vec![
+                ("TOLLGATE_STORE__URL".into(), store_url.clone()),
+                ("TOLLGATE_STORE__REDIS_URL".into(), redis.url()),
+            ],
+            ..Options::default()
+        })
+    };
+    let (a, b) = (node(), node());
+    a.add_tenant("acme", "alice", "alice-password");
+    let client = http();
+
+    // Failures on either node count in Redis.
+    for on in [&a, &b, &a] {
+        assert_eq!(vcd_login_status(&client, &on.url, "alice", "acme", "wrong").await, 401);
+    }
+    assert!(!lockout_keys_in_redis(redis.port).is_empty(), "the counters are in Redis");
+
+    redis.stop();
+    // Redis is down: the next five failures from this address lock alice through PostgreSQL,
+    // each answered as a wrong password (never a server error), and nobody else is locked out.
+    for on in [&b, &a, &b, &a, &b] {
+        assert_eq!(vcd_login_status(&client, &on.url, "alice", "acme", "wrong").await, 401);
+    }
+    assert_eq!(vcd_login_status(&client, &a.url, "alice", "acme", "alice-password").await, 401, "alice is locked");
+    let listed = a.cli_ok(&["user", "list", "--org", "acme"], None);
+    assert!(listed.contains("locked"), "{listed}");
+    let (token, _, _) = vcd_login(&client, &a.url, "administrator", "System", ADMIN_PASSWORD).await;
+
+    // Revocations still reach the other node.
+    assert_eq!(session_status(&client, &b.url, &token).await, 200);
+    let logout = client.delete(format!("{}/api/session", a.url)).header("x-vcloud-authorization", &token);
+    let sent = Instant::now();
+    assert_eq!(logout.send().await.unwrap().status(), 204);
+    let delay = refused_after(&client, &b.url, &token, sent).await;
+    assert!(delay <= Duration::from_millis(250), "node B refused the token after {delay:?}");
+
+    a.cli_ok(&["user", "unlock", "alice", "--org", "acme"], None);
+    assert_eq!(vcd_login_status(&client, &b.url, "alice", "acme", "alice-password").await, 200);
 }

@@ -331,6 +331,21 @@ pub fn http_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder().danger_accept_invalid_certs(true)
 }
 
+/// A login of `user@org` at the cloudapi URL, ready to send.
+pub fn vcd_login_request(
+    client: &reqwest::Client,
+    url: &str,
+    user: &str,
+    org: &str,
+    password: &str,
+) -> reqwest::RequestBuilder {
+    let path = if org.eq_ignore_ascii_case("System") { "sessions/provider" } else { "sessions" };
+    client
+        .post(format!("{url}/cloudapi/1.0.0/{path}"))
+        .basic_auth(format!("{user}@{org}"), Some(password))
+        .header("accept", "application/json;version=36.0")
+}
+
 /// Logs in at the cloudapi URL; returns (x-vcloud-authorization, access token, session id).
 pub async fn vcd_login(
     client: &reqwest::Client,
@@ -339,14 +354,7 @@ pub async fn vcd_login(
     org: &str,
     password: &str,
 ) -> (String, String, String) {
-    let path = if org.eq_ignore_ascii_case("System") { "sessions/provider" } else { "sessions" };
-    let reply = client
-        .post(format!("{url}/cloudapi/1.0.0/{path}"))
-        .basic_auth(format!("{user}@{org}"), Some(password))
-        .header("accept", "application/json;version=36.0")
-        .send()
-        .await
-        .unwrap();
+    let reply = vcd_login_request(client, url, user, org, password).send().await.unwrap();
     assert_eq!(reply.status(), 200, "login of {user}@{org}");
     let header = |name: &str| reply.headers()[name].to_str().unwrap().to_owned();
     let (vcloud, access) = (header("x-vcloud-authorization"), header("x-vmware-vcloud-access-token"));
