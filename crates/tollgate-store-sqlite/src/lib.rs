@@ -868,9 +868,13 @@ impl SessionStore for SqliteStore {
     async fn live_token_digests(&self, after: Option<TokenDigest>, limit: u32) -> StoreResult<Vec<TokenDigest>> {
         let after = after.map_or_else(Vec::new, |d| d.0.to_vec());
         self.read(move |conn| {
+            // CROSS JOIN makes SQLite walk the tokens in digest order from the cursor and stop at
+            // the limit. Left to itself it started from the live sessions and sorted all their
+            // tokens for every page: 3 s a page at 1M sessions, holding a read connection that
+            // validations then queued behind (seconds of latency); 58 ms a page this way.
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT t.digest FROM session_tokens t JOIN sessions s ON s.id = t.session_id
+                    "SELECT t.digest FROM session_tokens t CROSS JOIN sessions s ON s.id = t.session_id
                      WHERE t.digest > ?1 AND s.state = 'LOGGED_IN' ORDER BY t.digest LIMIT ?2",
                 )
                 .map_err(backend)?;
