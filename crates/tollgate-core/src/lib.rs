@@ -21,6 +21,7 @@ mod service;
 pub mod session;
 pub mod source;
 pub mod store;
+pub mod store_copy;
 pub mod telemetry;
 pub mod throttle;
 pub mod token;

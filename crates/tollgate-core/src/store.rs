@@ -232,7 +232,9 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn delete_live_sessions(&self, ids: &[Uuid], now: Timestamp) -> StoreResult<Vec<Session>>;
     /// Up to `limit` live sessions whose stored end is at or before `now`.
     async fn sessions_ending_by(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Session>>;
-    /// Deletes up to `limit` sessions that ended before `before`; returns how many.
+    /// Deletes up to `limit` sessions that ended before `before`; returns how many. A store
+    /// that several nodes share lets one node purge at a time and answers 0 to the others
+    /// meanwhile, which ends their purge for this sweep.
     async fn purge_ended_sessions(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
     /// True when no session can enter this store but through this handle (an embedded store
     /// that one server holds locked): then a digest of a token the core has neither issued nor

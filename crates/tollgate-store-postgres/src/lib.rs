@@ -48,6 +48,9 @@ impl Default for Timeouts {
 /// Connections per node.
 const POOL_SIZE: usize = 16;
 
+/// The advisory lock (`pg_try_advisory_xact_lock`) the node purging ended sessions holds.
+pub const PURGE_LOCK: i64 = 0x7467_2d70_7572_6765; // "tg-purge"
+
 pub struct PostgresStore {
     pool: Pool,
     /// How to connect, for the `LISTEN` connection, which is not the pool's.
@@ -788,12 +791,26 @@ impl SessionStore for PostgresStore {
     }
 
     async fn purge_ended_sessions(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
-        self.execute(
-            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
-                 WHERE state <> 'LOGGED_IN' AND ended_at < $1 LIMIT $2)",
-            &[&before.millis(), &i64::from(limit)],
-        )
-        .await
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // One node purges at a time: the others would only fight over the same rows. The
+        // lock ends with the batch's transaction, so a node that dies mid-purge holds nothing.
+        let purging: bool =
+            tx.query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PURGE_LOCK]).await.map_err(backend)?.get(0);
+        if !purging {
+            return Ok(0);
+        }
+        // Row locks only, and none a login holds: the table stays open to everyone.
+        let statement = tx
+            .prepare_cached(
+                "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
+                     WHERE state <> 'LOGGED_IN' AND ended_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            )
+            .await
+            .map_err(backend)?;
+        let purged = tx.execute(&statement, &[&before.millis(), &i64::from(limit)]).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(purged)
     }
 }
 

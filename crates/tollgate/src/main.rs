@@ -14,6 +14,7 @@ mod import;
 mod listener;
 mod serve;
 mod sources;
+mod store_copy;
 mod tls;
 mod tokens;
 
@@ -77,6 +78,9 @@ enum Command {
     /// Nodes sharing a PostgreSQL store may run it at once: they take turns. Example:
     /// `tollgate migrate --store postgres://tollgate@db.example/tollgate`.
     Migrate,
+    /// Move an installation between stores: `store copy --from sqlite:DIR --to postgres://…`.
+    #[command(subcommand)]
+    Store(store_copy::StoreCommand),
     /// Manage organisations (tenants): add, list.
     #[command(subcommand)]
     Org(admin::OrgCommand),
@@ -160,6 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(config, args).await,
         Command::Bootstrap { password_stdin } => admin::bootstrap(&config, password_stdin).await,
         Command::Migrate => admin::migrate(&config).await,
+        Command::Store(command) => store_copy::run(command).await,
         Command::Org(command) => admin::org(&config, command).await,
         Command::User(command) => admin::user(&config, command).await,
         Command::Session(command) => admin::session(&config, command).await,

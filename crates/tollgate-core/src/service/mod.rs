@@ -34,6 +34,8 @@ mod sessions;
 
 const BOOTSTRAPPED_KEY: &str = "bootstrapped_at";
 const INSTALLATION_ID_KEY: &str = "installation_id";
+/// The installation-wide facts a store copy carries over.
+pub(crate) const COPIED_META: [&str; 2] = [BOOTSTRAPPED_KEY, INSTALLATION_ID_KEY];
 /// The administrator `bootstrap` creates.
 pub const BOOTSTRAP_ADMIN: &str = "administrator";
 
