@@ -1,6 +1,7 @@
 //! For tests (feature `testing`): a `redis-server` of the test's own, in a temporary
 //! directory on a free loopback port, stopped when dropped (or, with [`Server::stop`], when
-//! the test says so: an outage).
+//! the test says so: an outage). A watchdog also stops it when the test process ends, however
+//! it ends: a server kept in a `static` is never dropped.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -27,6 +28,15 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is not installed: run scripts/setup-database-servers.sh (as root)");
+        // In the background of a shell that exits at once: the watchdog outlives this process.
+        let watchdog = format!(
+            "(while kill -0 {test} 2>/dev/null; do sleep 0.2; done; kill -9 {server}; rm -rf {dir}) >/dev/null 2>&1 &",
+            test = std::process::id(),
+            server = child.id(),
+            dir = dir.display(),
+        );
+        let watching = Command::new("sh").args(["-c", &watchdog]).stdin(Stdio::null()).status();
+        assert!(watching.is_ok_and(|status| status.success()), "the watchdog of the test's redis-server did not start");
         let server = Server { port, child: Some(child), dir };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
