@@ -184,6 +184,6 @@ providers = {{ ssoToken = "sts" }}
         assert_eq!(body["stacktrace"], Value::Null);
     }
     let log = server.log();
-    assert!(log.contains("nonce already used"), "the audit log keeps the true reason");
+    assert!(log.contains("replayed"), "the audit log keeps the true reason: the nonce was spent");
     assert!(log.contains("digest does not match"));
 }
