@@ -2,7 +2,8 @@ use crate::session::SessionState;
 
 /// Why a login was refused. Dialects that promise one answer for all of these (most do)
 /// must not let the reason leak; it is for the audit log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureReason {
     UnknownOrg,
     UnknownUser,
@@ -74,6 +75,9 @@ pub enum CoreError {
     /// Valid credentials without the right to what was asked (a role, impersonation).
     #[error("not permitted: {0}")]
     NotPermitted(String),
+    /// A read-only session or token asked to change something.
+    #[error("a read-only session or token cannot make changes")]
+    ReadOnly,
     /// The identity source a login named is not configured.
     #[error("identity source {0:?} is not configured")]
     UnknownSource(String),

@@ -4,7 +4,9 @@
 //! sessions, lockout and session caps, audit events — lives here, free of HTTP. Dialects parse
 //! their requests into calls on [`Core`] and render what comes back.
 
+pub mod actor;
 pub mod audit;
+pub mod authorization;
 mod cache;
 pub mod clock;
 pub mod config;
@@ -27,6 +29,9 @@ pub mod throttle;
 pub mod token;
 mod touches;
 
+pub use actor::{Actor, SessionActor, TokenActor};
+pub use audit::{AuditEvent, AuditFilter, AuditKind, AuditRecord, AuditTrail};
+pub use authorization::Action;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{CoreConfig, DialectPolicy, LockoutPolicy};
 pub use directory::{ApiToken, ApiTokenSpec, Org, Role, User, UserSpec};

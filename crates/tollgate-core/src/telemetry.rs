@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::audit::AuditKind;
+
 pub const HTTP_REQUESTS: &str = "tollgate_http_requests_total";
 pub const LOGINS: &str = "tollgate_logins_total";
 pub const SESSION_CACHE_LOOKUPS: &str = "tollgate_session_cache_lookups_total";
@@ -23,6 +25,7 @@ pub const HASH_WAIT: &str = "tollgate_password_hash_wait_seconds";
 pub const STORE_DURATION: &str = "tollgate_store_operation_duration_seconds";
 pub const STORE_ERRORS: &str = "tollgate_store_errors_total";
 pub const BUILD_INFO: &str = "tollgate_build_info";
+pub const AUDIT_EVENTS: &str = "tollgate_audit_events_total";
 
 enum Kind {
     Counter,
@@ -43,13 +46,19 @@ const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
     (STORE_DURATION, Kind::Histogram, "Time the store took to answer, by operation."),
     (STORE_ERRORS, Kind::Counter, "Store operations that failed in the backend, by operation."),
     (BUILD_INFO, Kind::Gauge, "Always 1; the version label names the running build."),
+    (
+        AUDIT_EVENTS,
+        Kind::Counter,
+        "Audit events recorded, by kind (login, login_failed, revocation, user_created, ...).",
+    ),
 ];
 
 /// Histogram buckets, in seconds: from a cached store read to a queue of Argon2id runs.
 const SECONDS_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// What is being throttled, as the `what` label says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Throttled {
     Login,
     UnknownToken,
@@ -76,6 +85,8 @@ pub struct Metrics {
     lockouts_address: Counter,
     lockouts_all_addresses: Counter,
     throttled: [Counter; 3],
+    /// `tollgate_audit_events_total`, in the order of [`AuditKind::ALL`].
+    audit_events: Vec<Counter>,
     pub(crate) hash_queue_depth: Gauge,
     pub(crate) hash_wait: Histogram,
     /// `tollgate_sessions_live` by dialect, each set at every sweep.
@@ -120,7 +131,9 @@ impl Metrics {
         };
         let throttled = [Throttled::Login, Throttled::UnknownToken, Throttled::SessionsOfUser]
             .map(|what| one(THROTTLED, "what", what.as_str()));
+        let audit_events = AuditKind::ALL.iter().map(|kind| one(AUDIT_EVENTS, "kind", kind.as_str())).collect();
         Metrics {
+            audit_events,
             cache_hits: one(SESSION_CACHE_LOOKUPS, "result", "hit"),
             cache_misses: one(SESSION_CACHE_LOOKUPS, "result", "miss"),
             lockouts_address: one(LOCKOUTS, "scope", "address"),
@@ -201,6 +214,10 @@ impl Metrics {
 
     pub(crate) fn throttled(&self, what: Throttled) {
         self.throttled[what as usize].increment(1);
+    }
+
+    pub(crate) fn audit_event(&self, kind: AuditKind) {
+        self.audit_events[kind as usize].increment(1);
     }
 }
 

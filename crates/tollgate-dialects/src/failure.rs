@@ -173,6 +173,7 @@ impl From<CoreError> for Failure {
             CoreError::Session(SessionRejection::Unknown) => Failure::InvalidToken(None),
             CoreError::Session(SessionRejection::Ended(state)) => Failure::InvalidToken(Some(state)),
             CoreError::NotPermitted(what) => Failure::NotPermitted(what),
+            CoreError::ReadOnly => Failure::ReadOnly,
             CoreError::UnknownSource(name) => Failure::Internal(format!("identity source {name:?} is not configured")),
             CoreError::NotInitialised => Failure::NotInitialised,
             // Whole seconds, rounded up: a client that waits that long finds a token.

@@ -5,6 +5,7 @@ mod support;
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 use support::{ADMIN_PASSWORD, Reply, Setup, TestServer, server, server_with, uninitialised};
+use tollgate_core::Actor;
 
 const APPLIANCE: &str = "/api/admin/v1/sessions";
 const HYBRIDITY: &str = "/hybridity/api/sessions";
@@ -202,8 +203,8 @@ async fn the_hybridity_api_logs_in_and_tells_locked_accounts_apart() {
         "INVALID_CREDENTIALS",
         "Account locked due to failed login attempts",
     );
-    server.core.unlock("System", "administrator").await.unwrap();
-    server.core.set_enabled("System", "administrator", false).await.unwrap();
+    server.core.unlock(&Actor::Operator, "System", "administrator").await.unwrap();
+    server.core.set_enabled(&Actor::Operator, "System", "administrator", false).await.unwrap();
     assert_eq!(login(&server, HYBRIDITY, right).await.status, StatusCode::UNAUTHORIZED);
 }
 

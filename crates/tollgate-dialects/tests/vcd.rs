@@ -4,6 +4,7 @@ mod support;
 
 use axum::http::{Method, StatusCode};
 use support::{ADMIN_PASSWORD, BASE, Reply, TestServer, basic, elements, server, uninitialised};
+use tollgate_core::Actor;
 
 const NS_VCLOUD: &str = "http://www.vmware.com/vcloud/v1.5";
 const NS_VERSIONS: &str = "http://www.vmware.com/vcloud/versions";
@@ -675,7 +676,7 @@ async fn before_bootstrap_logins_are_503() {
 #[tokio::test]
 async fn xml_is_escaped_in_attributes() {
     let server = server().await;
-    server.core.add_org("a&b<c>", None).await.unwrap();
+    server.core.add_org(&Actor::Operator, "a&b<c>", None).await.unwrap();
     support::add_user(&server, "a&b<c>", "q\"uote", "vApp User", "pw").await;
     let reply = server.send(Method::POST, "/api/sessions", &[("authorization", &basic("q\"uote@a&b<c>:pw"))], "").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);

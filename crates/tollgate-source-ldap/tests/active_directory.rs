@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use support::{AD_ALICE_PW, AD_BOB_PW, AD_CAROL_PW, AD_IP, SambaDc, installed};
 use tollgate_core::{
-    Core, CoreConfig, CoreError, Credential, FailureReason, Identity, IdentitySource, LoginRequest, Refusal,
+    Actor, Core, CoreConfig, CoreError, Credential, FailureReason, Identity, IdentitySource, LoginRequest, Refusal,
     SourceAttempt, SourceConfig, SystemClock, ThrottlePolicy, TokenKind, Verdict,
 };
 use tollgate_source_ldap::{GroupLookup, LdapSource};
@@ -82,7 +82,7 @@ async fn active_directory_logins_groups_and_bind_sub_codes() {
     config.sources.insert("tg-ad".into(), SourceConfig::Backend(Arc::new(source)));
     let core = Core::new(Arc::new(SqliteStore::in_memory().unwrap()), Arc::new(SystemClock), config);
     core.bootstrap(Some("admin-pw-1".into())).await.unwrap();
-    core.add_org("corp", None).await.unwrap();
+    core.add_org(&Actor::Operator, "corp", None).await.unwrap();
     let login = |user: &'static str, password: &'static str| LoginRequest {
         dialect: "vcd",
         source: "tg-ad",

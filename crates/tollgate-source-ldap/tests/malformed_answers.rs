@@ -7,8 +7,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use tollgate_core::{
-    Core, CoreConfig, CoreError, Credential, IdentitySource, LoginRequest, SourceAttempt, SourceConfig, SystemClock,
-    ThrottlePolicy, TokenKind,
+    Actor, Core, CoreConfig, CoreError, Credential, IdentitySource, LoginRequest, SourceAttempt, SourceConfig,
+    SystemClock, ThrottlePolicy, TokenKind,
 };
 use tollgate_source_ldap::{LdapConfig, LdapSource};
 use tollgate_store_sqlite::SqliteStore;
@@ -121,7 +121,7 @@ async fn through_the_core_garbage_is_a_server_error_and_the_core_keeps_serving()
     core_config.sources.insert("corp".into(), SourceConfig::Backend(source));
     let core = Core::new(store, Arc::new(SystemClock), core_config);
     core.bootstrap(Some("admin-pw-1".into())).await.unwrap();
-    core.add_org("org1", None).await.unwrap();
+    core.add_org(&Actor::Operator, "org1", None).await.unwrap();
     for _ in 0..6 {
         let result = core
             .login(LoginRequest {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use support::{Slapd, closed_port_url, installed, silent_listener};
 use tollgate_core::{
-    Core, CoreConfig, CoreError, Credential, FailureReason, Identity, IdentitySource, LoginRequest, Refusal,
+    Actor, Core, CoreConfig, CoreError, Credential, FailureReason, Identity, IdentitySource, LoginRequest, Refusal,
     SourceAttempt, SourceConfig, SystemClock, ThrottlePolicy, TokenKind, Verdict,
 };
 use tollgate_source_ldap::{GroupLookup, LdapSource};
@@ -143,7 +143,7 @@ async fn through_the_core_users_appear_on_first_login_and_an_outage_is_a_server_
     let mut config = slapd.config(&[&slapd.ldaps_url], GroupLookup::MemberOf);
     let core = core_over(&store, &config);
     core.bootstrap(Some("admin-pw-1".into())).await.unwrap();
-    core.add_org("org1", None).await.unwrap();
+    core.add_org(&Actor::Operator, "org1", None).await.unwrap();
     let first = core.login(login("alice", "alice-pw-1")).await.unwrap();
     assert_eq!(first.session.roles, ["System Administrator", "vApp User"]);
     let alice = core.user("org1", "alice").await.unwrap();

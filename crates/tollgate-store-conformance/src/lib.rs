@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use tollgate_core::token::TokenDigest;
 use tollgate_core::{
-    ApiTokenSpec, Core, CoreConfig, CoreError, Credential, DELEGATED_SOURCE, DialectPolicy, FailureReason, Identity,
-    IdentitySource, LoginRequest, ManualClock, Page, PasswordPolicy, ProbeStep, SessionRejection, SessionState,
-    SingleUse, SourceAttempt, SourceConfig, SourceError, Store, StoreError, ThrottlePolicy, Timestamp, TokenKind,
-    UserSpec, Verdict,
+    Actor, ApiTokenSpec, Core, CoreConfig, CoreError, Credential, DELEGATED_SOURCE, DialectPolicy, FailureReason,
+    Identity, IdentitySource, LoginRequest, ManualClock, Page, PasswordPolicy, ProbeStep, SessionRejection,
+    SessionState, SingleUse, SourceAttempt, SourceConfig, SourceError, Store, StoreError, ThrottlePolicy, Timestamp,
+    TokenKind, UserSpec, Verdict,
 };
 
 type FreshStore = Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send>>;
@@ -139,8 +139,8 @@ async fn fixture_with(store: Arc<dyn Store>, config: CoreConfig) -> Fixture {
 async fn fixture(backend: &Backend) -> Fixture {
     let f = fixture_with(backend.fresh().await, config()).await;
     f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
-    f.core.add_org("org1", None).await.unwrap();
-    f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
+    f.core.add_org(&Actor::Operator, "org1", None).await.unwrap();
+    f.core.add_user(&Actor::Operator, local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
     f
 }
 
@@ -211,7 +211,7 @@ pub async fn every_refusal_is_the_same_error_with_its_reason_kept_for_audit(back
     assert_eq!(failure(f.core.login(request("nope", "alice", "pw")).await), FailureReason::UnknownOrg);
     assert_eq!(failure(f.core.login(request("org1", "bob", "pw")).await), FailureReason::UnknownUser);
     assert_eq!(failure(f.core.login(request("org1", "alice", "wrong")).await), FailureReason::WrongPassword);
-    f.core.set_enabled("org1", "alice", false).await.unwrap();
+    f.core.set_enabled(&Actor::Operator, "org1", "alice", false).await.unwrap();
     assert_eq!(failure(f.core.login(request("org1", "alice", "pw")).await), FailureReason::Disabled);
 }
 
@@ -222,7 +222,7 @@ pub async fn lockout_after_consecutive_failures_until_unlocked(backend: &Backend
     }
     // Locked now: even the right password is refused, with the same error.
     assert_eq!(failure(f.core.login(request("org1", "alice", "pw")).await), FailureReason::Locked);
-    f.core.unlock("org1", "alice").await.unwrap();
+    f.core.unlock(&Actor::Operator, "org1", "alice").await.unwrap();
     assert!(f.core.login(request("org1", "alice", "pw")).await.is_ok());
 }
 
@@ -268,7 +268,7 @@ pub async fn unknown_names_lock_like_real_ones(backend: &Backend) {
 pub async fn a_new_password_ends_the_old_sessions(backend: &Backend) {
     let f = fixture(backend).await;
     let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
-    f.core.set_password("org1", "alice", "new-pw").await.unwrap();
+    f.core.set_password(&Actor::Operator, "org1", "alice", "new-pw").await.unwrap();
     assert!(f.core.authenticate("vcd", &token).await.is_err());
     assert!(f.core.login(request("org1", "alice", "new-pw")).await.is_ok());
 }
@@ -278,8 +278,8 @@ pub async fn a_delegated_session_token_is_a_credential_audited_and_throttled_lik
     config.login_throttle = ThrottlePolicy { burst: 2, per_second: 0.01 };
     let f = fixture_with(backend.fresh().await, config).await;
     f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
-    f.core.add_org("org1", None).await.unwrap();
-    f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
+    f.core.add_org(&Actor::Operator, "org1", None).await.unwrap();
+    f.core.add_user(&Actor::Operator, local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
     let vcd = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
     let delegate = |token| LoginRequest {
         dialect: "vcda",
@@ -298,7 +298,7 @@ pub async fn a_delegated_session_token_is_a_credential_audited_and_throttled_lik
     assert_eq!(failure(f.core.login(delegate("no-such-token")).await), FailureReason::WrongPassword);
     assert!(matches!(f.core.login(delegate(&vcd)).await, Err(CoreError::Throttled(_))), "burst of 2 spent");
     f.clock.advance(Duration::from_secs(200));
-    f.core.set_enabled("org1", "alice", false).await.unwrap();
+    f.core.set_enabled(&Actor::Operator, "org1", "alice", false).await.unwrap();
     assert!(f.core.login(delegate(&vcd)).await.is_err(), "disabling ended the delegating session too");
 }
 
@@ -339,7 +339,7 @@ pub async fn a_single_use_proof_is_refused_the_second_time_by_every_node(backend
     let a = Core::new(store.clone(), clock.clone(), config.clone());
     let b = Core::new(store.clone(), clock.clone(), config);
     a.bootstrap(Some("admin-pw".into())).await.unwrap();
-    a.add_org("org1", None).await.unwrap();
+    a.add_org(&Actor::Operator, "org1", None).await.unwrap();
     let proof = |nonce| LoginRequest { source: "proofs", ..request("org1", "sso-user", nonce) };
     a.login(proof("nonce-1")).await.unwrap();
     assert_eq!(failure(b.login(proof("nonce-1")).await), FailureReason::Replayed);
@@ -362,7 +362,7 @@ const IMPORTED_BCRYPT: &str = "$2y$05$k.fXJQ1hiRjWxtoxze8SJu8EigiqmdmyBdcL4jQhrb
 pub async fn an_imported_hash_becomes_argon2id_at_the_first_good_login(backend: &Backend) {
     let f = fixture(backend).await;
     let spec = UserSpec { password_hash: Some(IMPORTED_BCRYPT.into()), ..local_user("org1", "bob", "vApp User") };
-    let bob = f.core.add_user(spec, None).await.unwrap();
+    let bob = f.core.add_user(&Actor::Operator, spec, None).await.unwrap();
     let stored = || async { f.core.user("org1", "bob").await.unwrap().password_hash.unwrap() };
     assert_eq!(failure(f.core.login(request("org1", "bob", "pW")).await), FailureReason::WrongPassword);
     assert_eq!(stored().await, IMPORTED_BCRYPT, "a wrong password changes nothing");
@@ -376,7 +376,9 @@ pub async fn an_imported_hash_becomes_argon2id_at_the_first_good_login(backend: 
     assert_eq!(stored().await, upgraded);
     // An unknown format is refused when imported, never stored.
     let md5 = UserSpec { password_hash: Some("$1$salt$hash".into()), ..local_user("org1", "carol", "vApp User") };
-    assert!(matches!(f.core.add_user(md5, None).await, Err(CoreError::Invalid(why)) if why.contains("unknown")));
+    assert!(
+        matches!(f.core.add_user(&Actor::Operator, md5, None).await, Err(CoreError::Invalid(why)) if why.contains("unknown"))
+    );
 }
 
 pub async fn the_session_cap_is_per_dialect(backend: &Backend) {
@@ -493,8 +495,8 @@ pub async fn sessions_a_user_opens_are_throttled_per_user_however_they_are_opene
     config.session_throttle = ThrottlePolicy { burst: 3, per_second: 1.0 };
     let f = fixture_with(backend.fresh().await, config).await;
     f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
-    f.core.add_org("org1", None).await.unwrap();
-    f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
+    f.core.add_org(&Actor::Operator, "org1", None).await.unwrap();
+    f.core.add_user(&Actor::Operator, local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
     let vcd_token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
     // A delegated vcd token opens sessions without any hash: the per-user throttle holds them.
     let delegate = || LoginRequest {
@@ -519,8 +521,8 @@ pub async fn the_sweep_deletes_sessions_ended_before_the_retention_period(backen
     config.ended_session_retention = Duration::from_secs(3600);
     let f = fixture_with(backend.fresh().await, config).await;
     f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
-    f.core.add_org("org1", None).await.unwrap();
-    f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
+    f.core.add_org(&Actor::Operator, "org1", None).await.unwrap();
+    f.core.add_user(&Actor::Operator, local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
     for _ in 0..3 {
         let outcome = f.core.login(request("org1", "alice", "pw")).await.unwrap();
         f.core.logout(&outcome.session, "test").await.unwrap();
@@ -539,9 +541,9 @@ pub async fn revocations_by_another_process_reach_the_cache_through_the_log(back
     config.max_sessions_per_user = 1;
     let f = fixture_with(backend.fresh().await, config.clone()).await;
     f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
-    f.core.add_org("org1", None).await.unwrap();
-    f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
-    f.core.add_user(local_user("org1", "bob", "vApp User"), Some("pw")).await.unwrap();
+    f.core.add_org(&Actor::Operator, "org1", None).await.unwrap();
+    f.core.add_user(&Actor::Operator, local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
+    f.core.add_user(&Actor::Operator, local_user("org1", "bob", "vApp User"), Some("pw")).await.unwrap();
     f.core.read_revocations().await.unwrap();
     let evicted = f.core.login(request("org1", "bob", "pw")).await.unwrap().tokens.remove(0);
     let disabled = f.core.login(request("System", "administrator", "admin-pw")).await.unwrap().tokens.remove(0);
@@ -551,8 +553,8 @@ pub async fn revocations_by_another_process_reach_the_cache_through_the_log(back
     // revokes, and this core hears of each through the log alone.
     let other = Core::new(f.store.clone(), f.clock.clone(), config);
     other.login(request("org1", "bob", "pw")).await.unwrap();
-    other.set_enabled("System", "administrator", false).await.unwrap();
-    other.revoke_user_sessions("org1", "alice", "test").await.unwrap();
+    other.set_enabled(&Actor::Operator, "System", "administrator", false).await.unwrap();
+    other.revoke_user_sessions(&Actor::Operator, "org1", "alice", "test").await.unwrap();
     for token in [&evicted, &disabled, &revoked] {
         assert!(f.core.authenticate("vcd", token).await.is_ok(), "trusted from memory until the log is read");
     }
@@ -575,7 +577,7 @@ pub async fn a_cache_whose_log_was_not_read_for_a_second_asks_the_store(backend:
     f.core.read_revocations().await.unwrap();
     let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
     let other = Core::new(f.store.clone(), f.clock.clone(), config());
-    other.revoke_user_sessions("org1", "alice", "test").await.unwrap();
+    other.revoke_user_sessions(&Actor::Operator, "org1", "alice", "test").await.unwrap();
     f.clock.advance(Duration::from_millis(999));
     assert!(f.core.authenticate("vcd", &token).await.is_ok(), "the log was read 999 ms ago");
     f.clock.advance(Duration::from_millis(1));
@@ -603,7 +605,7 @@ pub async fn the_revocation_log_numbers_every_end_and_is_purged_after_an_hour(ba
     let first = f.core.login(request("org1", "alice", "pw")).await.unwrap();
     let second = f.core.login(request("org1", "alice", "pw")).await.unwrap();
     f.core.logout(&first.session, "test").await.unwrap();
-    f.core.revoke_session(second.session.id, "test").await.unwrap();
+    f.core.revoke_session(&Actor::Operator, second.session.id, "test").await.unwrap();
     let entries = f.store.revocations(start, &[], 10).await.unwrap();
     let ends: Vec<_> = entries.iter().map(|e| (e.session_id, e.state, e.at)).collect();
     assert_eq!(
@@ -635,7 +637,7 @@ pub async fn revoking_all_of_a_users_sessions(backend: &Backend) {
     let a = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
     let b = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(1);
     let admin = f.core.login(request("System", "administrator", "admin-pw")).await.unwrap().tokens.remove(0);
-    assert_eq!(f.core.revoke_user_sessions("org1", "alice", "test").await.unwrap(), 2);
+    assert_eq!(f.core.revoke_user_sessions(&Actor::Operator, "org1", "alice", "test").await.unwrap(), 2);
     assert!(f.core.authenticate("vcd", &a).await.is_err());
     assert!(f.core.authenticate("vcd", &b).await.is_err());
     assert!(f.core.authenticate("vcd", &admin).await.is_ok());
@@ -644,7 +646,7 @@ pub async fn revoking_all_of_a_users_sessions(backend: &Backend) {
 pub async fn disabling_a_user_ends_their_sessions(backend: &Backend) {
     let f = fixture(backend).await;
     let token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(0);
-    f.core.set_enabled("org1", "alice", false).await.unwrap();
+    f.core.set_enabled(&Actor::Operator, "org1", "alice", false).await.unwrap();
     assert!(f.core.authenticate("vcd", &token).await.is_err());
 }
 
@@ -670,7 +672,7 @@ pub async fn first_uses_of_many_sessions_reach_the_store_without_a_sweep(backend
     let f = fixture(backend).await;
     let mut tokens = Vec::new();
     for name in ["bob", "carol", "dave", "erin", "frank"] {
-        f.core.add_user(local_user("org1", name, "vApp User"), Some("pw")).await.unwrap();
+        f.core.add_user(&Actor::Operator, local_user("org1", name, "vApp User"), Some("pw")).await.unwrap();
         tokens.push(f.core.login(request("org1", name, "pw")).await.unwrap().tokens.remove(0));
     }
     // Past the touch granularity (a quarter of the 60 s idle timeout): each use is news.
@@ -721,26 +723,38 @@ pub async fn the_password_policy_holds_for_bootstrap_new_users_and_password_chan
     assert!(!f.core.is_initialised().await.unwrap(), "a refused bootstrap leaves the store uninitialised");
     let generated = f.core.bootstrap(None).await.unwrap().expect("a generated password");
     assert!(generated.chars().count() >= 10);
-    f.core.add_org("org1", None).await.unwrap();
+    f.core.add_org(&Actor::Operator, "org1", None).await.unwrap();
     let spec = local_user("org1", "alice", "vApp User");
-    too_short(f.core.add_user(spec.clone(), Some("alice-pw1")).await);
+    too_short(f.core.add_user(&Actor::Operator, spec.clone(), Some("alice-pw1")).await);
     assert!(matches!(f.core.user("org1", "alice").await, Err(CoreError::NotFound(_))));
-    f.core.add_user(spec, Some("alice-pw-10")).await.unwrap();
-    too_short(f.core.set_password("org1", "alice", "short-pw1").await);
+    f.core.add_user(&Actor::Operator, spec, Some("alice-pw-10")).await.unwrap();
+    too_short(f.core.set_password(&Actor::Operator, "org1", "alice", "short-pw1").await);
     assert!(f.core.login(request("org1", "alice", "alice-pw-10")).await.is_ok(), "the old password still works");
 }
 
 pub async fn directory_mistakes_are_reported(backend: &Backend) {
     let f = fixture(backend).await;
-    assert!(matches!(f.core.add_org("org1", None).await, Err(CoreError::Conflict(_))));
-    assert!(matches!(f.core.add_org("a@b", None).await, Err(CoreError::Invalid(_))));
+    assert!(matches!(f.core.add_org(&Actor::Operator, "org1", None).await, Err(CoreError::Conflict(_))));
+    assert!(matches!(f.core.add_org(&Actor::Operator, "a@b", None).await, Err(CoreError::Invalid(_))));
     let spec = |org: &str, role: &str| local_user(org, "bob", role);
-    assert!(matches!(f.core.add_user(spec("nope", "vApp User"), Some("x")).await, Err(CoreError::NotFound(_))));
-    assert!(matches!(f.core.add_user(spec("org1", "No Such Role"), Some("x")).await, Err(CoreError::NotFound(_))));
-    assert!(matches!(f.core.add_user(spec("org1", "vApp User"), Some("")).await, Err(CoreError::Invalid(_))));
-    f.core.add_user(spec("org1", "vApp User"), Some("x")).await.unwrap();
-    assert!(matches!(f.core.add_user(spec("org1", "vApp User"), Some("x")).await, Err(CoreError::Conflict(_))));
-    assert!(matches!(f.core.unlock("org1", "carol").await, Err(CoreError::NotFound(_))));
+    assert!(matches!(
+        f.core.add_user(&Actor::Operator, spec("nope", "vApp User"), Some("x")).await,
+        Err(CoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        f.core.add_user(&Actor::Operator, spec("org1", "No Such Role"), Some("x")).await,
+        Err(CoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        f.core.add_user(&Actor::Operator, spec("org1", "vApp User"), Some("")).await,
+        Err(CoreError::Invalid(_))
+    ));
+    f.core.add_user(&Actor::Operator, spec("org1", "vApp User"), Some("x")).await.unwrap();
+    assert!(matches!(
+        f.core.add_user(&Actor::Operator, spec("org1", "vApp User"), Some("x")).await,
+        Err(CoreError::Conflict(_))
+    ));
+    assert!(matches!(f.core.unlock(&Actor::Operator, "org1", "carol").await, Err(CoreError::NotFound(_))));
 }
 
 pub async fn introspection_does_not_slide_the_idle_timeout(backend: &Backend) {
@@ -765,8 +779,8 @@ async fn throttled_fixture(backend: &Backend) -> Fixture {
     config.lockout.max_failures = 0;
     let f = fixture_with(backend.fresh().await, config).await;
     f.core.bootstrap(Some("admin-pw".into())).await.unwrap();
-    f.core.add_org("org1", None).await.unwrap();
-    f.core.add_user(local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
+    f.core.add_org(&Actor::Operator, "org1", None).await.unwrap();
+    f.core.add_user(&Actor::Operator, local_user("org1", "alice", "vApp User"), Some("pw")).await.unwrap();
     f
 }
 
@@ -839,7 +853,7 @@ pub async fn a_guesser_locks_only_its_own_address_out_and_the_owner_logs_in_from
     let locks = f.core.lockout(&alice).await.unwrap();
     assert_eq!(locks.addresses, ["192.0.2.66"]);
     assert!(!locks.everywhere, "the account itself is not locked");
-    f.core.unlock("org1", "alice").await.unwrap();
+    f.core.unlock(&Actor::Operator, "org1", "alice").await.unwrap();
     f.core.login(alice_from("192.0.2.66", "pw")).await.unwrap();
 }
 
@@ -953,7 +967,10 @@ pub async fn a_given_back_attempt_frees_its_place_in_its_own_window_only(backend
 pub async fn listings_come_in_pages_without_gaps_or_repeats(backend: &Backend) {
     let f = fixture(backend).await;
     for i in 0..5 {
-        f.core.add_user(local_user("org1", &format!("user{i}"), "vApp User"), Some("pw")).await.unwrap();
+        f.core
+            .add_user(&Actor::Operator, local_user("org1", &format!("user{i}"), "vApp User"), Some("pw"))
+            .await
+            .unwrap();
     }
     for _ in 0..7 {
         f.clock.advance(Duration::from_millis(10));
@@ -1086,7 +1103,7 @@ pub async fn deleting_a_user_deletes_their_sessions_and_an_org_must_be_empty_to_
 
     f.store.create_api_token(&token_spec("ci", "org1", "Auditor"), &TokenDigest::of("a"), START).await.unwrap();
     assert!(matches!(f.store.delete_org(org.id).await, Err(StoreError::Conflict(_))));
-    f.core.add_org("org2", None).await.unwrap();
+    f.core.add_org(&Actor::Operator, "org2", None).await.unwrap();
     let org2 = f.core.org("org2").await.unwrap();
     f.store.delete_org(org2.id).await.unwrap();
     assert_eq!(f.store.org_by_id(org2.id).await.unwrap(), None);

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tollgate_core::{
-    BOOTSTRAP_ADMIN, Core, CoreConfig, Credential, DialectPolicy, LoginRequest, SessionStore, SystemClock, Timestamp,
-    TokenKind,
+    Actor, BOOTSTRAP_ADMIN, Core, CoreConfig, Credential, DialectPolicy, LoginRequest, SessionStore, SystemClock,
+    Timestamp, TokenKind,
 };
 use tollgate_store_postgres::{PURGE_LOCK, PostgresStore, Timeouts};
 
@@ -33,7 +33,7 @@ async fn a_node_purges_nothing_while_another_holds_the_purge_lock_then_purges_in
         };
         core.login(request).await.unwrap();
     }
-    assert_eq!(core.revoke_user_sessions("System", BOOTSTRAP_ADMIN, "test").await.unwrap(), 5);
+    assert_eq!(core.revoke_user_sessions(&Actor::Operator, "System", BOOTSTRAP_ADMIN, "test").await.unwrap(), 5);
     let later = Timestamp(i64::MAX);
 
     // Another node is purging: its transaction holds the lock.

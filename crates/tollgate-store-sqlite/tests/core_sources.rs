@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tollgate_core::{
-    Core, CoreConfig, CoreError, Credential, FailureReason, Identity, IdentitySource, LoginRequest, ManualClock,
+    Actor, Core, CoreConfig, CoreError, Credential, FailureReason, Identity, IdentitySource, LoginRequest, ManualClock,
     ProbeStep, Refusal, SourceAttempt, SourceConfig, SourceError, ThrottlePolicy, Timestamp, TokenKind, Verdict,
 };
 use tollgate_store_sqlite::SqliteStore;
@@ -81,7 +81,7 @@ async fn fixture() -> Fixture {
     let store = Arc::new(SqliteStore::in_memory().unwrap());
     let core = Core::new(store, Arc::new(ManualClock::new(Timestamp(1_700_000_000_000))), config);
     core.bootstrap(Some("admin-pw".into())).await.unwrap();
-    core.add_org("org1", None).await.unwrap();
+    core.add_org(&Actor::Operator, "org1", None).await.unwrap();
     Fixture { core, directory }
 }
 

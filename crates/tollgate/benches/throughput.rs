@@ -19,7 +19,7 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use tollgate_core::directory::LOCAL_SOURCE;
-use tollgate_core::{Core, CoreConfig, SystemClock, UserSpec};
+use tollgate_core::{Actor, Core, CoreConfig, SystemClock, UserSpec};
 use tollgate_dialects::{AppState, Dialect, Shared, Site};
 use tollgate_store_sqlite::SqliteStore;
 
@@ -35,7 +35,7 @@ async fn main() {
     let config = CoreConfig { max_sessions_per_user: 10_000, ..CoreConfig::default() };
     let core = Arc::new(Core::new(store, Arc::new(SystemClock), config));
     core.bootstrap(Some("bench-admin".into())).await.unwrap();
-    core.add_org("org1", None).await.unwrap();
+    core.add_org(&Actor::Operator, "org1", None).await.unwrap();
     let spec = UserSpec {
         org: "org1".into(),
         name: "alice".into(),
@@ -43,7 +43,7 @@ async fn main() {
         identity_source: LOCAL_SOURCE.into(),
         password_hash: None,
     };
-    core.add_user(spec, Some("alice-pw")).await.unwrap();
+    core.add_user(&Actor::Operator, spec, Some("alice-pw")).await.unwrap();
     let site = Site { id: core.installation_id().await.unwrap(), name: "bench".into() };
     let state = AppState::new(Shared {
         core: core.clone(),

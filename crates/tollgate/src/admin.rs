@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use tollgate_core::directory::LOCAL_SOURCE;
 use tollgate_core::{
-    Clock, Core, CoreConfig, CoreError, Metrics, Page, PasswordPolicy, Store, SystemClock, Timestamp, UserSpec,
+    Actor, Clock, Core, CoreConfig, CoreError, Metrics, Page, PasswordPolicy, Store, SystemClock, Timestamp, UserSpec,
 };
 use tollgate_store_postgres::{PostgresStore, Timeouts};
 use tollgate_store_redis::RedisAssisted;
@@ -433,7 +433,7 @@ pub async fn org(config: &Config, command: OrgCommand) -> anyhow::Result<()> {
     let core = open_core(config).await?;
     match command {
         OrgCommand::Add { name, full_name } => {
-            let org = core.add_org(&name, full_name.as_deref()).await.map_err(explain)?;
+            let org = core.add_org(&Actor::Operator, &name, full_name.as_deref()).await.map_err(explain)?;
             println!("Created org {} ({})", org.name, org.id);
         }
         OrgCommand::List => {
@@ -462,7 +462,7 @@ pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
                 identity_source: LOCAL_SOURCE.into(),
                 password_hash: None,
             };
-            let created = core.add_user(spec, Some(&password)).await.map_err(explain)?;
+            let created = core.add_user(&Actor::Operator, spec, Some(&password)).await.map_err(explain)?;
             println!("Created user {} in org {} ({})", created.name, created.org_name, created.id);
         }
         UserCommand::Import { user, org, roles, hash, file } => {
@@ -480,19 +480,19 @@ pub async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             core.user(&user.org, &user.user).await.map_err(explain)?;
             let password =
                 new_password(password_stdin, &format!("{}@{}", user.user, user.org), &core.config().passwords)?;
-            core.set_password(&user.org, &user.user, &password).await.map_err(explain)?;
+            core.set_password(&Actor::Operator, &user.org, &user.user, &password).await.map_err(explain)?;
             println!("Password of {}@{} changed", user.user, user.org);
         }
         UserCommand::Disable(user) => {
-            core.set_enabled(&user.org, &user.user, false).await.map_err(explain)?;
+            core.set_enabled(&Actor::Operator, &user.org, &user.user, false).await.map_err(explain)?;
             println!("Disabled {}@{} and ended their sessions", user.user, user.org);
         }
         UserCommand::Enable(user) => {
-            core.set_enabled(&user.org, &user.user, true).await.map_err(explain)?;
+            core.set_enabled(&Actor::Operator, &user.org, &user.user, true).await.map_err(explain)?;
             println!("Enabled {}@{}", user.user, user.org);
         }
         UserCommand::Unlock(user) => {
-            core.unlock(&user.org, &user.user).await.map_err(explain)?;
+            core.unlock(&Actor::Operator, &user.org, &user.user).await.map_err(explain)?;
             println!("Unlocked {}@{}", user.user, user.org);
         }
         UserCommand::List { org } => {
@@ -559,11 +559,11 @@ pub async fn session(config: &Config, command: SessionCommand) -> anyhow::Result
         }
         SessionCommand::Revoke { id: Some(id), .. } => {
             let id = Uuid::parse_str(id.trim()).with_context(|| format!("{id:?} is not a session id"))?;
-            let session = core.revoke_session(id, "cli").await.map_err(explain)?;
+            let session = core.revoke_session(&Actor::Operator, id, "cli").await.map_err(explain)?;
             println!("Revoked session {} of {}@{}", session.id, session.user_name, session.org_name);
         }
         SessionCommand::Revoke { org: Some(org), user: Some(user), .. } => {
-            let count = core.revoke_user_sessions(&org, &user, "cli").await.map_err(explain)?;
+            let count = core.revoke_user_sessions(&Actor::Operator, &org, &user, "cli").await.map_err(explain)?;
             println!("Revoked {count} session(s) of {user}@{org}");
         }
         SessionCommand::Revoke { .. } => bail!("name a session id, or --org and --user"),

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use tollgate_core::directory::LOCAL_SOURCE;
-use tollgate_core::{Core, CoreError, UserSpec};
+use tollgate_core::{Actor, Core, CoreError, UserSpec};
 
 use crate::import::canonical_roles;
 use toml::Spanned;
@@ -65,7 +65,7 @@ impl Fixtures {
         let at = |span: Range<usize>| format!("fixtures {}:{}", path.display(), line_of(text, span.start));
         for org in &self.orgs {
             let name = org.name.get_ref();
-            match core.add_org(name, org.full_name.as_deref()).await {
+            match core.add_org(&Actor::Operator, name, org.full_name.as_deref()).await {
                 Ok(_) | Err(CoreError::Conflict(_)) => {}
                 Err(e) => bail!("{}: org {name:?}: {e}", at(org.name.span())),
             }
@@ -103,9 +103,10 @@ async fn apply_user(core: &Core, user: &UserFixture, roles: Vec<String>) -> anyh
                 password_hash: None,
             };
             match secret {
-                Secret::Password(password) => core.add_user(spec, Some(password)).await?,
+                Secret::Password(password) => core.add_user(&Actor::Operator, spec, Some(password)).await?,
                 Secret::Hash(hash) => {
-                    core.add_user(UserSpec { password_hash: Some(hash.clone()), ..spec }, None).await?
+                    core.add_user(&Actor::Operator, UserSpec { password_hash: Some(hash.clone()), ..spec }, None)
+                        .await?
                 }
             };
         }
@@ -120,7 +121,7 @@ async fn apply_user(core: &Core, user: &UserFixture, roles: Vec<String>) -> anyh
             match secret {
                 Secret::Password(password) => {
                     if !core.password_matches(&existing, password).await? {
-                        core.set_password(org, name, password).await?;
+                        core.set_password(&Actor::Operator, org, name, password).await?;
                     }
                 }
                 // The first good login replaces an imported hash with Argon2id: applying the
@@ -135,13 +136,13 @@ async fn apply_user(core: &Core, user: &UserFixture, roles: Vec<String>) -> anyh
     }
     let current = core.user(org, name).await?;
     if current.enabled == user.disabled {
-        core.set_enabled(org, name, !user.disabled).await?;
+        core.set_enabled(&Actor::Operator, org, name, !user.disabled).await?;
     }
     let locks = core.lockout(&current).await?;
     if user.locked {
         core.lock(org, name).await?;
     } else if locks.everywhere || !locks.addresses.is_empty() {
-        core.unlock(org, name).await?;
+        core.unlock(&Actor::Operator, org, name).await?;
     }
     Ok(())
 }

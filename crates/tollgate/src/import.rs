@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use tollgate_core::directory::LOCAL_SOURCE;
 use tollgate_core::imported_hash::HashFormat;
-use tollgate_core::{Core, Role, UserSpec};
+use tollgate_core::{Actor, Core, Role, UserSpec};
 
 /// Larger files are refused: a million users with long hashes fit well within it.
 const MAX_FILE_BYTES: u64 = 256 << 20;
@@ -126,7 +126,7 @@ pub async fn import(core: &Core, users: Vec<(u64, ImportedUser)>, from: &str) ->
     let total = specs.len();
     for (done, (line, spec)) in specs.into_iter().enumerate() {
         let name = format!("{}@{}", spec.name, spec.org);
-        core.add_user(spec, None)
+        core.add_user(&Actor::Operator, spec, None)
             .await
             .with_context(|| format!("{from} line {line} ({name}); imported {done} of {total} before it"))?;
     }

@@ -3,7 +3,9 @@
 use uuid::Uuid;
 
 use super::{AccountLocks, Core};
-use crate::audit;
+use crate::actor::Actor;
+use crate::audit::AuditEvent;
+use crate::authorization::Action;
 use crate::directory::{LOCAL_SOURCE, Org, Role, User, UserSpec, validate_name};
 use crate::error::CoreError;
 use crate::imported_hash::HashFormat;
@@ -11,7 +13,8 @@ use crate::lockout;
 use crate::store::Page;
 
 impl Core {
-    pub async fn add_org(&self, name: &str, full_name: Option<&str>) -> Result<Org, CoreError> {
+    pub async fn add_org(&self, actor: &Actor, name: &str, full_name: Option<&str>) -> Result<Org, CoreError> {
+        self.authorize(actor, Action::CreateOrg)?;
         validate_name("org", name).map_err(CoreError::Invalid)?;
         if name.contains('@') || name.contains('/') {
             return Err(CoreError::Invalid("org name must not contain '@' or '/'".into()));
@@ -19,7 +22,9 @@ impl Core {
         if self.store.org_by_name(name).await?.is_some() {
             return Err(CoreError::Conflict(format!("org {name:?} already exists")));
         }
-        Ok(self.store.create_org(name, full_name.unwrap_or(name), self.now()).await?)
+        let org = self.store.create_org(name, full_name.unwrap_or(name), self.now()).await?;
+        self.audit(actor, None, AuditEvent::OrgCreated { org: org.name.clone() });
+        Ok(org)
     }
 
     pub async fn org(&self, name: &str) -> Result<Org, CoreError> {
@@ -47,7 +52,9 @@ impl Core {
     /// Creates a user; a local account gets `password` hashed with Argon2id, or keeps the
     /// hash `spec` carries (imported from another system: see [`HashFormat`]), which is
     /// checked first.
-    pub async fn add_user(&self, mut spec: UserSpec, password: Option<&str>) -> Result<User, CoreError> {
+    pub async fn add_user(&self, actor: &Actor, mut spec: UserSpec, password: Option<&str>) -> Result<User, CoreError> {
+        let org = self.org(&spec.org).await?;
+        self.authorize(actor, Action::ManageUsers { org_id: org.id })?;
         validate_name("user", &spec.name).map_err(CoreError::Invalid)?;
         if spec.roles.is_empty() {
             return Err(CoreError::Invalid("a user needs at least one role".into()));
@@ -61,7 +68,25 @@ impl Core {
         } else if spec.identity_source == LOCAL_SOURCE && spec.password_hash.is_none() {
             return Err(CoreError::Invalid("a local user needs a password".into()));
         }
-        Ok(self.store.create_user(&spec, self.now()).await?)
+        let user = self.store.create_user(&spec, self.now()).await?;
+        let event = AuditEvent::UserCreated {
+            org: user.org_name.clone(),
+            user: user.name.clone(),
+            source: user.identity_source.clone(),
+            roles: user.role_names(),
+        };
+        self.audit(actor, None, event);
+        Ok(user)
+    }
+
+    /// The user `name` of `org`, if `actor` may change that org's users.
+    async fn user_to_manage(&self, actor: &Actor, org: &str, name: &str) -> Result<User, CoreError> {
+        let org = self.org(org).await?;
+        self.authorize(actor, Action::ManageUsers { org_id: org.id })?;
+        self.store
+            .user_by_name(org.id, name)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("user {name:?} in org {:?}", org.name)))
     }
 
     pub async fn user(&self, org: &str, name: &str) -> Result<User, CoreError> {
@@ -92,32 +117,41 @@ impl Core {
     }
 
     /// Sets a password and ends the user's sessions.
-    pub async fn set_password(&self, org: &str, name: &str, password: &str) -> Result<(), CoreError> {
+    pub async fn set_password(&self, actor: &Actor, org: &str, name: &str, password: &str) -> Result<(), CoreError> {
+        let user = self.user_to_manage(actor, org, name).await?;
         self.config.passwords.check(password)?;
-        let user = self.user(org, name).await?;
         let hash = self.hasher.hash(password).await?;
         self.store.set_password_hash(user.id, &hash).await?;
+        self.audit(actor, None, AuditEvent::PasswordSet { org: user.org_name.clone(), user: user.name.clone() });
         // Whoever held the old password holds no session of it any more.
-        self.end_user_sessions(user.id, "cli").await?;
+        self.end_user_sessions(actor, user.id, None).await?;
         Ok(())
     }
 
     /// Gives a local user a password hash imported from another system (see [`HashFormat`]),
-    /// checked first, and ends their sessions.
+    /// checked first, and ends their sessions. The operator's import alone does this.
     pub async fn set_imported_hash(&self, org: &str, name: &str, hash: &str) -> Result<(), CoreError> {
         HashFormat::of(hash).map_err(CoreError::Invalid)?;
         let user = self.user(org, name).await?;
         self.store.set_password_hash(user.id, hash).await?;
-        self.end_user_sessions(user.id, "cli").await?;
+        let event = AuditEvent::PasswordSet { org: user.org_name.clone(), user: user.name.clone() };
+        self.audit(&Actor::Operator, None, event);
+        self.end_user_sessions(&Actor::Operator, user.id, None).await?;
         Ok(())
     }
 
     /// Disabling a user also ends their sessions.
-    pub async fn set_enabled(&self, org: &str, name: &str, enabled: bool) -> Result<(), CoreError> {
-        let user = self.user(org, name).await?;
+    pub async fn set_enabled(&self, actor: &Actor, org: &str, name: &str, enabled: bool) -> Result<(), CoreError> {
+        let user = self.user_to_manage(actor, org, name).await?;
         self.store.set_enabled(user.id, enabled).await?;
+        let (org, name) = (user.org_name.clone(), user.name.clone());
+        let event = match enabled {
+            true => AuditEvent::UserEnabled { org, user: name },
+            false => AuditEvent::UserDisabled { org, user: name },
+        };
+        self.audit(actor, None, event);
         if !enabled {
-            self.end_user_sessions(user.id, "cli").await?;
+            self.end_user_sessions(actor, user.id, None).await?;
         }
         Ok(())
     }
@@ -148,14 +182,14 @@ impl Core {
         }
         let until = self.now().plus(self.config.lockout.lock_for);
         self.store.lock(user.id.as_bytes(), lockout::ALL_ADDRESSES, until).await?;
-        tracing::info!(target: audit::TARGET, event = "lock", org = %user.org_name, user = %user.name);
+        tracing::info!(target: crate::audit::TARGET, event = "lock", org = %user.org_name, user = %user.name);
         Ok(())
     }
 
-    pub async fn unlock(&self, org: &str, name: &str) -> Result<(), CoreError> {
-        let user = self.user(org, name).await?;
+    pub async fn unlock(&self, actor: &Actor, org: &str, name: &str) -> Result<(), CoreError> {
+        let user = self.user_to_manage(actor, org, name).await?;
         self.store.forget_account(user.id.as_bytes()).await?;
-        tracing::info!(target: audit::TARGET, event = "unlock", org = %user.org_name, user = %user.name);
+        self.audit(actor, None, AuditEvent::Unlocked { org: user.org_name, user: user.name });
         Ok(())
     }
 }

@@ -3,7 +3,8 @@
 use uuid::Uuid;
 
 use super::Core;
-use crate::audit;
+use crate::actor::Actor;
+use crate::audit::{AuditEvent, SessionEnd};
 use crate::clock::Timestamp;
 use crate::error::CoreError;
 use crate::feed;
@@ -78,7 +79,8 @@ impl Core {
             let ended = if ends.is_empty() { Vec::new() } else { self.store.end_sessions(&ends, now).await? };
             for session in &ended {
                 self.cache.end(session.id, session.state, now);
-                audit::session_ended("expiry", session, &session.correlation_id);
+                let event = AuditEvent::session_ended(SessionEnd::Expiry, session);
+                self.audit(&Actor::System, Some(&session.correlation_id), event);
             }
             // A short batch was the last; one that ended nothing would only come back.
             if due.len() < SWEEP_BATCH as usize || ended.is_empty() {

@@ -4,7 +4,8 @@
 use uuid::Uuid;
 
 use super::{Core, LiveSession, LoginOutcome, LoginRequest};
-use crate::audit::{self, FailedLogin};
+use crate::actor::Actor;
+use crate::audit::{Attempt, AuditEvent, LockScope, SessionEnd};
 use crate::clock::Timestamp;
 use crate::directory::{Org, User, UserSpec, validate_name};
 use crate::error::{AuthFailure, CoreError, FailureReason};
@@ -49,7 +50,12 @@ impl Core {
         {
             self.metrics.throttled(telemetry::Throttled::Login);
             if throttled.first_of_burst {
-                audit::throttled("login", remote, throttled.retry_after.as_secs().max(1));
+                let event = AuditEvent::Throttled {
+                    what: telemetry::Throttled::Login,
+                    key: remote.to_owned(),
+                    retry_after_seconds: throttled.retry_after.as_secs().max(1),
+                };
+                self.audit(&Actor::System, None, event);
             }
             return Err(CoreError::Throttled(throttled.retry_after));
         }
@@ -72,7 +78,7 @@ impl Core {
         if let Err(e) = self.hasher.verify_dummy(request.credential.password().unwrap_or_default()).await {
             return e;
         }
-        audit::login_failed(&attempt_of(request), reason);
+        self.audit_failure(request, reason);
         attempt.count();
         CoreError::Auth(AuthFailure { reason })
     }
@@ -105,13 +111,12 @@ impl Core {
         if let Credential::DelegatedSession { token, from_dialects } = request.credential {
             return self.verify_delegated(request, token, from_dialects).await;
         }
-        let attempt = attempt_of(request);
         let source = self.sources.get(request.source).ok_or_else(|| CoreError::UnknownSource(request.source.into()))?;
         // Failures are counted per account and address (see LockoutPolicy); logins that come
         // with no address (the CLI's) share one.
         let address = request.remote_addr.as_deref().unwrap_or("-");
         let fail = |reason: FailureReason| {
-            audit::login_failed(&attempt, reason);
+            self.audit_failure(request, reason);
             CoreError::Auth(AuthFailure { reason })
         };
         // Refused before any backend sees them: an empty password would be an anonymous bind
@@ -173,7 +178,12 @@ impl Core {
                         if let Err(e) = lockout::give_back(&*self.store, lock_key, address, counted).await {
                             tracing::warn!(error = %e, "could not give back a login attempt the source did not answer");
                         }
-                        audit::source_unavailable(&attempt, request.source, &detail);
+                        let event = AuditEvent::SourceUnavailable {
+                            attempt: attempt_of(request),
+                            source: request.source.to_owned(),
+                            detail: detail.clone(),
+                        };
+                        self.audit(&Actor::System, Some(request.correlation_id), event);
                         return Err(CoreError::SourceUnavailable { name: request.source.to_owned(), detail });
                     }
                 }
@@ -187,7 +197,7 @@ impl Core {
                     let locks =
                         lockout::settle_failure(&*self.store, lock_key, address, counted, now, &self.config.lockout)
                             .await?;
-                    self.audit_locks(&attempt, locks, now);
+                    self.audit_locks(request, locks, now);
                 } else {
                     lockout::give_back(&*self.store, lock_key, address, counted).await?;
                 }
@@ -228,6 +238,10 @@ impl Core {
                 match roles {
                     Some(roles) if !same_roles(&user.role_names(), &roles) => {
                         self.store.set_user_roles(user.id, &roles).await?;
+                        // The source's groups changed: the roles follow them.
+                        let event =
+                            AuditEvent::RolesChanged { org: user.org_name.clone(), user: user.name.clone(), roles };
+                        self.audit(&Actor::System, Some(request.correlation_id), event);
                         self.store.user_by_id(user.id).await?.ok_or_else(|| CoreError::NotFound("user".into()))?
                     }
                     _ => user,
@@ -263,7 +277,7 @@ impl Core {
         validate_name("user", &spec.name).map_err(CoreError::Invalid)?;
         match self.store.create_user(&spec, self.now()).await {
             Ok(user) => {
-                audit::provisioned(&user, request.correlation_id);
+                self.audit(&Actor::System, Some(request.correlation_id), AuditEvent::provisioned(&user));
                 Ok(user)
             }
             // A first login running in parallel created it.
@@ -294,34 +308,31 @@ impl Core {
     /// Opens the session a verified login asked for: as the principal it impersonates, if
     /// any, and only for a user holding one of the required roles.
     async fn open_for(&self, user: User, request: LoginRequest<'_>) -> Result<LoginOutcome, CoreError> {
-        let attempt = attempt_of(&request);
         let now = self.now();
         let user = match request.impersonate {
             None => user,
             Some((org, name)) => {
                 if !user.is_provider_admin() {
-                    audit::login_failed(&attempt, FailureReason::NoImpersonation);
+                    self.audit_failure(&request, FailureReason::NoImpersonation);
                     return Err(CoreError::NotPermitted(format!("{} may not impersonate", user.name)));
                 }
                 let principal = self.user(org, name).await?;
                 if !principal.enabled {
                     return Err(CoreError::NotPermitted(format!("{name} is disabled")));
                 }
-                tracing::info!(
-                    target: audit::TARGET,
-                    event = "impersonation",
-                    by = %user.name,
-                    org = %principal.org_name,
-                    user = %principal.name,
-                    correlation_id = %request.correlation_id,
-                );
+                let event = AuditEvent::Impersonation {
+                    by: format!("{}/{}", user.org_name, user.name),
+                    org: principal.org_name.clone(),
+                    user: principal.name.clone(),
+                };
+                self.audit(&Actor::System, Some(request.correlation_id), event);
                 principal
             }
         };
         let permitted =
             request.required_roles.is_empty() || request.required_roles.iter().any(|role| user.has_role(role));
         if !permitted {
-            audit::login_failed(&attempt, FailureReason::NoRole);
+            self.audit_failure(&request, FailureReason::NoRole);
             return Err(CoreError::NotPermitted(format!("{} holds none of the roles this login needs", user.name)));
         }
         let source = match request.credential {
@@ -341,16 +352,8 @@ impl Core {
         from_dialects: &[&str],
     ) -> Result<User, CoreError> {
         let refuse = |reason: FailureReason, why: &str| {
-            tracing::warn!(
-                target: audit::TARGET,
-                event = "login_failed",
-                dialect = %request.dialect,
-                source = DELEGATED_SOURCE,
-                reason = reason.as_str(),
-                detail = why,
-                remote = request.remote_addr.as_deref().unwrap_or("-"),
-                correlation_id = %request.correlation_id,
-            );
+            tracing::info!(source = DELEGATED_SOURCE, detail = why, "a delegated login was refused");
+            self.audit_failure(request, reason);
             CoreError::Auth(AuthFailure { reason })
         };
         let presented = match self.authenticate_any(from_dialects, token, true).await {
@@ -376,7 +379,12 @@ impl Core {
         if let Err(throttled) = self.session_throttle.take(&user.id.to_string(), now) {
             self.metrics.throttled(telemetry::Throttled::SessionsOfUser);
             if throttled.first_of_burst {
-                audit::throttled("sessions_of_user", &user.name, throttled.retry_after.as_secs().max(1));
+                let event = AuditEvent::Throttled {
+                    what: telemetry::Throttled::SessionsOfUser,
+                    key: format!("{}/{}", user.org_name, user.name),
+                    retry_after_seconds: throttled.retry_after.as_secs().max(1),
+                };
+                self.audit(&Actor::System, Some(request.correlation_id), event);
             }
             return Err(CoreError::Throttled(throttled.retry_after));
         }
@@ -405,7 +413,8 @@ impl Core {
         let digests: Vec<TokenDigest> = tokens.iter().map(|t| TokenDigest::of(t)).collect();
         session.number = self.store.insert_session(&session, &digests).await?;
         self.known_tokens.issued(&digests);
-        audit::login(&session);
+        let event = AuditEvent::Login { session: (&session).into() };
+        self.audit(&Actor::from(&session), Some(request.correlation_id), event);
         self.evict_beyond_cap(&session, request.correlation_id, now).await?;
         let entry = self
             .cache
@@ -417,15 +426,25 @@ impl Core {
 
     /// Audits and counts the locks a failure set, each once: for its address, and for every
     /// address.
-    fn audit_locks(&self, attempt: &FailedLogin<'_>, locks: lockout::Locks, now: Timestamp) {
-        if let Some(until) = locks.address_until {
-            self.metrics.lockout(false);
-            audit::lockout(attempt, "address", until.since(now).as_secs());
+    fn audit_locks(&self, request: &LoginRequest<'_>, locks: lockout::Locks, now: Timestamp) {
+        let scopes = [(LockScope::Address, locks.address_until), (LockScope::AllAddresses, locks.account_until)];
+        for (scope, until) in scopes {
+            if let Some(until) = until {
+                self.metrics.lockout(scope == LockScope::AllAddresses);
+                let event = AuditEvent::Lockout {
+                    attempt: attempt_of(request),
+                    scope,
+                    locked_for_seconds: until.since(now).as_secs(),
+                };
+                self.audit(&Actor::System, Some(request.correlation_id), event);
+            }
         }
-        if let Some(until) = locks.account_until {
-            self.metrics.lockout(true);
-            audit::lockout(attempt, "all_addresses", until.since(now).as_secs());
-        }
+    }
+
+    /// Audits a refused login: Tollgate refused it, for whoever sent it.
+    fn audit_failure(&self, request: &LoginRequest<'_>, reason: FailureReason) {
+        let event = AuditEvent::LoginFailed { attempt: attempt_of(request), reason };
+        self.audit(&Actor::System, Some(request.correlation_id), event);
     }
 
     /// Ends the user's oldest live sessions of the new session's dialect beyond the per-user
@@ -453,7 +472,7 @@ impl Core {
             old.state = SessionState::Terminated;
             old.ended_at = Some(now);
             self.cache.end(old.id, old.state, now);
-            audit::session_ended("eviction", &old, correlation_id);
+            self.audit(&Actor::System, Some(correlation_id), AuditEvent::session_ended(SessionEnd::Eviction, &old));
         }
         Ok(())
     }
@@ -517,12 +536,11 @@ fn same_roles(a: &[String], b: &[String]) -> bool {
     covers(a, b) && covers(b, a)
 }
 
-fn attempt_of<'a>(request: &'a LoginRequest<'_>) -> FailedLogin<'a> {
-    FailedLogin {
-        dialect: request.dialect,
-        org: request.org,
-        user: request.username,
-        remote: request.remote_addr.as_deref(),
-        correlation_id: request.correlation_id,
+fn attempt_of(request: &LoginRequest<'_>) -> Attempt {
+    Attempt {
+        dialect: request.dialect.to_owned(),
+        org: request.org.to_owned(),
+        user: request.username.to_owned(),
+        remote: request.remote_addr.clone(),
     }
 }

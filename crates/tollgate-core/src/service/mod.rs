@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use uuid::Uuid;
 
-use crate::audit;
+use crate::actor::Actor;
+use crate::audit::{AuditEvent, AuditTrail};
 use crate::cache::{Entry, SessionCache};
 use crate::clock::{Clock, Timestamp};
 use crate::config::CoreConfig;
@@ -156,6 +157,7 @@ pub struct Core {
     unknown_token_throttle: Throttle,
     session_throttle: Throttle,
     metrics: Metrics,
+    audit: AuditTrail,
 }
 
 impl Core {
@@ -201,6 +203,7 @@ impl Core {
             known_tokens: KnownTokens::default(),
             initialised: AtomicBool::new(false),
             roles: std::sync::OnceLock::new(),
+            audit: AuditTrail::new(metrics.clone()),
             metrics,
         }
     }
@@ -215,6 +218,16 @@ impl Core {
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// The audit trail: its ring of recent events is what the admin API reads.
+    pub fn audit_trail(&self) -> &AuditTrail {
+        &self.audit
+    }
+
+    /// Records `event`, done now by `actor`, in every audit sink.
+    fn audit(&self, actor: &Actor, correlation_id: Option<&str>, event: AuditEvent) {
+        self.audit.record(self.now(), actor, correlation_id, event);
     }
 
     // ---- installation ---------------------------------------------------------------------
@@ -243,7 +256,8 @@ impl Core {
     }
 
     /// Creates the `System` org and its `administrator`. Returns the password when it had to
-    /// generate one. Fails with `Conflict` when the installation is already bootstrapped.
+    /// generate one. Fails with `Conflict` when the installation is already bootstrapped. Only
+    /// the operator bootstraps (the CLI, or `serve` with the administrator's password).
     pub async fn bootstrap(&self, password: Option<String>) -> Result<Option<String>, CoreError> {
         if self.is_initialised().await? {
             return Err(CoreError::Conflict("the server is already bootstrapped".into()));
@@ -268,6 +282,7 @@ impl Core {
             }
             None => {
                 self.add_user(
+                    &Actor::Operator,
                     UserSpec {
                         org: system.name.clone(),
                         name: BOOTSTRAP_ADMIN.into(),
@@ -282,7 +297,8 @@ impl Core {
         }
         self.store.init_meta(BOOTSTRAPPED_KEY, &now.millis().to_string()).await?;
         self.initialised.store(true, Ordering::Release);
-        tracing::info!(target: audit::TARGET, event = "bootstrap", org = SYSTEM_ORG, user = BOOTSTRAP_ADMIN);
+        let event = AuditEvent::Bootstrap { org: SYSTEM_ORG.into(), user: BOOTSTRAP_ADMIN.into() };
+        self.audit(&Actor::Operator, None, event);
         Ok(generated)
     }
 }

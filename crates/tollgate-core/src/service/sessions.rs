@@ -6,7 +6,9 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::{Core, LiveSession};
-use crate::audit;
+use crate::actor::Actor;
+use crate::audit::{AuditEvent, SessionEnd};
+use crate::authorization::Action;
 use crate::cache::Entry;
 use crate::clock::Timestamp;
 use crate::directory::{User, same_role};
@@ -61,7 +63,12 @@ impl Core {
         let Err(throttled) = self.unknown_token_throttle.check(remote, now) else { return Ok(()) };
         self.metrics.throttled(telemetry::Throttled::UnknownToken);
         if throttled.first_of_burst {
-            audit::throttled("unknown_token", remote, throttled.retry_after.as_secs().max(1));
+            let event = AuditEvent::Throttled {
+                what: telemetry::Throttled::UnknownToken,
+                key: remote.to_owned(),
+                retry_after_seconds: throttled.retry_after.as_secs().max(1),
+            };
+            self.audit(&Actor::System, None, event);
         }
         Err(CoreError::Throttled(throttled.retry_after))
     }
@@ -114,7 +121,8 @@ impl Core {
             SessionState::LoggedIn => {}
             ended => {
                 if let Some(ended) = self.store.end_session(session.id, ended, now).await? {
-                    audit::session_ended("expiry", &ended, &session.correlation_id);
+                    let event = AuditEvent::session_ended(SessionEnd::Expiry, &ended);
+                    self.audit(&Actor::System, Some(&session.correlation_id), event);
                 }
                 self.cache.end(session.id, ended, now);
                 return Err(SessionRejection::Ended(ended).into());
@@ -224,45 +232,74 @@ impl Core {
 
     /// The holder ends their own session.
     pub async fn logout(&self, session: &LiveSession, correlation_id: &str) -> Result<(), CoreError> {
-        self.end_session(session.id, SessionState::LoggedOut, "logout", correlation_id).await.map(|_| ())
+        let actor = Actor::from(session.session());
+        self.end_session(&actor, session, SessionState::LoggedOut, correlation_id).await.map(|_| ())
     }
 
-    /// Ends one session by id; `Ok(None)` when it was not live.
+    /// `actor` ends `session`, leaving it in `state` (`LOGGED_OUT` or `TERMINATED`): the
+    /// holder's logout, or someone else's revocation. `Ok(None)` when it was not live.
     pub async fn end_session(
         &self,
-        id: Uuid,
+        actor: &Actor,
+        session: &Session,
         state: SessionState,
-        event: &'static str,
         correlation_id: &str,
     ) -> Result<Option<Session>, CoreError> {
+        let (org_id, user_id) = (session.org_id, session.user_id);
+        let action = match state {
+            SessionState::Terminated => Action::TerminateSession { org_id, user_id },
+            _ => Action::EndSession { org_id, user_id },
+        };
+        self.authorize(actor, action)?;
+        let holder = matches!(actor, Actor::Session(s) if s.session_id == session.id);
+        let how = if holder && state == SessionState::LoggedOut { SessionEnd::Logout } else { SessionEnd::Revocation };
         let now = self.now();
-        let ended = self.store.end_session(id, state, now).await?;
-        self.cache.end(id, state, now);
+        let ended = self.store.end_session(session.id, state, now).await?;
+        self.cache.end(session.id, state, now);
         if let Some(ended) = &ended {
-            audit::session_ended(event, ended, correlation_id);
+            self.audit(actor, Some(correlation_id), AuditEvent::session_ended(how, ended));
         }
         Ok(ended)
     }
 
-    /// An administrator revokes one session.
-    pub async fn revoke_session(&self, id: Uuid, correlation_id: &str) -> Result<Session, CoreError> {
-        self.end_session(id, SessionState::Terminated, "revocation", correlation_id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("live session {id}")))
+    /// `actor` revokes the live session `id`.
+    pub async fn revoke_session(&self, actor: &Actor, id: Uuid, correlation_id: &str) -> Result<Session, CoreError> {
+        // Before the store is asked: most callers may end no one's session but their own.
+        if !actor.is_provider() {
+            let org_id = actor.org_id().unwrap_or_default();
+            self.authorize(actor, Action::TerminateSession { org_id, user_id: Uuid::nil() })?;
+        }
+        let not_live = || CoreError::NotFound(format!("live session {id}"));
+        let session =
+            self.store.session_by_id(id).await?.filter(|s| s.state == SessionState::LoggedIn).ok_or_else(not_live)?;
+        self.end_session(actor, &session, SessionState::Terminated, correlation_id).await?.ok_or_else(not_live)
     }
 
-    /// An administrator revokes all of a user's sessions; returns how many were live.
-    pub async fn revoke_user_sessions(&self, org: &str, name: &str, correlation_id: &str) -> Result<usize, CoreError> {
+    /// `actor` revokes all of a user's sessions; returns how many were live.
+    pub async fn revoke_user_sessions(
+        &self,
+        actor: &Actor,
+        org: &str,
+        name: &str,
+        correlation_id: &str,
+    ) -> Result<usize, CoreError> {
         let user = self.user(org, name).await?;
-        self.end_user_sessions(user.id, correlation_id).await
+        self.authorize(actor, Action::TerminateSession { org_id: user.org_id, user_id: user.id })?;
+        self.end_user_sessions(actor, user.id, Some(correlation_id)).await
     }
 
-    pub(super) async fn end_user_sessions(&self, user_id: Uuid, correlation_id: &str) -> Result<usize, CoreError> {
+    /// Ends every live session of a user, for `actor`, who was allowed to.
+    pub(super) async fn end_user_sessions(
+        &self,
+        actor: &Actor,
+        user_id: Uuid,
+        correlation_id: Option<&str>,
+    ) -> Result<usize, CoreError> {
         let now = self.now();
         let ended = self.store.end_user_sessions(user_id, SessionState::Terminated, now).await?;
         for session in &ended {
             self.cache.end(session.id, session.state, now);
-            audit::session_ended("revocation", session, correlation_id);
+            self.audit(actor, correlation_id, AuditEvent::session_ended(SessionEnd::Revocation, session));
         }
         Ok(ended.len())
     }

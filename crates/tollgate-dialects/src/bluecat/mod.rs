@@ -11,7 +11,9 @@ use axum::routing::{any, get, post};
 use base64::Engine;
 use serde_json::{Value, json};
 use tollgate_core::directory::{LOCAL_SOURCE, SYSTEM_ADMINISTRATOR};
-use tollgate_core::{Credential, LiveSession, LoginRequest, Session, SessionState, TokenKind, User};
+use tollgate_core::{
+    Action, Actor, CoreError, Credential, LiveSession, LoginRequest, Session, SessionState, TokenKind, User,
+};
 
 use crate::common::{self, AuthorizationProblem, ClientAddr, JsonBody};
 use crate::{AppState, CorrelationId, DEFAULT_PROVIDER, Dialect, Failure};
@@ -75,6 +77,13 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+impl Caller {
+    /// Whether the core lets the caller do `action`; a refusal is the handler's to word.
+    fn may(&self, state: &AppState, action: Action) -> bool {
+        state.core.authorize(&Actor::from(self.session.session()), action).is_ok()
+    }
+}
+
 /// A Basic or Bearer header that could not be read is bad credentials; any other scheme is
 /// the wrong scheme.
 fn scheme_problem(headers: &HeaderMap) -> Failure {
@@ -85,10 +94,6 @@ fn scheme_problem(headers: &HeaderMap) -> Failure {
         .unwrap_or_default()
         .to_ascii_lowercase();
     if scheme == "basic" || scheme == "bearer" { Failure::InvalidToken(None) } else { Failure::WrongScheme }
-}
-
-fn is_admin(session: &Session) -> bool {
-    session.has_role(SYSTEM_ADMINISTRATOR)
 }
 
 fn basic_credentials(username: &str, token: &str) -> String {
@@ -261,7 +266,7 @@ async fn target(state: &AppState, caller: &Caller, id: &str) -> Result<Session, 
     let number: i64 = id.parse().map_err(|_| Failure::NotFound)?;
     let session =
         state.core.session_by_number(number).await?.filter(|s| s.dialect == DIALECT).ok_or(Failure::NotFound)?;
-    if session.user_id != caller.session.user_id && !is_admin(&caller.session) {
+    if !caller.may(state, Action::ViewSession { org_id: session.org_id, user_id: session.user_id }) {
         return Err(Failure::Forbidden("Only administrators can see other users' sessions".into()));
     }
     Ok(session)
@@ -282,7 +287,7 @@ async fn list_sessions(
     RawQuery(query): RawQuery,
     caller: Caller,
 ) -> Result<Response, Failure> {
-    if !is_admin(&caller.session) {
+    if !caller.may(&state, Action::ListSessions { org_id: caller.session.org_id }) {
         return Err(Failure::Forbidden("Only administrators can list sessions".into()));
     }
     let page = Page::parse(query.as_deref())?;
@@ -318,18 +323,18 @@ async fn patch_session(
         None => return Err(invalid_state(format!("{wanted:?} is not a session state"))),
     };
     let session = target(&state, &caller, &id).await?;
-    let own = session.id == caller.session.id;
-    if caller.session.read_only && !(own && wanted == SessionState::LoggedOut) {
-        return Err(Failure::ReadOnly);
-    }
-    if !own && !is_admin(&caller.session) {
-        return Err(Failure::Forbidden("Only administrators can end other users' sessions".into()));
-    }
-    if wanted == SessionState::Terminated && !is_admin(&caller.session) {
-        return Err(Failure::Forbidden("Only administrators can terminate sessions".into()));
-    }
-    let event = if wanted == SessionState::LoggedOut && own { "logout" } else { "revocation" };
-    let ended = state.core.end_session(session.id, wanted, event, &correlation_id).await?.ok_or_else(|| {
+    let actor = Actor::from(caller.session.session());
+    let ended = match state.core.end_session(&actor, &session, wanted, &correlation_id).await {
+        Ok(ended) => ended,
+        Err(CoreError::NotPermitted(_)) if session.user_id != caller.session.user_id => {
+            return Err(Failure::Forbidden("Only administrators can end other users' sessions".into()));
+        }
+        Err(CoreError::NotPermitted(_)) => {
+            return Err(Failure::Forbidden("Only administrators can terminate sessions".into()));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let ended = ended.ok_or_else(|| {
         Failure::Conflict(format!("Session {} is already {}", session.number, session.state.as_str()))
     })?;
     Ok(hal(StatusCode::OK, session_view(&state, &ended, None).await?))
@@ -341,7 +346,7 @@ async fn list_users(
     caller: Caller,
 ) -> Result<Response, Failure> {
     let page = Page::parse(query.as_deref())?;
-    let users = if is_admin(&caller.session) {
+    let users = if caller.may(&state, Action::ListUsers { org_id: caller.session.org_id }) {
         state.core.users(Some(&caller.session.org_name), tollgate_core::Page::ALL).await?
     } else {
         state.core.user_by_id(caller.session.user_id).await?.into_iter().collect()
@@ -358,7 +363,7 @@ async fn get_user(State(state): State<AppState>, Path(id): Path<String>, caller:
         .await?
         .filter(|u| u.org_id == caller.session.org_id)
         .ok_or(Failure::NotFound)?;
-    if user.id != caller.session.user_id && !is_admin(&caller.session) {
+    if !caller.may(&state, Action::ViewUser { org_id: user.org_id, user_id: user.id }) {
         return Err(Failure::Forbidden("Only administrators can see other users".into()));
     }
     Ok(hal(StatusCode::OK, user_view(&user)))

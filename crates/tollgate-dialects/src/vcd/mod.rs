@@ -9,7 +9,7 @@ use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tollgate_core::directory::same_role;
-use tollgate_core::{Credential, FailureReason, LiveSession, LoginRequest, Org, TokenKind};
+use tollgate_core::{Action, Actor, CoreError, Credential, FailureReason, LiveSession, LoginRequest, Org, TokenKind};
 use uuid::Uuid;
 
 use crate::common::{self, AuthorizationProblem, BaseUrl, ClientAddr};
@@ -309,19 +309,22 @@ async fn delete_session(
     let id = parse_urn(&id, "session").ok_or_else(|| Failure::BadRequest(format!("{id:?} is not a session id")))?;
     if id == caller.session.id {
         state.core.logout(&caller.session, &correlation_id.0).await?;
-    } else if caller.session.is_provider_admin() {
-        state.core.revoke_session(id, &correlation_id.0).await?;
-    } else {
-        return Err(Failure::Forbidden("Only a System Administrator may end another user's session.".into()));
+        return Ok(StatusCode::NO_CONTENT);
     }
-    Ok(StatusCode::NO_CONTENT)
+    match state.core.revoke_session(&Actor::from(caller.session.session()), id, &correlation_id.0).await {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(CoreError::NotPermitted(_)) => {
+            Err(Failure::Forbidden("Only a System Administrator may end another user's session.".into()))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 // ---- what clients read right after login --------------------------------------------------
 
 /// Organisations the caller may see: all of them for the provider, else their own.
 async fn visible_orgs(state: &AppState, session: &LiveSession) -> Result<Vec<Org>, Failure> {
-    if session.is_provider_admin() {
+    if may(state, session, Action::ListAllOrgs) {
         Ok(state.core.orgs().await?)
     } else {
         Ok(vec![session_org(state, session).await?])
@@ -364,15 +367,19 @@ async fn query(RawQuery(raw): RawQuery, BaseUrl(base): BaseUrl, _caller: Caller)
     }
 }
 
-async fn admin(BaseUrl(base): BaseUrl, caller: Caller) -> Result<Response, Failure> {
-    if !caller.session.is_provider_admin() {
+async fn admin(State(state): State<AppState>, BaseUrl(base): BaseUrl, caller: Caller) -> Result<Response, Failure> {
+    if !may(&state, &caller.session, Action::ReadProviderApi) {
         return Err(Failure::Forbidden("Only a System Administrator may read /api/admin.".into()));
     }
     Ok(xml_response("application/vnd.vmware.admin.vcloud+xml", xml::admin(&base, PRODUCT_DESCRIPTION)))
 }
 
-async fn admin_extension(BaseUrl(base): BaseUrl, caller: Caller) -> Result<Response, Failure> {
-    if !caller.session.is_provider_admin() {
+async fn admin_extension(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    caller: Caller,
+) -> Result<Response, Failure> {
+    if !may(&state, &caller.session, Action::ReadProviderApi) {
         return Err(Failure::Forbidden("Only a System Administrator may read /api/admin/extension.".into()));
     }
     Ok(xml_response("application/vnd.vmware.admin.vmwExtension+xml", xml::admin_extension(&base)))
@@ -383,6 +390,11 @@ async fn not_found() -> Failure {
 }
 
 // ---- helpers ------------------------------------------------------------------------------
+
+/// Whether the core lets the holder of `session` do `action`; a refusal is the handler's to word.
+fn may(state: &AppState, session: &LiveSession, action: Action) -> bool {
+    state.core.authorize(&Actor::from(session.session()), action).is_ok()
+}
 
 fn xml_response(content_type: &str, body: String) -> Response {
     let content_type = HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/xml"));

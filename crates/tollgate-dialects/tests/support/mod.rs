@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use base64::Engine;
 use http_body_util::BodyExt;
 use tollgate_core::directory::LOCAL_SOURCE;
-use tollgate_core::{Clock, Core, CoreConfig, ManualClock, SystemClock, UserSpec};
+use tollgate_core::{Actor, Clock, Core, CoreConfig, ManualClock, SystemClock, UserSpec};
 use tollgate_dialects::{AppState, Dialect, Settings, Shared, Site};
 use tollgate_store_sqlite::SqliteStore;
 use tower::ServiceExt;
@@ -67,7 +67,7 @@ pub async fn server() -> TestServer {
 pub async fn server_with(setup: Setup) -> TestServer {
     let server = uninitialised_with(setup).await;
     server.core.bootstrap(Some(ADMIN_PASSWORD.into())).await.unwrap();
-    server.core.add_org("org1", Some("Org One")).await.unwrap();
+    server.core.add_org(&Actor::Operator, "org1", Some("Org One")).await.unwrap();
     add_user(&server, "org1", "alice", "Organization Administrator", "alice-pw").await;
     server
 }
@@ -80,7 +80,7 @@ pub async fn add_user(server: &TestServer, org: &str, name: &str, role: &str, pa
         identity_source: LOCAL_SOURCE.into(),
         password_hash: None,
     };
-    server.core.add_user(spec, Some(password)).await.unwrap();
+    server.core.add_user(&Actor::Operator, spec, Some(password)).await.unwrap();
 }
 
 /// A server nobody has bootstrapped yet.
