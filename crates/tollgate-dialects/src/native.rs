@@ -181,6 +181,26 @@ struct SessionView<'a> {
     user_id: Uuid,
 }
 
+impl<'a> SessionView<'a> {
+    /// The view of `session` ending at `ends_at` (already formatted), without introspection's
+    /// `active`.
+    fn of(session: &'a Session, ends_at: String) -> SessionView<'a> {
+        SessionView {
+            active: None,
+            created_at: session.created_at.to_rfc3339_seconds(),
+            dialect: &session.dialect,
+            ends_at,
+            expires_at: session.expires_at.to_rfc3339_seconds(),
+            id: session.id,
+            idle_timeout_seconds: session.idle_timeout.as_secs(),
+            org: &session.org_name,
+            roles: &session.roles,
+            user: &session.user_name,
+            user_id: session.user_id,
+        }
+    }
+}
+
 /// A [`SessionView`] rendered but for `ends_at`, which moves with every use: the JSON before
 /// its value and after it. Made once per cached session (see [`LiveSession::rendered`]), so that
 /// answering a validation costs the validation and a copy, not a serialisation (which cost more
@@ -195,19 +215,7 @@ struct RenderedView {
 const ENDS_AT_FIELD: &str = r#""ends_at":"ENDS_AT""#;
 
 fn render_view(session: &Session) -> RenderedView {
-    let view = SessionView {
-        active: None,
-        created_at: session.created_at.to_rfc3339_seconds(),
-        dialect: &session.dialect,
-        ends_at: "ENDS_AT".into(),
-        expires_at: session.expires_at.to_rfc3339_seconds(),
-        id: session.id,
-        idle_timeout_seconds: session.idle_timeout.as_secs(),
-        org: &session.org_name,
-        roles: &session.roles,
-        user: &session.user_name,
-        user_id: session.user_id,
-    };
+    let view = SessionView::of(session, "ENDS_AT".into());
     let json = serde_json::to_string(&view).expect("a view of strings, numbers and ids serialises");
     let at = json.find(ENDS_AT_FIELD).expect("the view has an ends_at field");
     let value_at = at + ENDS_AT_FIELD.len() - r#"ENDS_AT""#.len();
@@ -410,19 +418,7 @@ mod tests {
     }
 
     fn documented(session: &Session, ends_at: Timestamp, active: Option<bool>) -> SessionView<'_> {
-        SessionView {
-            active,
-            created_at: session.created_at.to_rfc3339_seconds(),
-            dialect: &session.dialect,
-            ends_at: ends_at.to_rfc3339_seconds(),
-            expires_at: session.expires_at.to_rfc3339_seconds(),
-            id: session.id,
-            idle_timeout_seconds: session.idle_timeout.as_secs(),
-            org: &session.org_name,
-            roles: &session.roles,
-            user: &session.user_name,
-            user_id: session.user_id,
-        }
+        SessionView { active, ..SessionView::of(session, ends_at.to_rfc3339_seconds()) }
     }
 
     /// What the kept rendering answers is, byte for byte, what serialising the documented types
