@@ -6,12 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-mod admin;
 mod config;
 mod ephemeral;
 mod fixtures;
 mod import;
 mod listener;
+mod operator;
 mod serve;
 mod sources;
 mod store_copy;
@@ -83,13 +83,13 @@ enum Command {
     Store(store_copy::StoreCommand),
     /// Manage organisations (tenants): add, list.
     #[command(subcommand)]
-    Org(admin::OrgCommand),
+    Org(operator::OrgCommand),
     /// Manage local users: add, passwd, disable, enable, unlock, list.
     #[command(subcommand)]
-    User(admin::UserCommand),
+    User(operator::UserCommand),
     /// List and revoke sessions.
     #[command(subcommand)]
-    Session(admin::SessionCommand),
+    Session(operator::SessionCommand),
     /// Create, list and revoke API tokens for the admin REST API (/v1/admin).
     #[command(subcommand)]
     Token(tokens::TokenCommand),
@@ -162,14 +162,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     init_logging(config.log_format, default_filter);
     match cli.command {
         Command::Serve(args) => serve::run(config, args).await,
-        Command::Bootstrap { password_stdin } => admin::bootstrap(&config, password_stdin).await,
-        Command::Migrate => admin::migrate(&config).await,
+        Command::Bootstrap { password_stdin } => operator::bootstrap(&config, password_stdin).await,
+        Command::Migrate => operator::migrate(&config).await,
         Command::Store(command) => store_copy::run(command).await,
-        Command::Org(command) => admin::org(&config, command).await,
-        Command::User(command) => admin::user(&config, command).await,
-        Command::Session(command) => admin::session(&config, command).await,
+        Command::Org(command) => operator::org(&config, command).await,
+        Command::User(command) => operator::user(&config, command).await,
+        Command::Session(command) => operator::session(&config, command).await,
         Command::Token(command) => tokens::run(&config, command).await,
-        Command::Roles => admin::roles(&config).await,
+        Command::Roles => operator::roles(&config).await,
         Command::InstallPam { service, pam_dir, force } => install_pam(&pam_dir, &service, force),
         Command::Source(command) => sources::run(&config, command).await,
     }

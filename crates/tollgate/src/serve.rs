@@ -16,11 +16,11 @@ use tollgate_core::password::HashCost;
 use tollgate_core::{ApiTokenSpec, Core, Metrics, SystemClock};
 use tollgate_dialects::{AppState, Dialect, Operations, Shared, Site};
 
-use crate::admin;
 use crate::config::{self, Config};
 use crate::ephemeral::{self, Ephemeral, Ready};
 use crate::fixtures::Fixtures;
 use crate::listener::{Acceptor, ConnectionLimits, Connections};
+use crate::operator;
 use crate::tls;
 
 #[derive(Args, Debug)]
@@ -83,12 +83,13 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     if ephemeral.is_some() {
         core_config.hash_cost = HashCost::Throwaway;
     }
-    let core = Arc::new(admin::serving_core(&config, core_config, Arc::new(SystemClock), Metrics::prometheus()).await?);
+    let core =
+        Arc::new(operator::serving_core(&config, core_config, Arc::new(SystemClock), Metrics::prometheus()).await?);
     let tls = if config.http { None } else { Some(tls::server_config(&config).await?) };
     let mut admin_password = None;
     if ephemeral.is_some() {
         // Nothing on stdout but the ready line: the password goes there.
-        let password = admin::admin_password_from_env().unwrap_or_else(|| core.config().passwords.generate());
+        let password = operator::admin_password_from_env().unwrap_or_else(|| core.config().passwords.generate());
         core.bootstrap(Some(password.clone())).await?;
         let spec = ApiTokenSpec {
             name: EPHEMERAL_API_TOKEN.into(),
@@ -98,11 +99,11 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         let (_, api_token) = core.create_api_token(&spec).await?;
         admin_password = Some((password, api_token));
     } else if core.is_initialised().await? {
-        admin::warn_if_admin_password_ignored("the store is already bootstrapped");
+        operator::warn_if_admin_password_ignored("the store is already bootstrapped");
     } else if args.no_bootstrap {
-        admin::warn_if_admin_password_ignored("--no-bootstrap leaves the store uninitialised");
+        operator::warn_if_admin_password_ignored("--no-bootstrap leaves the store uninitialised");
     } else {
-        admin::bootstrap_with(&core, admin::AdminPassword::Generate).await?;
+        operator::bootstrap_with(&core, operator::AdminPassword::Generate).await?;
     }
     if let Some((path, (fixtures, text))) = &fixtures {
         fixtures.apply(&core, path, text).await?;

@@ -111,7 +111,7 @@ pub async fn run(config: &Config, command: SourceCommand) -> anyhow::Result<()> 
         SourceCommand::List => {
             let mut names: Vec<_> = config.sources.iter().collect();
             names.sort_by(|a, b| a.0.cmp(b.0));
-            crate::admin::print_table(
+            crate::operator::print_table(
                 &["NAME", "KIND"],
                 names.into_iter().map(|(name, table)| vec![name.clone(), table.kind().to_owned()]),
             );
@@ -121,7 +121,7 @@ pub async fn run(config: &Config, command: SourceCommand) -> anyhow::Result<()> 
             let table =
                 config.sources.get(&name).with_context(|| format!("no identity source {name:?} is configured"))?;
             let password = match (&user, password_stdin) {
-                (Some(_), true) => Some(crate::admin::read_password_line()?),
+                (Some(_), true) => Some(crate::operator::read_password_line()?),
                 (Some(user), false) if std::io::stdin().is_terminal() => {
                     let typed = rpassword::prompt_password(format!("Password of {user} (empty: no password check): "))
                         .context("cannot read the password from the terminal")?;

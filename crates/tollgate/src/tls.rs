@@ -9,8 +9,8 @@ use axum_server::tls_rustls::RustlsConfig;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::admin::{check_not_writable, check_private, create_private_dir};
 use crate::config::Config;
+use crate::operator::{check_not_writable, check_private, create_private_dir};
 
 /// How long a generated certificate is valid: 397 days, the most the CA/Browser Forum allows a
 /// publicly trusted server certificate.

@@ -5,8 +5,8 @@ use clap::Subcommand;
 use tollgate_core::directory::SYSTEM_ORG;
 use tollgate_core::{ApiTokenSpec, Timestamp};
 
-use crate::admin::{explain, open_core, print_table};
 use crate::config::Config;
+use crate::operator::{explain, open_core, print_table};
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
