@@ -44,7 +44,9 @@ async fn a_copied_installation_keeps_its_users_passwords_and_live_tokens() {
     vcd_login(&client, &node.url, "alice", "org1", "Alice-Pw-1").await;
     let Some(venv) = venv() else { return };
     for (token, jwt) in [(&alice_token, false), (&alice_access, true)] {
-        let mut args = vec!["--url", node.url.as_str(), "--token", token, "--expect", "ok"];
+        // `--token=…`: a token may begin with '-', which argparse would take for an option.
+        let token = format!("--token={token}");
+        let mut args = vec!["--url", node.url.as_str(), token.as_str(), "--expect", "ok"];
         if jwt {
             args.push("--jwt");
         }

@@ -91,7 +91,9 @@ async fn pyvcloud_rehydrates_from_either_token_and_logout_ends_both() {
     let (vcloud, access, _) = vcd_login(&client, &server.url, "alice", "org1", "alice-pw").await;
     let url = server.url.clone();
     let rehydrate = move |token: &str, jwt: bool, expect: &str, logout: bool| {
-        let mut args = vec!["--url", url.as_str(), "--token", token, "--expect", expect];
+        // `--token=…`: a token may begin with '-', which argparse would take for an option.
+        let token = format!("--token={token}");
+        let mut args = vec!["--url", url.as_str(), token.as_str(), "--expect", expect];
         if jwt {
             args.push("--jwt");
         }
@@ -162,7 +164,8 @@ async fn a_token_unused_past_the_idle_timeout_gets_401() {
     }
     // …and left alone it dies.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let args = ["--url", server.url.as_str(), "--token", access.as_str(), "--jwt", "--expect", "unauthorized"];
+    let token = format!("--token={access}");
+    let args = ["--url", server.url.as_str(), token.as_str(), "--jwt", "--expect", "unauthorized"];
     let seen = python_summary(&venv, "vcd/pyvcloud_rehydrate.py", &args);
     assert_unauthorized(&seen["refused"], "an idle-timed-out access token");
     assert_eq!(session_status(&client, &server.url, &vcloud).await, 401);
@@ -188,7 +191,7 @@ async fn sessions_revoked_from_the_cli_get_401() {
         python_summary(
             &venv,
             "vcd/pyvcloud_rehydrate.py",
-            &["--url", &server.url, "--token", token, "--jwt", "--expect", expect],
+            &["--url", server.url.as_str(), format!("--token={token}").as_str(), "--jwt", "--expect", expect],
         )
     };
     assert_unauthorized(&rehydrate(&first, "unauthorized")["refused"], "the revoked session");

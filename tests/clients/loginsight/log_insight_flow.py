@@ -21,6 +21,7 @@ Exit status 0 on success (one JSON line of facts on stdout), 1 with "FAIL: ..." 
 """
 import argparse
 import json
+import math
 import sys
 import time
 from urllib.parse import urlsplit
@@ -66,12 +67,13 @@ def main():
             fail(f"expected LogInsightApiError {status}, got {type(e).__name__}: {e}")
         fail(f"login succeeded but HTTP {status} was expected")
 
-    t0 = time.time()
     try:
         client = LogInsightClient(target, a.password)  # POST /api/v2/sessions happens here
     except Exception as e:
         fail(f"login: {type(e).__name__}: {e}")
-    ttl = round(client._session_expires_at - t0)
+    # The client set its expiry to (time of the answer + ttl), just before this line: rounding
+    # up recovers the ttl however long the login itself took (a busy machine can take seconds).
+    ttl = math.ceil(client._session_expires_at - time.time())
 
     trace = []
 
