@@ -26,6 +26,10 @@ pub const ORG_ADMIN_ROLES: &[&str] = &[SYSTEM_ADMINISTRATOR, ORG_ADMINISTRATOR];
 pub enum Action {
     /// See every org, not only one's own.
     ListAllOrgs,
+    /// See one org: its administrators and auditors see their own.
+    ViewOrg {
+        org_id: Uuid,
+    },
     /// Read the provider's administrative resources (Cloud Director's `/api/admin`).
     ReadProviderApi,
     CreateOrg,
@@ -96,6 +100,7 @@ impl Action {
     fn describe(self) -> &'static str {
         match self {
             Action::ListAllOrgs => "list every organisation",
+            Action::ViewOrg { .. } => "see this organisation",
             Action::ReadProviderApi => "read the provider's administrative resources",
             Action::CreateOrg => "create organisations",
             Action::DeleteOrg { .. } => "delete this organisation",
@@ -132,9 +137,10 @@ pub fn decide(actor: &Actor, action: Action) -> Result<(), Denial> {
     let permitted = match action {
         Action::ViewUser { org_id, user_id } | Action::ViewSession { org_id, user_id } => own(user_id) || reads(org_id),
         Action::EndSession { org_id, user_id } => own(user_id) || administers(org_id),
-        Action::ListUsers { org_id } | Action::ListSessions { org_id } | Action::ReadAudit { org_id: Some(org_id) } => {
-            reads(org_id)
-        }
+        Action::ViewOrg { org_id }
+        | Action::ListUsers { org_id }
+        | Action::ListSessions { org_id }
+        | Action::ReadAudit { org_id: Some(org_id) } => reads(org_id),
         Action::ManageUsers { org_id } | Action::TerminateSession { org_id, .. } => administers(org_id),
         Action::ListAllOrgs
         | Action::ReadProviderApi
@@ -195,6 +201,7 @@ mod tests {
     fn every_action() -> Vec<Action> {
         vec![
             Action::ListAllOrgs,
+            Action::ViewOrg { org_id: ORG1 },
             Action::ReadProviderApi,
             Action::CreateOrg,
             Action::DeleteOrg { org_id: ORG1 },
@@ -238,7 +245,7 @@ mod tests {
             Action::ManageSources,
         ];
         let own_org: Vec<Action> = every_action().into_iter().filter(|a| !provider_only.contains(a)).collect();
-        assert_eq!(own_org.len(), 8);
+        assert_eq!(own_org.len(), 9);
         assert_eq!(permitted(&org_admin), own_org);
         assert_eq!(permitted(&token(ORG1, "org1", ORG_ADMINISTRATOR)), own_org, "a token acts as its role");
         // A System Administrator role held in a tenant org administers that org alone.
@@ -289,6 +296,7 @@ mod tests {
     #[test]
     fn auditors_read_their_org_and_change_nothing() {
         let reads = vec![
+            Action::ViewOrg { org_id: ORG1 },
             Action::ListUsers { org_id: ORG1 },
             Action::ViewUser { org_id: ORG1, user_id: ALICE },
             Action::ListSessions { org_id: ORG1 },

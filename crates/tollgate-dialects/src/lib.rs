@@ -13,6 +13,7 @@ use serde_json::json;
 use tollgate_core::Core;
 use uuid::Uuid;
 
+mod admin;
 pub mod bluecat;
 pub mod common;
 pub mod envelope;

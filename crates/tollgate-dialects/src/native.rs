@@ -28,9 +28,13 @@ pub fn router() -> Router<AppState> {
     routes.merge(document).merge(crate::forward_auth::router())
 }
 
-/// The session endpoints, each with its OpenAPI description.
+/// The session endpoints and the admin API, each route with its OpenAPI description.
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(login)).routes(routes!(current, logout)).routes(routes!(introspect))
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(current, logout))
+        .routes(routes!(introspect))
+        .merge(crate::admin::router())
 }
 
 /// How Tollgate's own API renders a failure: `{"error": CODE, "message": TEXT}`. Requests no

@@ -39,6 +39,17 @@ impl Core {
         Ok(self.store.list_orgs().await?)
     }
 
+    /// The orgs `actor` may see: every org for the provider, else their own (to its
+    /// administrators and auditors; anyone else is refused).
+    pub async fn visible_orgs(&self, actor: &Actor) -> Result<Vec<Org>, CoreError> {
+        if self.authorize(actor, Action::ListAllOrgs).is_ok() {
+            return self.orgs().await;
+        }
+        let org_id = actor.org_id().unwrap_or_default();
+        self.authorize(actor, Action::ViewOrg { org_id })?;
+        Ok(self.store.org_by_id(org_id).await?.into_iter().collect())
+    }
+
     /// The roles users can hold. They are fixed when the store is created, so they are read
     /// once and kept.
     pub async fn roles(&self) -> Result<Vec<Role>, CoreError> {
