@@ -103,6 +103,7 @@ measured!(DirectoryStore {
     async fn create_api_token(&self, spec: &ApiTokenSpec, digest: &TokenDigest, now: Timestamp) -> StoreResult<ApiToken>;
     async fn api_token_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>>;
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    async fn api_token_digests(&self) -> StoreResult<Vec<(ApiToken, TokenDigest)>>;
     async fn revoke_api_token(&self, name: &str, now: Timestamp) -> StoreResult<Option<ApiToken>>;
 });
 

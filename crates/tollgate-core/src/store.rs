@@ -133,6 +133,9 @@ pub trait DirectoryStore: Send + Sync + 'static {
     async fn api_token_by_digest(&self, digest: &TokenDigest) -> StoreResult<Option<ApiToken>>;
     /// Every API token, revoked ones included, by name.
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    /// Every API token, revoked ones included, by name, with the digest of its secret: for
+    /// `store copy`, which moves tokens with their digests so that their secrets keep working.
+    async fn api_token_digests(&self) -> StoreResult<Vec<(ApiToken, TokenDigest)>>;
     /// Marks a token revoked at `now`; returns it as it is afterwards, `None` when no token has
     /// that name. A token revoked already keeps its first revocation time.
     async fn revoke_api_token(&self, name: &str, now: Timestamp) -> StoreResult<Option<ApiToken>>;

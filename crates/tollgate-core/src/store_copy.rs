@@ -1,12 +1,14 @@
 //! Moves an installation from one store to another (`tollgate store copy`, from the embedded
 //! SQLite store to a PostgreSQL one a cluster shares): orgs, users with their password hashes
-//! and roles, and live sessions with the digests of their tokens, so that every token issued
-//! before the move keeps working after it. The target must be empty: a copy never merges.
+//! and roles, live sessions with the digests of their tokens, and API tokens with their digests,
+//! so that every token issued before the move keeps working after it (and every one revoked
+//! stays revoked). The target must be empty: a copy never merges.
 
 use std::collections::{BTreeMap, HashMap};
 
 use uuid::Uuid;
 
+use crate::directory::ApiTokenSpec;
 use crate::service::COPIED_META;
 use crate::session::Session;
 use crate::store::{Page, Store, StoreError, StoreResult};
@@ -19,9 +21,8 @@ pub struct Copied {
     pub users: usize,
     pub sessions: usize,
     pub tokens: usize,
-    /// API tokens the source holds: not copied, since a store keeps only their digests and
-    /// gives no way to list those (they are made anew on the target).
-    pub api_tokens_left: usize,
+    /// API tokens, revoked ones included.
+    pub api_tokens: usize,
 }
 
 const BATCH: u32 = 1000;
@@ -99,6 +100,14 @@ pub async fn copy_store(from: &dyn Store, to: &dyn Store) -> StoreResult<Copied>
         copied.sessions += 1;
         copied.tokens += digests.len();
     }
+    for (token, digest) in from.api_token_digests().await? {
+        let spec = ApiTokenSpec { name: token.name.clone(), org: token.org_name, role: token.role };
+        to.create_api_token(&spec, &digest, token.created_at).await?;
+        if let Some(at) = token.revoked_at {
+            to.revoke_api_token(&token.name, at).await?;
+        }
+        copied.api_tokens += 1;
+    }
     // Last: a copy that failed midway leaves a store that is neither bootstrapped nor empty,
     // which nothing serves and a second copy refuses.
     for key in COPIED_META {
@@ -106,6 +115,5 @@ pub async fn copy_store(from: &dyn Store, to: &dyn Store) -> StoreResult<Copied>
             to.init_meta(key, &value).await?;
         }
     }
-    copied.api_tokens_left = from.list_api_tokens().await?.len();
     Ok(copied)
 }

@@ -1075,6 +1075,10 @@ pub async fn api_tokens_are_found_by_digest_listed_and_revoked(backend: &Backend
     assert_eq!(again.revoked_at, Some(later));
     assert_eq!(f.store.api_token_by_digest(&digest).await.unwrap().unwrap().revoked_at, Some(later));
     assert_eq!(f.store.revoke_api_token("nobody", later).await.unwrap(), None);
+    // With their digests (for `store copy`), by name, the revoked one as it is now.
+    let with_digests: Vec<(String, Option<Timestamp>, TokenDigest)> =
+        f.store.api_token_digests().await.unwrap().into_iter().map(|(t, d)| (t.name, t.revoked_at, d)).collect();
+    assert_eq!(with_digests, [("Backup".into(), None, TokenDigest::of("two")), ("ci".into(), Some(later), digest)]);
 }
 
 pub async fn api_token_mistakes_are_reported(backend: &Backend) {

@@ -205,6 +205,8 @@ const SESSION_SELECT: &str = "SELECT s.id, s.number, s.user_id, u.name AS user_n
 
 const API_TOKEN_SELECT: &str = "SELECT t.id, t.name, t.org_id, o.name AS org_name, r.name AS role, t.created_at,
     t.revoked_at FROM api_tokens t JOIN orgs o ON o.id = t.org_id JOIN roles r ON r.id = t.role_id";
+const API_TOKEN_SELECT_WITH_DIGEST: &str = "SELECT t.id, t.name, t.org_id, o.name AS org_name, r.name AS role,
+    t.created_at, t.revoked_at, t.digest FROM api_tokens t JOIN orgs o ON o.id = t.org_id JOIN roles r ON r.id = t.role_id";
 
 fn api_token_from_row(row: &Row) -> ApiToken {
     ApiToken {
@@ -516,6 +518,17 @@ impl DirectoryStore for PostgresStore {
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
         let rows = self.query(&format!("{API_TOKEN_SELECT} ORDER BY lower(t.name)"), &[]).await?;
         Ok(rows.iter().map(api_token_from_row).collect())
+    }
+
+    async fn api_token_digests(&self) -> StoreResult<Vec<(ApiToken, TokenDigest)>> {
+        let rows = self.query(&format!("{API_TOKEN_SELECT_WITH_DIGEST} ORDER BY lower(t.name)"), &[]).await?;
+        rows.iter()
+            .map(|row| {
+                let digest: &[u8] = row.get("digest");
+                let digest = digest.try_into().map_err(|_| backend("an API token's digest is not 32 bytes"))?;
+                Ok((api_token_from_row(row), TokenDigest(digest)))
+            })
+            .collect()
     }
 
     async fn revoke_api_token(&self, name: &str, now: Timestamp) -> StoreResult<Option<ApiToken>> {

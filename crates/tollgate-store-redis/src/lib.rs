@@ -364,6 +364,10 @@ impl DirectoryStore for RedisAssisted {
         self.inner.list_api_tokens().await
     }
 
+    async fn api_token_digests(&self) -> StoreResult<Vec<(ApiToken, TokenDigest)>> {
+        self.inner.api_token_digests().await
+    }
+
     async fn revoke_api_token(&self, name: &str, now: Timestamp) -> StoreResult<Option<ApiToken>> {
         self.inner.revoke_api_token(name, now).await
     }

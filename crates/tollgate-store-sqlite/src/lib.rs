@@ -252,6 +252,8 @@ fn query_users(
 
 const API_TOKEN_QUERY: &str = "SELECT t.id, t.name, t.org_id, o.name AS org_name, r.name AS role, t.created_at,
     t.revoked_at FROM api_tokens t JOIN orgs o ON o.id = t.org_id JOIN roles r ON r.id = t.role_id";
+const API_TOKEN_WITH_DIGEST_QUERY: &str = "SELECT t.id, t.name, t.org_id, o.name AS org_name, r.name AS role,
+    t.created_at, t.revoked_at, t.digest FROM api_tokens t JOIN orgs o ON o.id = t.org_id JOIN roles r ON r.id = t.role_id";
 
 fn api_token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiToken> {
     Ok(ApiToken {
@@ -681,6 +683,23 @@ impl DirectoryStore for SqliteStore {
             let mut stmt = conn.prepare_cached(&format!("{API_TOKEN_QUERY} ORDER BY t.name")).map_err(backend)?;
             let rows = stmt.query_map([], api_token_from_row).map_err(backend)?;
             rows.collect::<rusqlite::Result<_>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn api_token_digests(&self) -> StoreResult<Vec<(ApiToken, TokenDigest)>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("{API_TOKEN_WITH_DIGEST_QUERY} ORDER BY t.name")).map_err(backend)?;
+            let rows = stmt
+                .query_map([], |row| Ok((api_token_from_row(row)?, row.get::<_, Vec<u8>>("digest")?)))
+                .map_err(backend)?;
+            rows.map(|row| {
+                let (token, digest) = row.map_err(backend)?;
+                let digest = digest.try_into().map_err(|_| backend("an API token's digest is not 32 bytes"))?;
+                Ok((token, TokenDigest(digest)))
+            })
+            .collect()
         })
         .await
     }

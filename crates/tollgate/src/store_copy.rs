@@ -8,8 +8,8 @@ use tollgate_store_sqlite::SqliteStore;
 
 #[derive(Subcommand)]
 pub enum StoreCommand {
-    /// Copy users, password hashes, roles, orgs and live sessions (their tokens keep working)
-    /// into an empty PostgreSQL store.
+    /// Copy users, password hashes, roles, orgs, live sessions and API tokens (their tokens
+    /// keep working) into an empty PostgreSQL store.
     ///
     /// Stop the server on the data directory first: the copy holds it as a server does. A
     /// target that holds any org is refused. Example: `tollgate store copy --from
@@ -43,14 +43,8 @@ pub async fn run(command: StoreCommand) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("store copy: {e}"))?;
     println!(
-        "copied {} org(s), {} user(s), {} live session(s) with {} token(s)",
-        copied.orgs, copied.users, copied.sessions, copied.tokens
+        "copied {} org(s), {} user(s), {} live session(s) with {} token(s), {} API token(s)",
+        copied.orgs, copied.users, copied.sessions, copied.tokens, copied.api_tokens
     );
-    if copied.api_tokens_left > 0 {
-        println!(
-            "{} API token(s) not copied: a store keeps only their digests; create them anew on the cluster",
-            copied.api_tokens_left
-        );
-    }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `tollgate store copy`: an installation on the embedded SQLite store moves to PostgreSQL,
 //! and the tokens its users hold keep working on a node serving from PostgreSQL, as pyvcloud
-//! (the real client) sees it.
+//! (the real client) sees it; its API tokens come along, the revoked ones revoked.
 
 mod support;
 
@@ -18,6 +18,10 @@ async fn a_copied_installation_keeps_its_users_passwords_and_live_tokens() {
     let (ended_token, _, _) = vcd_login(&client, &embedded.url, "alice", "org1", "Alice-Pw-1").await;
     let logout = client.delete(format!("{}/api/session", embedded.url)).header("x-vcloud-authorization", &ended_token);
     assert_eq!(logout.send().await.unwrap().status(), 204);
+    let api_secret = embedded.cli_ok(&["token", "create", "--name", "ci", "--role", "Auditor"], None);
+    let api_secret = api_secret.trim();
+    embedded.cli_ok(&["token", "create", "--name", "old", "--role", "System Administrator"], None);
+    embedded.cli_ok(&["token", "revoke", "old"], None);
 
     // Held by its server, the store cannot be copied.
     let data = embedded.data_dir();
@@ -30,7 +34,18 @@ async fn a_copied_installation_keeps_its_users_passwords_and_live_tokens() {
     let copy = support::cli(&data, &["store", "copy", "--from", &from, "--to", &store_url], None);
     assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
     let said = String::from_utf8_lossy(&copy.stdout);
-    assert!(said.contains("copied 2 org(s), 2 user(s), 2 live session(s) with 4 token(s)"), "{said}");
+    assert!(said.contains("copied 2 org(s), 2 user(s), 2 live session(s) with 4 token(s), 2 API token(s)"), "{said}");
+    // The API tokens, as the target lists them: the revoked one still revoked.
+    let tokens = support::cli(&data, &["token", "list", "--store", &store_url], None);
+    let tokens = String::from_utf8_lossy(&tokens.stdout).into_owned();
+    let row = |name: &str| tokens.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_default().to_owned();
+    assert!(row("ci").contains("Auditor") && row("ci").trim_end().ends_with('-'), "{tokens}");
+    assert!(!row("old").trim_end().ends_with('-'), "the revoked token stays revoked: {tokens}");
+    // The secret shown on SQLite is the one the target knows: its digest came along.
+    let (db, connection) = tokio_postgres::connect(&store_url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let stored: Vec<u8> = db.query_one("SELECT digest FROM api_tokens WHERE name = 'ci'", &[]).await.unwrap().get(0);
+    assert_eq!(stored, tollgate_core::token::TokenDigest::of(api_secret).0);
     // A second copy would merge: refused.
     let again = support::cli(&data, &["store", "copy", "--from", &from, "--to", &store_url], None);
     assert!(!again.status.success());
