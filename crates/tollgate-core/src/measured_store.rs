@@ -1,6 +1,7 @@
 //! A store that times every call of the store it wraps and counts its backend failures
-//! (`tollgate_store_operation_duration_seconds`, `tollgate_store_errors_total`, by operation).
-//! The core wraps its store in one when it records metrics.
+//! (`tollgate_store_operation_duration_seconds`, `tollgate_store_errors_total`, by operation),
+//! and gives up on a call past the wrapped store's [`SessionStore::call_deadline`]. The core
+//! wraps its store in one when it records metrics or the store has a deadline.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -48,7 +49,12 @@ impl MeasuredStore {
 
     async fn timed<T>(&self, operation: &'static str, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
         let started = Instant::now();
-        let result = call.await;
+        let result = match self.inner.call_deadline() {
+            Some(deadline) => tokio::time::timeout(deadline, call).await.unwrap_or_else(|_| {
+                Err(StoreError::Backend(format!("the store did not answer {operation} within {deadline:?}")))
+            }),
+            None => call.await,
+        };
         let (duration, errors) = self.handles(operation);
         duration.record(started.elapsed());
         // Not found and conflicts are answers; only a backend that failed is an error.
@@ -144,6 +150,10 @@ measured!(SessionStore {
 }
     fn sole_issuer(&self) -> bool {
         self.inner.sole_issuer()
+    }
+
+    fn call_deadline(&self) -> Option<std::time::Duration> {
+        self.inner.call_deadline()
     }
 );
 

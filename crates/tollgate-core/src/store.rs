@@ -246,6 +246,13 @@ pub trait SessionStore: Send + Sync + 'static {
     fn sole_issuer(&self) -> bool {
         false
     }
+    /// How long any one call of this store may take before the core gives up on it and
+    /// answers a server error; `None`: as long as it takes. A networked store says how long,
+    /// since a hung server (SIGSTOP, a frozen VM) keeps its sockets open and never answers,
+    /// and its own timeouts run on the server that is hung.
+    fn call_deadline(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Up to `limit` digests of live sessions' tokens, in ascending order, after `after`.
     /// Asked only of a store that is its sessions' [`SessionStore::sole_issuer`].
     async fn live_token_digests(&self, after: Option<TokenDigest>, limit: u32) -> StoreResult<Vec<TokenDigest>> {

@@ -57,6 +57,8 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     listener: OnceLock<Listener>,
+    /// How long a call may take in all: waiting for a connection, then its statements.
+    call_deadline: Duration,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -107,7 +109,8 @@ impl PostgresStore {
             .recycle_timeout(Some(timeouts.acquire))
             .build()
             .map_err(backend)?;
-        Ok(PostgresStore { pool, config, tls, listener: OnceLock::new() })
+        let call_deadline = timeouts.acquire + timeouts.statement;
+        Ok(PostgresStore { pool, config, tls, listener: OnceLock::new(), call_deadline })
     }
 
     /// Applies the migrations the database lacks (under an advisory lock, so nodes starting
@@ -824,6 +827,10 @@ impl SessionStore for PostgresStore {
         let purged = tx.execute(&statement, &[&before.millis(), &i64::from(limit)]).await.map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(purged)
+    }
+
+    fn call_deadline(&self) -> Option<Duration> {
+        Some(self.call_deadline)
     }
 }
 

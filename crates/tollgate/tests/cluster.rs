@@ -157,3 +157,26 @@ async fn with_redis_down_lockout_falls_back_to_postgresql_and_logouts_still_reac
     a.cli_ok(&["user", "unlock", "alice", "--org", "acme"], None);
     assert_eq!(vcd_login_status(&client, &b.url, "alice", "acme", "alice-password").await, 200);
 }
+
+/// The README's cluster example starts every node with the same TOLLGATE_ADMIN_PASSWORD at
+/// once, on an empty store: each bootstraps it, whichever comes second finds the org and the
+/// administrator made and goes on, and all of them serve the one administrator.
+#[tokio::test]
+async fn nodes_starting_at_once_on_an_empty_store_all_come_up_with_one_administrator() {
+    let store_url = tollgate_store_postgres::testing::server().database().await;
+    let starting: Vec<_> = (0..3)
+        .map(|_| {
+            let store_url = store_url.clone();
+            std::thread::spawn(move || node(&store_url))
+        })
+        .collect();
+    let nodes: Vec<Server> = starting.into_iter().map(|start| start.join().expect("every node starts")).collect();
+    let client = http();
+    for node in &nodes {
+        let (token, _, _) = vcd_login(&client, &node.url, "administrator", "System", ADMIN_PASSWORD).await;
+        assert_eq!(session_status(&client, &node.url, &token).await, 200);
+    }
+    let users = support::cli(tempfile::tempdir().unwrap().path(), &["user", "list", "--store", &store_url], None);
+    let users = String::from_utf8_lossy(&users.stdout).into_owned();
+    assert_eq!(users.lines().filter(|line| line.contains("administrator")).count(), 1, "{users}");
+}

@@ -20,7 +20,7 @@ use crate::measured_store::MeasuredStore;
 use crate::password::PasswordHasher;
 use crate::session::Session;
 use crate::source::{Credential, IdentitySource, LocalSource, SourceConfig};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::throttle::Throttle;
 use crate::token;
@@ -166,9 +166,10 @@ impl Core {
         Core::with_metrics(store, clock, config, Metrics::disabled())
     }
 
-    /// A core that records `metrics`, its store's calls included.
+    /// A core that records `metrics`, its store's calls included (and bounds them by the
+    /// store's [`crate::store::SessionStore::call_deadline`]).
     pub fn with_metrics(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: CoreConfig, metrics: Metrics) -> Self {
-        let store: Arc<dyn Store> = match metrics.is_enabled() {
+        let store: Arc<dyn Store> = match metrics.is_enabled() || store.call_deadline().is_some() {
             true => Arc::new(MeasuredStore::new(store, metrics.clone())),
             false => store,
         };
@@ -263,9 +264,17 @@ impl Core {
             return Err(CoreError::Conflict("the server is already bootstrapped".into()));
         }
         let now = self.now();
+        // Nodes of a cluster starting at once each bootstrap the shared store: whichever
+        // creates the org or the administrator second finds it made and goes on with it.
         let system = match self.store.org_by_name(SYSTEM_ORG).await? {
             Some(org) => org,
-            None => self.store.create_org(SYSTEM_ORG, "System Organization", now).await?,
+            None => match self.store.create_org(SYSTEM_ORG, "System Organization", now).await {
+                Ok(org) => org,
+                Err(StoreError::Conflict(what)) => {
+                    self.store.org_by_name(SYSTEM_ORG).await?.ok_or(CoreError::Conflict(what))?
+                }
+                Err(e) => return Err(e.into()),
+            },
         };
         let (password, generated) = match password {
             Some(p) => (p, None),
@@ -275,25 +284,30 @@ impl Core {
             }
         };
         self.config.passwords.check(&password)?;
-        match self.store.user_by_name(system.id, BOOTSTRAP_ADMIN).await? {
-            Some(admin) => {
-                let hash = self.hasher.hash(&password).await?;
-                self.store.set_password_hash(admin.id, &hash).await?;
-            }
+        let existing = match self.store.user_by_name(system.id, BOOTSTRAP_ADMIN).await? {
+            Some(admin) => Some(admin),
             None => {
-                self.add_user(
-                    &Actor::Operator,
-                    UserSpec {
-                        org: system.name.clone(),
-                        name: BOOTSTRAP_ADMIN.into(),
-                        roles: vec![SYSTEM_ADMINISTRATOR.into()],
-                        identity_source: LOCAL_SOURCE.into(),
-                        password_hash: None,
-                    },
-                    Some(&password),
-                )
-                .await?;
+                let spec = UserSpec {
+                    org: system.name.clone(),
+                    name: BOOTSTRAP_ADMIN.into(),
+                    roles: vec![SYSTEM_ADMINISTRATOR.into()],
+                    identity_source: LOCAL_SOURCE.into(),
+                    password_hash: None,
+                };
+                match self.add_user(&Actor::Operator, spec, Some(&password)).await {
+                    Ok(_) => None,
+                    Err(CoreError::Conflict(what)) => {
+                        Some(self.store.user_by_name(system.id, BOOTSTRAP_ADMIN).await?.ok_or(CoreError::Conflict(what))?)
+                    }
+                    Err(e) => return Err(e),
+                }
             }
+        };
+        // An administrator made before (a bootstrap cut short, or another node's just now)
+        // gets this password.
+        if let Some(admin) = existing {
+            let hash = self.hasher.hash(&password).await?;
+            self.store.set_password_hash(admin.id, &hash).await?;
         }
         self.store.init_meta(BOOTSTRAPPED_KEY, &now.millis().to_string()).await?;
         self.initialised.store(true, Ordering::Release);
