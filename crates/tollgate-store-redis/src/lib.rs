@@ -64,11 +64,30 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// The client for `url`. `rediss://` speaks TLS (rustls) and checks the server's certificate
+/// and name against the machine's roots, or against the CA certificates of the PEM file that
+/// an `sslrootcert=PATH` query parameter names, as in the PostgreSQL store's URL.
+fn client(url: &str) -> StoreResult<redis::Client> {
+    let bad = |e: &dyn std::fmt::Display| backend(format!("bad Redis URL: {e}"));
+    let parsed = url::Url::parse(url).map_err(|e| bad(&e))?;
+    let root = parsed.query_pairs().find(|(key, _)| key == "sslrootcert").map(|(_, path)| path.into_owned());
+    match root {
+        None => redis::Client::open(url).map_err(|e| bad(&e)),
+        Some(_) if parsed.scheme() != "rediss" => Err(bad(&"sslrootcert needs a rediss:// URL (TLS)")),
+        Some(path) => {
+            let pem = std::fs::read(&path).map_err(|e| backend(format!("cannot read sslrootcert {path}: {e}")))?;
+            let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
+            redis::Client::build_with_tls(url, certificates).map_err(|e| bad(&e))
+        }
+    }
+}
+
 impl RedisAssisted {
-    /// Wraps `inner` with the Redis at `url` (`redis://[:password@]host:port[/db]`). Connects
-    /// lazily: a Redis that is down at start only means the fallbacks are used until it is up.
+    /// Wraps `inner` with the Redis at `url` (`redis://[:password@]host:port[/db]`, or
+    /// `rediss://…` for TLS: see [`client`]). Connects lazily: a Redis that is down at start
+    /// only means the fallbacks are used until it is up.
     pub fn new(inner: Arc<dyn Store>, url: &str) -> StoreResult<Self> {
-        let client = redis::Client::open(url).map_err(|e| backend(format!("bad Redis URL: {e}")))?;
+        let client = client(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -453,5 +472,9 @@ impl SessionStore for RedisAssisted {
 
     fn sole_issuer(&self) -> bool {
         self.inner.sole_issuer()
+    }
+
+    fn call_deadline(&self) -> Option<std::time::Duration> {
+        self.inner.call_deadline()
     }
 }

@@ -4,6 +4,7 @@
 //! it ends: a server kept in a `static` is never dropped.
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,11 +17,30 @@ pub struct Server {
 impl Server {
     /// Starts a server and waits until it answers.
     pub fn start() -> Server {
+        Server::launch(|port| vec!["--port".into(), port.to_string()])
+    }
+
+    /// Starts a server that speaks TLS only, with the certificate chain and key of these PEM
+    /// files, and asks clients for no certificate.
+    pub fn start_tls(cert: &Path, key: &Path) -> Server {
+        Server::launch(|port| {
+            let (cert, key) = (cert.display().to_string(), key.display().to_string());
+            ["--port", "0", "--tls-port", &port.to_string(), "--tls-cert-file", &cert, "--tls-key-file", &key]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(["--tls-auth-clients".into(), "no".into()])
+                .collect()
+        })
+    }
+
+    /// Starts a server with the listener `listener` gives for a free port.
+    fn launch(listener: impl FnOnce(u16) -> Vec<String>) -> Server {
         let dir = std::env::temp_dir().join(format!("tollgate-redis-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir(&dir).unwrap();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(listener(port))
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&dir)
             .stdin(Stdio::null())
@@ -46,6 +66,7 @@ impl Server {
         server
     }
 
+    /// The URL of the plain server [`Server::start`] starts.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
