@@ -197,15 +197,15 @@ async fn a_node_killed_mid_load_loses_no_acknowledged_session_and_the_others_kee
         outcomes.iter().filter_map(|o| Some((o.answer.as_ref().ok()?.as_ref().ok()?, o.node))).collect();
     let unanswered: Vec<&Outcome> = outcomes.iter().filter(|o| o.answer.is_err()).collect();
     let count = |what: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| what(o)).count();
-    let served_after_kill = |node: usize| count(&|o| o.node == node && o.sent_after_kill && o.answer.is_ok());
+    let served_after_kill = |node: usize| count(&|o: &Outcome| o.node == node && o.sent_after_kill && o.answer.is_ok());
     println!(
         "{} logins in {load:?}, node 2 killed half way: {} acknowledged (by node 0, 1, 2: {}, {}, {}), {} unanswered; \
          after the kill nodes 0 and 1 answered {} and {}",
         outcomes.len(),
         acknowledged.len(),
-        count(&|o| o.node == 0 && o.answer.is_ok()),
-        count(&|o| o.node == 1 && o.answer.is_ok()),
-        count(&|o| o.node == 2 && o.answer.is_ok()),
+        count(&|o: &Outcome| o.node == 0 && o.answer.is_ok()),
+        count(&|o: &Outcome| o.node == 1 && o.answer.is_ok()),
+        count(&|o: &Outcome| o.node == 2 && o.answer.is_ok()),
         unanswered.len(),
         served_after_kill(0),
         served_after_kill(1),
@@ -221,7 +221,7 @@ async fn a_node_killed_mid_load_loses_no_acknowledged_session_and_the_others_kee
         }
     }
     assert_eq!(acknowledged.len() + unanswered.len(), outcomes.len(), "every request accounted for");
-    assert!(count(&|o| o.node == 2 && o.answer.is_ok()) > 0 && !unanswered.is_empty(), "the kill came mid-load");
+    assert!(count(&|o: &Outcome| o.node == 2 && o.answer.is_ok()) > 0 && !unanswered.is_empty(), "the kill came mid-load");
     assert!(served_after_kill(0) > 0 && served_after_kill(1) > 0, "the survivors kept serving");
 
     // Every acknowledged session, whichever node issued it, is good on both survivors.
