@@ -49,8 +49,7 @@ async fn counters_in_redis(port: u16, ca_pem: &Path) -> usize {
     let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(std::fs::read(ca_pem).unwrap()) };
     let client = redis::Client::build_with_tls(format!("rediss://localhost:{port}/"), certificates).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> =
-        redis::cmd("KEYS").arg("tollgate:lockout:*").query_async(&mut connection).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("tollgate:lockout:*").query_async(&mut connection).await.unwrap();
     keys.len()
 }
 
@@ -60,7 +59,8 @@ async fn rediss_urls_talk_tls_checked_against_the_ca_and_the_name() {
     let test_ca = ca(dir.path(), "test-ca");
     ca(dir.path(), "other-ca");
     let redis = tls_server(dir.path(), &test_ca);
-    let (port, test_ca_pem, other_ca_pem) = (redis.port, dir.path().join("test-ca.pem"), dir.path().join("other-ca.pem"));
+    let (port, test_ca_pem, other_ca_pem) =
+        (redis.port, dir.path().join("test-ca.pem"), dir.path().join("other-ca.pem"));
     let url = tollgate_store_postgres::testing::server().database().await;
     let postgres: Arc<dyn Store> = Arc::new(PostgresStore::open(&url, Timeouts::default()).await.unwrap());
 
@@ -82,6 +82,7 @@ async fn rediss_urls_talk_tls_checked_against_the_ca_and_the_name() {
     let plain_with_ca = format!("redis://localhost:{port}/?sslrootcert={}", test_ca_pem.display());
     let refused = count_failure(&postgres, &plain_with_ca, b"x").await;
     assert!(refused.as_ref().is_err_and(|e| e.contains("needs a rediss:// URL")), "{refused:?}");
-    let missing = count_failure(&postgres, &format!("rediss://localhost:{port}/?sslrootcert=/nonexistent.pem"), b"x").await;
+    let missing =
+        count_failure(&postgres, &format!("rediss://localhost:{port}/?sslrootcert=/nonexistent.pem"), b"x").await;
     assert!(missing.as_ref().is_err_and(|e| e.contains("cannot read sslrootcert /nonexistent.pem")), "{missing:?}");
 }

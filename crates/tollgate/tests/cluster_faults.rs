@@ -115,7 +115,12 @@ fn client_with_timeout(seconds: u64) -> reqwest::Client {
 
 /// A native login of `user@org`: the session token on a 2xx, the status otherwise, the error
 /// when no answer came.
-async fn native_login(client: &reqwest::Client, url: &str, org: &str, user: &str) -> Result<Result<String, u16>, String> {
+async fn native_login(
+    client: &reqwest::Client,
+    url: &str,
+    org: &str,
+    user: &str,
+) -> Result<Result<String, u16>, String> {
     let body = serde_json::json!({"org": org, "username": user, "password": USER_PASSWORD});
     let reply = client.post(format!("{url}/v1/sessions")).json(&body).send().await.map_err(|e| e.to_string())?;
     if !reply.status().is_success() {
@@ -221,7 +226,10 @@ async fn a_node_killed_mid_load_loses_no_acknowledged_session_and_the_others_kee
         }
     }
     assert_eq!(acknowledged.len() + unanswered.len(), outcomes.len(), "every request accounted for");
-    assert!(count(&|o: &Outcome| o.node == 2 && o.answer.is_ok()) > 0 && !unanswered.is_empty(), "the kill came mid-load");
+    assert!(
+        count(&|o: &Outcome| o.node == 2 && o.answer.is_ok()) > 0 && !unanswered.is_empty(),
+        "the kill came mid-load"
+    );
     assert!(served_after_kill(0) > 0 && served_after_kill(1) > 0, "the survivors kept serving");
 
     // Every acknowledged session, whichever node issued it, is good on both survivors.
@@ -309,7 +317,8 @@ async fn nodes_ride_out_a_store_outage(outage: Outage) {
     let vcd_check = |node: &Server, token: &str| {
         client.get(format!("{}/api/session", node.url)).header("x-vcloud-authorization", token)
     };
-    let native_check = |node: &Server, token: &str| client.get(format!("{}/v1/sessions/current", node.url)).bearer_auth(token);
+    let native_check =
+        |node: &Server, token: &str| client.get(format!("{}/v1/sessions/current", node.url)).bearer_auth(token);
     let went = Instant::now();
     let hung = match outage {
         Outage::Hung => Some(postgres.hang()),
@@ -339,7 +348,8 @@ async fn nodes_ride_out_a_store_outage(outage: Outage) {
 
     // Past the fence: the store is asked, and is not there.
     tokio::time::sleep(Duration::from_millis(1500).saturating_sub(went.elapsed())).await;
-    let vcd_login_request = |node: &Server| support::vcd_login_request(&client, &node.url, "alice", "acme", USER_PASSWORD);
+    let vcd_login_request =
+        |node: &Server| support::vcd_login_request(&client, &node.url, "alice", "acme", USER_PASSWORD);
     let native_login_request = |node: &Server| {
         let body = serde_json::json!({"org": "acme", "username": "alice", "password": USER_PASSWORD});
         client.post(format!("{}/v1/sessions", node.url)).json(&body)
@@ -351,7 +361,10 @@ async fn nodes_ride_out_a_store_outage(outage: Outage) {
         ("native validation on B", native_check(b, &native_token)),
         ("vcd login on A", vcd_login_request(a)),
         ("native login on B", native_login_request(b)),
-        ("vcd logout on B", client.delete(format!("{}/api/session", b.url)).header("x-vcloud-authorization", &vcd_kept)),
+        (
+            "vcd logout on B",
+            client.delete(format!("{}/api/session", b.url)).header("x-vcloud-authorization", &vcd_kept),
+        ),
         ("native logout on A", client.delete(format!("{}/v1/sessions/current", a.url)).bearer_auth(&native_kept)),
         ("readiness of A", client.get(format!("{}/readyz", a.url))),
     ])

@@ -296,9 +296,9 @@ impl Core {
                 };
                 match self.add_user(&Actor::Operator, spec, Some(&password)).await {
                     Ok(_) => None,
-                    Err(CoreError::Conflict(what)) => {
-                        Some(self.store.user_by_name(system.id, BOOTSTRAP_ADMIN).await?.ok_or(CoreError::Conflict(what))?)
-                    }
+                    Err(CoreError::Conflict(what)) => Some(
+                        self.store.user_by_name(system.id, BOOTSTRAP_ADMIN).await?.ok_or(CoreError::Conflict(what))?,
+                    ),
                     Err(e) => return Err(e),
                 }
             }
