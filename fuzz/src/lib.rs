@@ -65,6 +65,7 @@ pub fn server() -> &'static Server {
                 scheme: "https",
                 settings: Arc::new(Settings::default()),
                 request_timeout: std::time::Duration::from_secs(30),
+                harness: Default::default(),
             });
             tollgate_dialects::router(state, Dialect::ALL)
         });

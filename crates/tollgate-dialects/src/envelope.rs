@@ -10,14 +10,17 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Version, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 use http_body_util::{BodyExt, Limited};
+use tollgate_core::SessionState;
 
 use crate::common::{self, ClientAddr, MAX_BODY_BYTES, Transport};
 use crate::failure::{Failure, RequestInfo};
+use crate::faults::{self, Action, Cut, Fired, Phase};
+use crate::journal;
 use crate::operations::{RequestCounts, Route};
 use crate::{AppState, Dialect, bluecat, hcx, loginsight, native, vcd, vcda};
 
@@ -59,6 +62,8 @@ pub struct Listener {
     pub state: AppState,
     pub dialects: Vec<Dialect>,
     pub(crate) requests: Arc<RequestCounts>,
+    /// Whether it serves both Log Insight and BlueCat, who share `/api/v2`.
+    pub shared_v2: bool,
 }
 
 impl Listener {
@@ -99,6 +104,25 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     let matched = parts.extensions.get::<MatchedPath>().cloned();
     // What the renderers and VCDA's media type negotiation read of the request.
     let accept = parts.headers.get(header::ACCEPT).cloned();
+    // A test's fault rules and journal; with none held and the journal off, two atomic loads.
+    // The admin API is never faulted nor journaled: a test must be able to undo a rule.
+    let harness = &listener.state.harness;
+    let testable = || !uri.path().starts_with(ADMIN_PREFIX);
+    // On a listener serving both Log Insight and BlueCat, only serving tells whose `/api/v2`
+    // request it is: rules are asked then.
+    let deferred = listener.shared_v2 && (uri.path() == "/api/v2" || uri.path().starts_with("/api/v2/"));
+    let mut fired = match harness.faults.armed() && testable() && !deferred {
+        true => {
+            let request = faults::Request { dialect, method: &method, path: uri.path(), session: None };
+            harness.faults.decide(&request, Phase::Before)
+        }
+        false => None,
+    };
+    let journaled = (harness.journal.enabled() && testable()).then(|| journal::redacted(&parts.headers));
+    let connection = match harness.faults.armed() {
+        true => parts.extensions.get::<faults::Connection>().cloned(),
+        false => None,
+    };
 
     let mut close = false;
     let mut session_id = None;
@@ -133,17 +157,66 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
             true => body,
             false => Body::new(Limited::new(Lingering(Some(body)), MAX_BODY_BYTES)),
         };
-        let request = Request::from_parts(parts, body);
-        match tokio::time::timeout(listener.state.request_timeout, tollgate_core::context::scope(next.run(request)))
-            .await
-        {
-            Ok((response, session)) => {
-                session_id = session;
+        let stand_in = match &fired {
+            Some(fired) => forestall(fired, dialect, &method, &uri, connection.as_ref()).await,
+            None => None,
+        };
+        match stand_in {
+            Some(response) => {
+                drop(Lingering(Some(body)));
                 response
             }
-            Err(_) => Failure::Timeout.into_response(),
+            None => {
+                let request = Request::from_parts(parts, body);
+                let served = tollgate_core::context::scope(next.run(request));
+                match tokio::time::timeout(listener.state.request_timeout, served).await {
+                    Ok((response, session)) => {
+                        session_id = session;
+                        response
+                    }
+                    Err(_) => Failure::Timeout.into_response(),
+                }
+            }
         }
     };
+
+    // Rules on a user or namespace decide once the request's session is known, and so do the
+    // rules on a request whose dialect serving told; the journal names the session's user.
+    let served_dialect = response.extensions().get::<Dialect>().copied().or(dialect);
+    let ask_served =
+        fired.is_none() && harness.faults.armed() && (deferred || harness.faults.by_session()) && testable();
+    let session = match session_id {
+        Some(id) if journaled.is_some() || ask_served => {
+            listener.state.core.session_by_id(id).await.ok().flatten().map(|s| (s.user_name, s.org_name))
+        }
+        _ => None,
+    };
+    if ask_served && (deferred || session.is_some()) {
+        let phase = if deferred { Phase::Deferred } else { Phase::Served };
+        let session = session.as_ref().map(|(user, org)| (user.as_str(), org.as_str()));
+        let request = faults::Request { dialect: served_dialect, method: &method, path: uri.path(), session };
+        fired = harness.faults.decide(&request, phase);
+        if let Some(fired) = &fired
+            && let Some(stand_in) = forestall(fired, served_dialect, &method, &uri, connection.as_ref()).await
+        {
+            response = stand_in;
+        }
+    }
+    let action = fired.as_ref().and_then(|f| f.action);
+    if action == Some(Action::SessionExpired) {
+        if let Some(id) = session_id
+            && let Err(e) = listener.state.core.expire_session(id, &correlation_id).await
+        {
+            tracing::warn!(error = %e, "a fault rule could not end the session");
+        }
+        response = Failure::InvalidToken(Some(SessionState::TimedOut)).into_response();
+    }
+    // An answer that stands in for a served one speaks for the dialect that served it.
+    if fired.is_some()
+        && let Some(served) = served_dialect
+    {
+        response.extensions_mut().insert(served);
+    }
 
     // Log Insight and BlueCat share /api/v2: the router that answered says which it was, and
     // which of its routes (as does the fallback's, for a path it routed again).
@@ -197,7 +270,92 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
         response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     listener.requests.count(dialect, route.as_ref().map(MatchedPath::as_str), response.status());
-    response
+    let unanswered = matches!(action, Some(Action::Reset | Action::EmptyReply | Action::Hang));
+    if let Some(headers) = journaled {
+        let unmatched =
+            response.status() == StatusCode::NOT_FOUND && route.as_ref().is_none_or(|r| r.as_str().contains("{*"));
+        harness.journal.record(journal::Record {
+            at_millis: listener.state.core.now().millis(),
+            dialect,
+            method: &method,
+            path: uri.path(),
+            // No status reached the client.
+            status: if unanswered { None } else { Some(response.status()) },
+            session: session_id.map(|id| (id, session)),
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            fault: fired.as_ref().map(|f| &*f.rule),
+            correlation_id: &correlation_id,
+            headers,
+            unmatched,
+        });
+    }
+    match action {
+        Some(Action::Hang) => {
+            // Until the client gives up (the connection is dropped, and this with it), or the bound.
+            tokio::time::sleep(Duration::from_millis(faults::MAX_DELAY_MS)).await;
+            response
+        }
+        Some(Action::MalformedChunk) => {
+            let (mut parts, body) = response.into_parts();
+            let body = axum::body::to_bytes(body, MAX_REWRITTEN_BYTES).await.unwrap_or_default();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, faults::malformed(body))
+        }
+        Some(Action::SlowDrip { bytes_per_second }) => {
+            let (parts, body) = response.into_parts();
+            let body = axum::body::to_bytes(body, MAX_REWRITTEN_BYTES).await.unwrap_or_default();
+            Response::from_parts(parts, faults::drip(body, bytes_per_second))
+        }
+        _ => response,
+    }
+}
+
+/// Paths of the admin API, which faults and the journal leave alone.
+const ADMIN_PREFIX: &str = "/v1/admin";
+/// Longest answer a malformed-chunk or slow-drip fault rewrites (ours are a few KiB).
+const MAX_REWRITTEN_BYTES: usize = 1024 * 1024;
+
+/// Applies what of `fired` comes before the request is served: its delay, then the answer that
+/// stands in for the request's own (a status, a forced state, a cut connection), if any. The
+/// fault is logged here, once.
+async fn forestall(
+    fired: &Fired,
+    dialect: Option<Dialect>,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    connection: Option<&faults::Connection>,
+) -> Option<Response> {
+    tracing::info!(
+        rule = &*fired.rule,
+        dialect = dialect.map(Dialect::name),
+        method = %method,
+        path = uri.path(),
+        action = ?fired.action,
+        delay_ms = fired.delay.as_millis() as u64,
+        "fault fired"
+    );
+    if !fired.delay.is_zero() {
+        tokio::time::sleep(fired.delay).await;
+    }
+    let action = fired.action?;
+    if let Some(failure) = faults::failure_of(action)
+        && action != Action::SessionExpired
+    {
+        return Some(failure.into_response());
+    }
+    let cut = match action {
+        Action::Reset => Cut::Reset,
+        Action::EmptyReply => Cut::Close,
+        // Answered by the envelope after the request is served, or hung there.
+        Action::Hang => return Some(StatusCode::REQUEST_TIMEOUT.into_response()),
+        _ => return None,
+    };
+    match connection {
+        Some(connection) => connection.cut(cut),
+        // A server without Tollgate's listener cannot cut the connection: the answer breaks off.
+        None => return Some(Response::new(faults::malformed(Bytes::new()))),
+    }
+    Some(StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// Merges repeated slashes in the path, keeping the query.

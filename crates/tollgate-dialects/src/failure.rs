@@ -68,6 +68,11 @@ pub enum Failure {
     Unavailable(String),
     /// Anything else; the text is for the log, never for the client.
     Internal(String),
+
+    // ---- a test's doing
+    /// A status a fault rule forces (see [`crate::faults`]): each dialect answers it as it
+    /// answers its own failure of that status ([`Failure::standing_for`]), with that status.
+    Injected(StatusCode),
 }
 
 impl Failure {
@@ -98,6 +103,7 @@ impl Failure {
             Failure::NotInitialised => "not_initialised",
             Failure::Unavailable(_) => "unavailable",
             Failure::Internal(_) => "internal",
+            Failure::Injected(_) => "injected",
         }
     }
 
@@ -115,6 +121,7 @@ impl Failure {
             | Failure::Conflict(what)
             | Failure::UnsupportedVersion(what) => Some(what.clone()),
             Failure::InvalidField { field, reason } => Some(format!("{field}: {reason}")),
+            Failure::Injected(status) => Some(status.as_u16().to_string()),
             _ => None,
         }
     }
@@ -162,6 +169,28 @@ impl Failure {
             Failure::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Failure::NotInitialised | Failure::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Failure::Injected(status) => *status,
+        }
+    }
+
+    /// The failure a dialect answers with `status`, whose words (code, message) an injected
+    /// status borrows: a 401 is an unknown token, a 440 a timed-out one, a 503 the store away.
+    pub fn standing_for(status: StatusCode) -> Failure {
+        match status.as_u16() {
+            401 => Failure::InvalidToken(None),
+            403 => Failure::Forbidden("Access denied.".into()),
+            404 => Failure::NotFound,
+            405 => Failure::MethodNotAllowed,
+            408 => Failure::Timeout,
+            409 => Failure::Conflict("The resource is busy; try again.".into()),
+            413 => Failure::BodyTooLarge,
+            415 => Failure::UnsupportedMediaType,
+            429 => Failure::Throttled { retry_after_seconds: 1 },
+            431 => Failure::HeadersTooLarge,
+            440 => Failure::InvalidToken(Some(SessionState::TimedOut)),
+            503 => Failure::Unavailable("a fault rule".into()),
+            code if code >= 500 => Failure::Internal("a fault rule".into()),
+            _ => Failure::BadRequest("The request could not be processed.".into()),
         }
     }
 }

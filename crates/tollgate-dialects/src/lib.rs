@@ -18,8 +18,10 @@ pub mod bluecat;
 pub mod common;
 pub mod envelope;
 pub mod failure;
+pub mod faults;
 pub mod forward_auth;
 pub mod hcx;
+pub mod journal;
 pub mod loginsight;
 pub mod native;
 pub mod openapi;
@@ -150,6 +152,17 @@ pub struct Shared {
     pub settings: Arc<Settings>,
     /// The longest a request may take, body included, before it is answered 408.
     pub request_timeout: Duration,
+    /// What tests drive the server with; shared by every listener.
+    pub harness: Arc<Harness>,
+}
+
+/// What a test drives a server with: fault rules and the request journal (off by default).
+#[derive(Default)]
+pub struct Harness {
+    /// Whether the admin API serves the fault rules: only a server run for tests has any.
+    pub serves_faults: bool,
+    pub faults: faults::Faults,
+    pub journal: journal::Journal,
 }
 
 impl AppState {
@@ -207,7 +220,7 @@ pub fn listener_router(state: AppState, dialects: &[Dialect], operations: Operat
         });
     }
     let requests = Arc::new(operations::RequestCounts::new(state.core.metrics().clone()));
-    let listener = envelope::Listener { state: state.clone(), dialects: dialects.to_vec(), requests };
+    let listener = envelope::Listener { state: state.clone(), dialects: dialects.to_vec(), requests, shared_v2: both };
     // The envelope runs after routing (one router, one middleware: a request costs no more), so
     // a path with repeated slashes matches no route: the envelope merges them on the way to the
     // fallback, which is the same routes without the envelope, and they route it again.

@@ -40,6 +40,10 @@ fn api() -> OpenApiRouter<AppState> {
 /// How Tollgate's own API renders a failure: `{"error": CODE, "message": TEXT}`. Requests no
 /// dialect owns (unknown paths on the shared listener, `/healthz`) are answered this way too.
 pub fn render(failure: &Failure, _info: &RequestInfo<'_>) -> Response {
+    shaped(failure)
+}
+
+fn shaped(failure: &Failure) -> Response {
     let (status, code, message): (StatusCode, &str, String) = match failure {
         Failure::BadRequest(what) => (StatusCode::BAD_REQUEST, "invalid_request", what.clone()),
         Failure::MissingField(field) => (StatusCode::BAD_REQUEST, "invalid_request", format!("{field} is required.")),
@@ -89,6 +93,10 @@ pub fn render(failure: &Failure, _info: &RequestInfo<'_>) -> Response {
         }
         Failure::Internal(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "An internal error occurred.".into())
+        }
+        Failure::Injected(status) => {
+            let response = shaped(&Failure::standing_for(*status));
+            return (*status, response).into_response();
         }
     };
     (status, Json(ErrorBody { error: code.to_owned(), message })).into_response()

@@ -52,6 +52,7 @@ async fn main() {
         scheme: "http",
         settings: Default::default(),
         request_timeout: std::time::Duration::from_secs(30),
+        harness: Default::default(),
     });
     let validating = core.clone();
     let app = Router::new()

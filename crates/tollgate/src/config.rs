@@ -39,6 +39,7 @@ pub struct Config {
     pub passwords: PasswordsConfig,
     pub throttle: ThrottleConfig,
     pub metrics: MetricsConfig,
+    pub testing: TestingConfig,
     /// Proxies (IP addresses) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Per dialect (`vcd`, `vcda`, `loginsight`, `hcx`, `bluecat`, `native`).
@@ -174,6 +175,24 @@ pub struct MetricsConfig {
     pub listen: Vec<SocketAddr>,
 }
 
+/// What a server run as a stand-in for tests offers them; all on with `serve --ephemeral`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TestingConfig {
+    /// Serve `/v1/admin/faults` (also on with `--fixtures`): rules that make requests fail.
+    pub faults: bool,
+    /// Keep the request journal (`/v1/admin/journal`).
+    pub journal: bool,
+    /// Requests the journal keeps (at most 100000); the oldest go first.
+    pub journal_capacity: usize,
+}
+
+impl Default for TestingConfig {
+    fn default() -> Self {
+        TestingConfig { faults: false, journal: false, journal_capacity: 1000 }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DialectConfig {
@@ -266,6 +285,7 @@ impl Default for Config {
             passwords: PasswordsConfig::default(),
             throttle: ThrottleConfig::default(),
             metrics: MetricsConfig::default(),
+            testing: TestingConfig::default(),
             trusted_proxies: Vec::new(),
             dialects,
             sources: crate::sources::default_sources(),

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use tollgate_core::directory::LOCAL_SOURCE;
 use tollgate_core::{Actor, Core, CoreError, UserSpec};
+use tollgate_dialects::faults::{Faults, RuleSpec};
 
 use crate::import::canonical_roles;
 use toml::Spanned;
@@ -20,6 +21,10 @@ pub struct Fixtures {
     orgs: Vec<OrgFixture>,
     #[serde(default)]
     users: Vec<UserFixture>,
+    /// Fault rules the server starts with, and a reset brings back (as `POST /v1/admin/faults`
+    /// takes them).
+    #[serde(default)]
+    faults: Vec<Spanned<RuleSpec>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +61,18 @@ impl Fixtures {
             std::fs::read_to_string(path).with_context(|| format!("cannot read the fixtures {}", path.display()))?;
         let fixtures = toml::from_str(&text).map_err(|e| anyhow::anyhow!("fixtures {}: {e}", path.display()))?;
         Ok((fixtures, text))
+    }
+
+    /// Makes the fixtures' fault rules the ones `faults` starts with; a bad rule is named by line.
+    pub fn install_faults(&self, faults: &Faults, path: &Path, text: &str) -> anyhow::Result<()> {
+        for rule in &self.faults {
+            let probe = Faults::new();
+            if let Err(invalid) = probe.add(rule.get_ref().clone()) {
+                bail!("fixtures {}:{}: fault rule: {}", path.display(), line_of(text, rule.span().start), invalid.0);
+            }
+        }
+        let rules = self.faults.iter().map(|rule| rule.get_ref().clone()).collect();
+        faults.set_initial(rules).map_err(|invalid| anyhow::anyhow!("fixtures {}: {}", path.display(), invalid.0))
     }
 
     /// Brings the store to what the fixtures declare: missing orgs and users are created;

@@ -25,7 +25,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::either::Either;
+use tollgate_dialects::Harness;
 use tollgate_dialects::common::Transport;
+use tollgate_dialects::faults::{Connection, Cut};
 use tower::Service;
 
 /// The first byte of every TLS connection: a handshake record.
@@ -116,6 +118,8 @@ pub struct Acceptor {
     pub plain: PlainHttp,
     pub limits: ConnectionLimits,
     pub connections: Arc<Connections>,
+    /// The fault rules, some of which cut connections.
+    pub harness: Arc<Harness>,
 }
 
 type Stream = Guarded<Either<TlsStream<TcpStream>, TcpStream>>;
@@ -147,27 +151,45 @@ impl<S: Send + 'static> Accept<TcpStream, S> for Acceptor {
                 Some(_) => (Either::Right(stream), Transport::Plain { allowed: this.plain.allows(peer) }),
                 None => (Either::Right(stream), Transport::Plain { allowed: true }),
             };
-            let stream = Guarded::new(stream, this.limits.idle, slot);
-            Ok((stream, WithTransport { inner: service, transport }))
+            let connection = Connection::default();
+            let stream = Guarded::new(stream, this.limits.idle, slot, connection.clone());
+            Ok((stream, WithTransport { inner: service, transport, connection, harness: this.harness }))
         })
     }
 }
 
 /// A connection that is closed after `idle` without a byte either way, and that holds its
 /// [`Slot`] while open. Activity only stamps the time: the timer is moved when it fires, once
-/// per idle period, not on every read and write.
+/// per idle period, not on every read and write. A fault rule that cuts the connection
+/// ([`Connection`]) fails its next write, so not a byte of the answer leaves.
 pub struct Guarded<T> {
     inner: T,
     idle: Duration,
     last_active: tokio::time::Instant,
     deadline: Pin<Box<tokio::time::Sleep>>,
+    connection: Connection,
     _slot: Slot,
 }
 
+/// The TCP socket under a connection, for a reset (`SO_LINGER` 0).
+pub trait Socket {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Socket for Either<TlsStream<TcpStream>, TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Either::Left(tls) => tls.get_ref().0,
+            Either::Right(tcp) => tcp,
+        }
+    }
+}
+
 impl<T> Guarded<T> {
-    fn new(inner: T, idle: Duration, slot: Slot) -> Self {
+    fn new(inner: T, idle: Duration, slot: Slot, connection: Connection) -> Self {
         let last_active = tokio::time::Instant::now();
-        Guarded { inner, idle, last_active, deadline: Box::pin(tokio::time::sleep(idle)), _slot: slot }
+        let deadline = Box::pin(tokio::time::sleep(idle));
+        Guarded { inner, idle, last_active, deadline, connection, _slot: slot }
     }
 
     fn active(&mut self) {
@@ -203,9 +225,20 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
+impl<T: AsyncWrite + Socket + Unpin> AsyncWrite for Guarded<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        if let Some(cut) = this.connection.is_cut() {
+            let kind = match cut {
+                // Closed with an RST instead of a FIN.
+                Cut::Reset => {
+                    let _ = this.inner.tcp().set_zero_linger();
+                    io::ErrorKind::ConnectionReset
+                }
+                Cut::Close => io::ErrorKind::BrokenPipe,
+            };
+            return Poll::Ready(Err(io::Error::new(kind, "a fault rule cut the connection")));
+        }
         match Pin::new(&mut this.inner).poll_write(cx, data) {
             Poll::Ready(result) => {
                 this.active();
@@ -224,11 +257,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     }
 }
 
-/// Tells every request how its connection reached us.
+/// Tells every request how its connection reached us and, while fault rules are held, hands
+/// it the connection's fate.
 #[derive(Clone)]
 pub struct WithTransport<S> {
     inner: S,
     transport: Transport,
+    connection: Connection,
+    harness: Arc<Harness>,
 }
 
 impl<S: Service<Request<Incoming>>> Service<Request<Incoming>> for WithTransport<S> {
@@ -242,6 +278,10 @@ impl<S: Service<Request<Incoming>>> Service<Request<Incoming>> for WithTransport
 
     fn call(&mut self, mut request: Request<Incoming>) -> S::Future {
         request.extensions_mut().insert(self.transport);
+        // Without rules, nothing more per request than this load.
+        if self.harness.faults.armed() {
+            request.extensions_mut().insert(self.connection.clone());
+        }
         self.inner.call(request)
     }
 }

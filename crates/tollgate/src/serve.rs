@@ -14,7 +14,9 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tollgate_core::directory::{SYSTEM_ADMINISTRATOR, SYSTEM_ORG};
 use tollgate_core::password::HashCost;
 use tollgate_core::{ApiTokenSpec, Core, Metrics, SystemClock};
-use tollgate_dialects::{AppState, Dialect, Operations, Shared, Site};
+use tollgate_dialects::faults::Faults;
+use tollgate_dialects::journal::Journal;
+use tollgate_dialects::{AppState, Dialect, Harness, Operations, Shared, Site};
 
 use crate::config::{self, Config};
 use crate::ephemeral::{self, Ephemeral, Ready};
@@ -116,7 +118,16 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         scheme: if config.http { "http" } else { "https" },
         settings: Arc::new(config.settings()),
         request_timeout: Duration::from_secs(config.limits.request_timeout_seconds),
+        // A throw-away server, or one started from fixtures, is a test's.
+        harness: Arc::new(Harness {
+            serves_faults: config.testing.faults || ephemeral.is_some() || fixtures.is_some(),
+            faults: Faults::new(),
+            journal: Journal::new(config.testing.journal || ephemeral.is_some(), config.testing.journal_capacity),
+        }),
     });
+    if let Some((path, (fixtures, text))) = &fixtures {
+        fixtures.install_faults(&state.harness.faults, path, text)?;
+    }
     tokio::spawn(sweep(core.clone(), Duration::from_secs(config.sessions.sweep_interval_seconds.max(1))));
     // Sessions other nodes or the CLI end leave this node's cache through the revocation log.
     let feed = core.clone();
@@ -146,6 +157,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
             plain: config.tls.plain_http,
             limits,
             connections: connections.clone(),
+            harness: state.harness.clone(),
         };
         let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor).handle(handle);
         tune(server.http_builder(), header_timeout);

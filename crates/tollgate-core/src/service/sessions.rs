@@ -262,6 +262,23 @@ impl Core {
         Ok(ended)
     }
 
+    /// Ends the live session `id` as if it had idled out (`TIMED_OUT`): a test's fault rule
+    /// making a session expire on its next use. `Ok(None)` when it was not live.
+    pub async fn expire_session(&self, id: Uuid, correlation_id: &str) -> Result<Option<Session>, CoreError> {
+        let now = self.now();
+        let ended = self.store.end_session(id, SessionState::TimedOut, now).await?;
+        self.cache.end(id, SessionState::TimedOut, now);
+        if let Some(ended) = &ended {
+            self.audit(&Actor::System, Some(correlation_id), AuditEvent::session_ended(SessionEnd::Expiry, ended));
+        }
+        Ok(ended)
+    }
+
+    /// The session `id`, live or ended.
+    pub async fn session_by_id(&self, id: Uuid) -> Result<Option<Session>, CoreError> {
+        Ok(self.store.session_by_id(id).await?)
+    }
+
     /// `actor` revokes the live session `id`.
     pub async fn revoke_session(&self, actor: &Actor, id: Uuid, correlation_id: &str) -> Result<Session, CoreError> {
         // Before the store is asked: most callers may end no one's session but their own.

@@ -66,6 +66,10 @@ fn parts(failure: &Failure, info: &RequestInfo<'_>) -> (StatusCode, &'static str
             "HCX Manager is not initialised: an operator must run `tollgate bootstrap`.".into(),
         ),
         Failure::Unavailable(_) | Failure::Internal(_) => internal(),
+        Failure::Injected(status) => {
+            let (_, code, message) = parts(&Failure::standing_for(*status), info);
+            (*status, code, message)
+        }
     }
 }
 

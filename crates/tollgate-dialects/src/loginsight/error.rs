@@ -16,6 +16,10 @@ const LOGIN_TIMEOUT: u16 = 440;
 const REFUSED: &str = "Invalid credentials or account is locked.";
 
 pub fn render(failure: &Failure, _info: &RequestInfo<'_>) -> Response {
+    shaped(failure)
+}
+
+fn shaped(failure: &Failure) -> Response {
     let json_format = |reason: String| {
         (
             StatusCode::BAD_REQUEST,
@@ -86,6 +90,16 @@ pub fn render(failure: &Failure, _info: &RequestInfo<'_>) -> Response {
             json!({"errorMessage": "LI server should be bootstrapped to process this API call"}),
         ),
         Failure::Unavailable(_) | Failure::Internal(_) => internal(),
+        // Its 503 is the one an appliance not yet bootstrapped answers; the rest keep their
+        // shape (the 440 and 401 their bare text) under the status asked for.
+        Failure::Injected(status) if *status == StatusCode::SERVICE_UNAVAILABLE => {
+            return shaped(&Failure::NotInitialised);
+        }
+        Failure::Injected(status) => {
+            let mut response = shaped(&Failure::standing_for(*status));
+            *response.status_mut() = *status;
+            return response;
+        }
     };
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }

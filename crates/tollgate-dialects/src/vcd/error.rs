@@ -90,6 +90,10 @@ fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
         Failure::Internal(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "An internal error occurred.".into())
         }
+        Failure::Injected(status) => {
+            let (_, code, message) = parts(&Failure::standing_for(*status));
+            (*status, code, message)
+        }
     }
 }
 

@@ -59,6 +59,10 @@ fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
             "The appliance is not initialised: an operator must run `tollgate bootstrap`.".into(),
         ),
         Failure::Unavailable(_) | Failure::Internal(_) => server_failure(),
+        Failure::Injected(status) => {
+            let (_, code, message) = parts(&Failure::standing_for(*status));
+            (*status, code, message)
+        }
     }
 }
 

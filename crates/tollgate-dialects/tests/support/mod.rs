@@ -107,6 +107,7 @@ pub async fn uninitialised_with(setup: Setup) -> TestServer {
         scheme: "https",
         settings,
         request_timeout: setup.request_timeout.unwrap_or(std::time::Duration::from_secs(30)),
+        harness: Default::default(),
     });
     let dialects = setup.dialects.unwrap_or_else(|| Dialect::ALL.to_vec());
     TestServer { app: tollgate_dialects::router(state, &dialects), core }
