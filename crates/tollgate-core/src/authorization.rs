@@ -72,6 +72,8 @@ pub enum Action {
     ManageTokens,
     /// List and test the identity sources.
     ManageSources,
+    /// Move the test clock, manage namespaces, reset the server (a stand-in for tests).
+    OperateTestServer,
 }
 
 /// Why an action was refused.
@@ -93,6 +95,7 @@ impl Action {
                 | Action::EndSession { .. }
                 | Action::TerminateSession { .. }
                 | Action::ManageTokens
+                | Action::OperateTestServer
         )
     }
 
@@ -114,6 +117,7 @@ impl Action {
             Action::ReadAudit { .. } => "read this audit trail",
             Action::ManageTokens => "manage API tokens",
             Action::ManageSources => "manage identity sources",
+            Action::OperateTestServer => "operate the test server (clock, namespaces, reset)",
         }
     }
 }
@@ -148,7 +152,8 @@ pub fn decide(actor: &Actor, action: Action) -> Result<(), Denial> {
         | Action::DeleteOrg { .. }
         | Action::ReadAudit { org_id: None }
         | Action::ManageTokens
-        | Action::ManageSources => false,
+        | Action::ManageSources
+        | Action::OperateTestServer => false,
     };
     if permitted { Ok(()) } else { Err(Denial::NotPermitted) }
 }
@@ -216,6 +221,7 @@ mod tests {
             Action::ReadAudit { org_id: None },
             Action::ManageTokens,
             Action::ManageSources,
+            Action::OperateTestServer,
         ]
     }
 
@@ -243,6 +249,7 @@ mod tests {
             Action::ReadAudit { org_id: None },
             Action::ManageTokens,
             Action::ManageSources,
+            Action::OperateTestServer,
         ];
         let own_org: Vec<Action> = every_action().into_iter().filter(|a| !provider_only.contains(a)).collect();
         assert_eq!(own_org.len(), 9);

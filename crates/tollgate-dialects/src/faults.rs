@@ -346,7 +346,7 @@ impl Faults {
             if asked(rule) && rule.matches(request) && rule.fires() {
                 let jitter = match rule.jitter.as_millis() as u64 {
                     0 => 0,
-                    max => rule.draws.next() % (max + 1),
+                    max => rule.draws.draw() % (max + 1),
                 };
                 let delay = rule.delay + Duration::from_millis(jitter);
                 return Some(Fired { rule: rule.name.clone(), delay, action: rule.action });
@@ -505,7 +505,7 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 struct SplitMix64(u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    fn draw(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -515,7 +515,7 @@ impl SplitMix64 {
 
     /// A draw in [0, 1).
     fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.draw() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

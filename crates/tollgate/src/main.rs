@@ -12,6 +12,7 @@ mod fixtures;
 mod import;
 mod listener;
 mod operator;
+mod remote;
 mod serve;
 mod sources;
 mod store_copy;
@@ -114,6 +115,18 @@ enum Command {
     /// List and test the identity sources (`[sources.NAME]` in the configuration).
     #[command(subcommand)]
     Source(sources::SourceCommand),
+    /// Add, list and remove a running server's fault rules (through its admin API).
+    ///
+    /// A rule makes matching requests fail as the product fails: a status in the dialect's
+    /// own error shape, latency, a network fault, or a forced state. Example: `tollgate fault
+    /// add --url http://127.0.0.1:8443 --dialect bluecat --status 500 --times 1`.
+    #[command(subcommand)]
+    Fault(remote::FaultCommand),
+    /// The requests a running server answered lately, or a count of them (its admin API).
+    ///
+    /// Needs the journal on (`serve --ephemeral`, or testing.journal). Example: `tollgate
+    /// journal --user alice --method DELETE --expect 1`.
+    Journal(Box<remote::JournalArgs>),
 }
 
 /// `--org ORG` and the user name, shared by the user commands.
@@ -172,6 +185,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Roles => operator::roles(&config).await,
         Command::InstallPam { service, pam_dir, force } => install_pam(&pam_dir, &service, force),
         Command::Source(command) => sources::run(&config, command).await,
+        Command::Fault(command) => remote::fault(command).await,
+        Command::Journal(args) => remote::journal(*args).await,
     }
 }
 

@@ -13,11 +13,13 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::common;
 use crate::{AppState, Failure, native};
 
+mod faults;
+mod journal;
 mod orgs;
 
 /// Every admin route, for [`native`] to merge into `/v1` and its document.
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(orgs::router())
+    OpenApiRouter::new().merge(orgs::router()).merge(faults::router()).merge(journal::router())
 }
 
 /// The caller of an admin endpoint: a native session's user, or an API token (`tga_…`), both
