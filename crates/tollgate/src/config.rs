@@ -345,6 +345,7 @@ const ENV_KEYS: &[&str] = &[
     "passwords",
     "throttle",
     "metrics",
+    "testing",
     "trusted_proxies",
     "dialects",
     "sources",

@@ -181,7 +181,7 @@ async fn the_log_insight_clients_see_the_bootstrap_503_of_a_forced_state() {
     // BlueCat shares /api/v2 with Log Insight on this listener, and is not touched.
     let reply = http()
         .post(format!("{}/api/v2/sessions", server.url()))
-        .basic_auth("administrator", Some(ADMIN_PASSWORD))
+        .json(&json!({"username": "administrator", "password": ADMIN_PASSWORD}))
         .send()
         .await
         .unwrap();
@@ -240,7 +240,7 @@ async fn raw_hcx_vcda_and_vcd_flows_see_their_shapes_and_no_other_dialect_does()
     assert_eq!(status, 201);
     let reply = client
         .post(format!("{url}/api/v2/sessions"))
-        .basic_auth("administrator", Some(ADMIN_PASSWORD))
+        .json(&json!({"username": "administrator", "password": ADMIN_PASSWORD}))
         .send()
         .await
         .unwrap();
