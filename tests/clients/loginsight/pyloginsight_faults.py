@@ -4,44 +4,16 @@ with one client, which logs in on the first 401 and again whenever a request get
 
 Prints one JSON line: {"requests": ["GET /api/v1/sessions/current [Bearer] -> 440", ...],
 "failed": null or the exception that escaped}. Exit status 0, or 1 with "FAIL: ..." on stderr
-when the client cannot be set up. See pyloginsight_flow.py for why collections is patched.
+when the client cannot be set up.
 """
 import argparse
-import collections
-import collections.abc
 import json
-import logging
 import sys
-import warnings
 from urllib.parse import urlsplit
 
 import requests
-import urllib3
-from requests.adapters import HTTPAdapter
-
-for _name in ("Mapping", "MutableMapping", "Sequence", "MutableSequence", "Iterable", "Callable"):
-    if not hasattr(collections, _name):
-        setattr(collections, _name, getattr(collections.abc, _name))
-logging.getLogger("pyloginsight").setLevel(logging.CRITICAL)
-warnings.filterwarnings("ignore", category=DeprecationWarning)
-
-from pyloginsight.connection import Connection, Credentials  # noqa: E402
-from pyloginsight.exceptions import NotBootstrapped  # noqa: E402
-from pyloginsight.models import Server  # noqa: E402
-
-urllib3.disable_warnings()
-
-
-class RecordingAdapter(HTTPAdapter):
-    def __init__(self, trace):
-        super().__init__()
-        self.trace = trace
-
-    def send(self, request, **kwargs):
-        resp = super().send(request, **kwargs)
-        bearer = " [Bearer]" if (request.headers.get("Authorization") or "").startswith("Bearer ") else ""
-        self.trace.append(f"{request.method} {urlsplit(request.url).path}{bearer} -> {resp.status_code}")
-        return resp
+# pyloginsight_flow restores the collections aliases pyloginsight needs before importing it.
+from pyloginsight_flow import Connection, Credentials, NotBootstrapped, RecordingAdapter, Server, fmt
 
 
 def main():
@@ -70,7 +42,7 @@ def main():
             server.current_session
     except (Exception, NotBootstrapped) as e:
         failed = f"{type(e).__name__}: {e!r}"
-    print(json.dumps({"requests": trace, "failed": failed}))
+    print(json.dumps({"requests": fmt(trace), "failed": failed}))
     return 0
 
 
