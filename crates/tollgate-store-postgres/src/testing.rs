@@ -202,3 +202,14 @@ impl Drop for Hung<'_> {
         self.0.signal("CONT");
     }
 }
+
+/// A certificate authority for TLS tests (of this store, and of Redis beside it), named
+/// `name`; its certificate is written to `dir/{name}.pem`.
+pub fn test_ca(dir: &Path, name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+    std::fs::write(dir.join(format!("{name}.pem")), ca.pem()).unwrap();
+    ca
+}

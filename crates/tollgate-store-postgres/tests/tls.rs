@@ -1,22 +1,10 @@
 //! TLS to PostgreSQL: a server of the test's own with `ssl = on`, a certificate from a test
 //! CA, and a `pg_hba.conf` that admits TLS connections only.
 
-use std::path::Path;
-
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use rcgen::{CertificateParams, CertifiedIssuer, DnType, KeyPair};
 use tollgate_core::store::MetaStore;
-use tollgate_store_postgres::testing::Server;
+use tollgate_store_postgres::testing::{Server, test_ca as ca};
 use tollgate_store_postgres::{PostgresStore, Timeouts};
-
-/// A CA named `name`, written to `dir/{name}.pem`.
-fn ca(dir: &Path, name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    std::fs::write(dir.join(format!("{name}.pem")), ca.pem()).unwrap();
-    ca
-}
 
 /// Turns TLS on with a certificate for `localhost` (and no address) that `ca` signed, and
 /// refuses every connection without TLS.

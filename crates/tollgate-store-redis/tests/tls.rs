@@ -5,21 +5,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use rcgen::{CertificateParams, CertifiedIssuer, DnType, KeyPair};
 use tollgate_core::{LockoutStore, Store, Timestamp};
+use tollgate_store_postgres::testing::test_ca as ca;
 use tollgate_store_postgres::{PostgresStore, Timeouts};
 use tollgate_store_redis::RedisAssisted;
 use tollgate_store_redis::testing::Server;
-
-/// A CA named `name`, written to `dir/{name}.pem`.
-fn ca(dir: &Path, name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    std::fs::write(dir.join(format!("{name}.pem")), ca.pem()).unwrap();
-    ca
-}
 
 /// A redis-server speaking TLS only, with a certificate for `localhost` (and no address)
 /// that `ca` signed.
