@@ -45,6 +45,8 @@ pub(super) struct FaultList {
         (status = 401, description = "No live session or API token", body = ErrorBody),
         (status = 403, description = "Only the provider's administrators operate a test server", body = ErrorBody),
         (status = 409, description = "Not a test server", body = ErrorBody),
+        (status = "4XX", description = "A bad request", body = ErrorBody),
+        (status = "5XX", description = "The server or a backend failed", body = ErrorBody),
     ))]
 async fn list_faults(State(state): State<AppState>, Admin(actor): Admin) -> Result<Json<FaultList>, Failure> {
     authorize(&state, &actor)?;
@@ -62,6 +64,8 @@ async fn list_faults(State(state): State<AppState>, Admin(actor): Admin) -> Resu
         (status = 401, description = "No live session or API token", body = ErrorBody),
         (status = 403, description = "Only the provider's administrators operate a test server", body = ErrorBody),
         (status = 409, description = "Not a test server", body = ErrorBody),
+        (status = "4XX", description = "A bad request", body = ErrorBody),
+        (status = "5XX", description = "The server or a backend failed", body = ErrorBody),
     ))]
 async fn add_fault(
     State(state): State<AppState>,
@@ -84,6 +88,8 @@ async fn add_fault(
         (status = 401, description = "No live session or API token", body = ErrorBody),
         (status = 403, description = "Only the provider's administrators operate a test server", body = ErrorBody),
         (status = 409, description = "Not a test server", body = ErrorBody),
+        (status = "4XX", description = "A bad request", body = ErrorBody),
+        (status = "5XX", description = "The server or a backend failed", body = ErrorBody),
     ))]
 async fn remove_all_faults(State(state): State<AppState>, Admin(actor): Admin) -> Result<StatusCode, Failure> {
     authorize(&state, &actor)?;
@@ -100,6 +106,8 @@ async fn remove_all_faults(State(state): State<AppState>, Admin(actor): Admin) -
         (status = 403, description = "Only the provider's administrators operate a test server", body = ErrorBody),
         (status = 404, description = "No rule of that name", body = ErrorBody),
         (status = 409, description = "Not a test server", body = ErrorBody),
+        (status = "4XX", description = "A bad request", body = ErrorBody),
+        (status = "5XX", description = "The server or a backend failed", body = ErrorBody),
     ))]
 async fn remove_fault(
     State(state): State<AppState>,

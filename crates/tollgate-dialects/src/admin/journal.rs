@@ -90,6 +90,8 @@ fn read(query: Result<Query<JournalQuery>, QueryRejection>, state: &AppState) ->
         (status = 401, description = "No live session or API token", body = ErrorBody),
         (status = 403, description = "Only the provider's administrators operate a test server", body = ErrorBody),
         (status = 409, description = "The journal is off", body = ErrorBody),
+        (status = "4XX", description = "A bad request", body = ErrorBody),
+        (status = "5XX", description = "The server or a backend failed", body = ErrorBody),
     ))]
 async fn list_journal(
     State(state): State<AppState>,
@@ -113,6 +115,8 @@ async fn list_journal(
         (status = 401, description = "No live session or API token", body = ErrorBody),
         (status = 403, description = "Only the provider's administrators operate a test server", body = ErrorBody),
         (status = 409, description = "The count is not the one expected, or the journal is off", body = ErrorBody),
+        (status = "4XX", description = "A bad request", body = ErrorBody),
+        (status = "5XX", description = "The server or a backend failed", body = ErrorBody),
     ))]
 async fn count_journal(
     State(state): State<AppState>,
