@@ -49,27 +49,34 @@ pub enum FaultCommand {
     },
 }
 
+/// Which requests a rule matches, or the journal lists: every one given must hold.
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    /// The dialect: vcd, vcda, loginsight, hcx, bluecat or native.
+    #[arg(long)]
+    dialect: Option<String>,
+    /// The HTTP method, e.g. POST.
+    #[arg(long)]
+    method: Option<String>,
+    /// Paths matching this glob: `*` within a segment, `**` across, `?` one character.
+    #[arg(long, value_name = "GLOB")]
+    path: Option<String>,
+    /// The user of the session the request used or opened: name or name@org.
+    #[arg(long)]
+    user: Option<String>,
+    /// The namespace the request acted in.
+    #[arg(long)]
+    namespace: Option<String>,
+}
+
 /// A fault rule's fields, as `POST /v1/admin/faults` takes them (see the README).
 #[derive(Args, Debug)]
 pub struct RuleArgs {
     /// The rule's name [default: fault-N].
     #[arg(long)]
     name: Option<String>,
-    /// Only this dialect: vcd, vcda, loginsight, hcx, bluecat or native.
-    #[arg(long)]
-    dialect: Option<String>,
-    /// Only this HTTP method, e.g. POST.
-    #[arg(long)]
-    method: Option<String>,
-    /// Only paths matching this glob: `*` within a segment, `**` across, `?` one character.
-    #[arg(long, value_name = "GLOB")]
-    path: Option<String>,
-    /// Only requests for this user's session: name or name@org.
-    #[arg(long)]
-    user: Option<String>,
-    /// Only requests in this namespace.
-    #[arg(long)]
-    namespace: Option<String>,
+    #[command(flatten)]
+    request: RequestArgs,
     /// Answer with this status in the dialect's own error shape (400-599; 440 for Log Insight).
     #[arg(long, allow_negative_numbers = true)]
     status: Option<i64>,
@@ -104,13 +111,14 @@ pub struct RuleArgs {
 
 impl From<RuleArgs> for RuleSpec {
     fn from(a: RuleArgs) -> RuleSpec {
+        let RequestArgs { dialect, method, path, user, namespace } = a.request;
         RuleSpec {
             name: a.name,
-            dialect: a.dialect,
-            method: a.method,
-            path: a.path,
-            user: a.user,
-            namespace: a.namespace,
+            dialect,
+            method,
+            path,
+            user,
+            namespace,
             status: a.status,
             latency_ms: a.latency_ms,
             jitter_ms: a.jitter_ms,
@@ -130,20 +138,11 @@ impl From<RuleArgs> for RuleSpec {
 pub struct JournalArgs {
     #[command(flatten)]
     server: Server,
-    #[arg(long)]
-    dialect: Option<String>,
-    #[arg(long)]
-    method: Option<String>,
-    /// A glob, as fault rules take.
-    #[arg(long, value_name = "GLOB")]
-    path: Option<String>,
+    #[command(flatten)]
+    request: RequestArgs,
+    /// The status answered.
     #[arg(long)]
     status: Option<u16>,
-    /// The user of the session a request used or opened: name or name@org.
-    #[arg(long)]
-    user: Option<String>,
-    #[arg(long)]
-    namespace: Option<String>,
     /// The fault rule that fired; `*` for any.
     #[arg(long, value_name = "RULE")]
     fault: Option<String>,
@@ -183,13 +182,14 @@ pub async fn fault(command: FaultCommand) -> anyhow::Result<()> {
 
 pub async fn journal(args: JournalArgs) -> anyhow::Result<()> {
     let counting = args.count || args.expect.is_some();
+    let RequestArgs { dialect, method, path, user, namespace } = args.request;
     let query: Vec<(&str, String)> = [
-        ("dialect", args.dialect),
-        ("method", args.method),
-        ("path", args.path),
+        ("dialect", dialect),
+        ("method", method),
+        ("path", path),
         ("status", args.status.map(|s| s.to_string())),
-        ("user", args.user),
-        ("namespace", args.namespace),
+        ("user", user),
+        ("namespace", namespace),
         ("fault", args.fault),
         ("since", args.since.map(|s| s.to_string())),
         ("expect", args.expect.map(|n| n.to_string())),

@@ -34,6 +34,11 @@ impl TestServer {
         &self.server.url
     }
 
+    /// `POST path` with a JSON body, as a dialect's client sends a login.
+    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client.post(format!("{}{path}", self.url())).json(&body).send().await.unwrap()
+    }
+
     /// `POST /v1/admin/faults`: the status and the answer.
     async fn add_fault(&self, rule: Value) -> (u16, Value) {
         let reply = self
@@ -179,12 +184,7 @@ async fn the_log_insight_clients_see_the_bootstrap_503_of_a_forced_state() {
         assert_eq!(seen["status"], 503, "{script}: {seen}");
     }
     // BlueCat shares /api/v2 with Log Insight on this listener, and is not touched.
-    let reply = http()
-        .post(format!("{}/api/v2/sessions", server.url()))
-        .json(&json!({"username": "administrator", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let reply = server.post("/api/v2/sessions", json!({"username": "administrator", "password": ADMIN_PASSWORD})).await;
     assert_eq!(reply.status(), 201, "BlueCat's login");
 }
 
@@ -198,7 +198,7 @@ async fn raw_hcx_vcda_and_vcd_flows_see_their_shapes_and_no_other_dialect_does()
     let url = server.url();
     let credentials = json!({"username": "administrator", "password": ADMIN_PASSWORD});
 
-    let reply = client.post(format!("{url}/hybridity/api/sessions")).json(&credentials).send().await.unwrap();
+    let reply = server.post("/hybridity/api/sessions", credentials).await;
     assert_eq!(reply.status(), 500);
     let body: Value = reply.json().await.unwrap();
     assert_eq!(
@@ -213,12 +213,8 @@ async fn raw_hcx_vcda_and_vcd_flows_see_their_shapes_and_no_other_dialect_does()
         "{body}"
     );
 
-    let reply = client
-        .post(format!("{url}/sessions"))
-        .json(&json!({"type": "LOCAL", "user": "administrator", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let reply =
+        server.post("/sessions", json!({"type": "LOCAL", "user": "administrator", "password": ADMIN_PASSWORD})).await;
     assert_eq!(reply.status(), 503);
     let body: Value = reply.json().await.unwrap();
     assert_eq!(
@@ -238,19 +234,11 @@ async fn raw_hcx_vcda_and_vcd_flows_see_their_shapes_and_no_other_dialect_does()
     // No other dialect sees any of it.
     let (status, _) = support::native_login(&client, url, "System", "administrator", ADMIN_PASSWORD).await;
     assert_eq!(status, 201);
-    let reply = client
-        .post(format!("{url}/api/v2/sessions"))
-        .json(&json!({"username": "administrator", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let reply = server.post("/api/v2/sessions", json!({"username": "administrator", "password": ADMIN_PASSWORD})).await;
     assert_eq!(reply.status(), 201, "BlueCat");
-    let reply = client
-        .post(format!("{url}/api/v1/sessions"))
-        .json(&json!({"username": "administrator", "password": ADMIN_PASSWORD, "provider": "Local"}))
-        .send()
-        .await
-        .unwrap();
+    let reply = server
+        .post("/api/v1/sessions", json!({"username": "administrator", "password": ADMIN_PASSWORD, "provider": "Local"}))
+        .await;
     assert_eq!(reply.status(), 200, "Log Insight");
 }
 
@@ -259,12 +247,9 @@ async fn forced_states_expire_the_session_and_lock_the_login() {
     let server = TestServer::start(true);
     let client = http();
     let url = server.url();
-    let reply = client
-        .post(format!("{url}/api/v1/sessions"))
-        .json(&json!({"username": "administrator", "password": ADMIN_PASSWORD, "provider": "Local"}))
-        .send()
-        .await
-        .unwrap();
+    let reply = server
+        .post("/api/v1/sessions", json!({"username": "administrator", "password": ADMIN_PASSWORD, "provider": "Local"}))
+        .await;
     let token = reply.json::<Value>().await.unwrap()["sessionId"].as_str().unwrap().to_owned();
     server.fault(json!({"dialect": "loginsight", "path": "/api/v1/sessions/current", "state": "session_expired", "times": 1})).await;
     server
@@ -279,12 +264,8 @@ async fn forced_states_expire_the_session_and_lock_the_login() {
         assert_eq!(reply.status(), 440);
         assert_eq!(reply.text().await.unwrap(), "Login Timeout");
     }
-    let reply = client
-        .post(format!("{url}/hybridity/api/sessions"))
-        .json(&json!({"username": "administrator", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let reply =
+        server.post("/hybridity/api/sessions", json!({"username": "administrator", "password": ADMIN_PASSWORD})).await;
     assert_eq!(reply.status(), 401);
     let body: Value = reply.json().await.unwrap();
     assert_eq!(body["errorCode"], "INVALID_CREDENTIALS", "{body}");
@@ -361,12 +342,8 @@ async fn network_faults_cut_hang_and_slow_the_connection() {
     );
 
     let started = Instant::now();
-    let reply = http()
-        .post(format!("{}/hybridity/api/sessions", server.url()))
-        .json(&json!({"username": "administrator", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let reply =
+        server.post("/hybridity/api/sessions", json!({"username": "administrator", "password": ADMIN_PASSWORD})).await;
     assert_eq!(reply.status(), 200, "latency only delays");
     assert!(started.elapsed() >= Duration::from_millis(700), "{:?}", started.elapsed());
 
