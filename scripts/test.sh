@@ -37,5 +37,8 @@ cargo fmt --all --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "The pytest plugin's wheel (maturin), into the client venv"
+scripts/build-pytest-plugin.sh "$TOLLGATE_TEST_VENV" >/dev/null
+
 step "cargo nextest run"
 cargo nextest run --workspace --no-fail-fast "$@"

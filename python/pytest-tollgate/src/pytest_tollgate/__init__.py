@@ -1,0 +1,14 @@
+"""pytest fixtures that run throw-away Tollgate servers; see the plugin module for the fixtures."""
+
+from .admin import AdminApi, TollgateApiError
+from .server import AdminCredentials, EphemeralServer, TollgateServer, TollgateStartError, bundled_binary
+
+__all__ = [
+    "AdminApi",
+    "AdminCredentials",
+    "EphemeralServer",
+    "TollgateApiError",
+    "TollgateServer",
+    "TollgateStartError",
+    "bundled_binary",
+]
