@@ -24,6 +24,7 @@ pub mod session;
 pub mod source;
 pub mod store;
 pub mod store_copy;
+mod suspects;
 pub mod telemetry;
 pub mod throttle;
 pub mod token;

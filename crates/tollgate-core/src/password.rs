@@ -1,13 +1,21 @@
 //! Local passwords: Argon2id, computed on a pool of dedicated, lower-priority threads so that
 //! hashing never stalls request handling, yields the CPU to token validation when both want
 //! it, and never holds more than a few 19 MiB buffers at once.
+//!
+//! Hashes wait in one of two lanes. Logins from addresses the core suspects (a recent refusal,
+//! or a login already under way) wait in the low lane, which a thread serves only when nothing waits in
+//! the normal one: a password spray then delays only itself, and a legitimate login waits at
+//! most for the hashes already running.
 
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::error::CoreError;
 use crate::imported_hash::HashFormat;
@@ -94,17 +102,114 @@ impl Default for PasswordPolicy {
     }
 }
 
-/// Logins waiting for a hashing thread; beyond this, login requests wait to be queued.
+/// Hashes waiting in the normal lane; beyond this, login requests wait to be queued.
 const QUEUE: usize = 1024;
+/// Hashes waiting in the low lane; when it is full, a suspect login is answered "too many"
+/// before it is hashed.
+const LOW_LANE_PLACES: usize = 64;
 /// How much hashing threads defer to request handling (a nice value: 0 is normal, 19 least).
 const HASHING_NICENESS: i32 = 10;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Which queue a hash waits in: threads take a low-lane job only when no normal one waits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Lane {
+    #[default]
+    Normal,
+    Low,
+}
+
+tokio::task_local! {
+    /// The lane of the login the current task serves: hashes deep inside an identity source
+    /// wait in it without every source's signature carrying it.
+    static LANE: Lane;
+}
+
+/// Runs `future` (a login) with its hashes in `lane`.
+pub(crate) async fn in_lane<F: Future>(lane: Lane, future: F) -> F::Output {
+    LANE.scope(lane, future).await
+}
+
+fn current_lane() -> Lane {
+    LANE.try_with(|lane| *lane).unwrap_or_default()
+}
+
+/// The low lane had no place left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LowLaneFull {
+    /// True for the first refusal since the lane last had room: the one to audit.
+    pub first_of_burst: bool,
+}
+
+/// Jobs waiting for a hashing thread, by lane.
+#[derive(Default)]
+struct Lanes {
+    normal: VecDeque<Job>,
+    low: VecDeque<Job>,
+    /// Every [`PasswordHasher`] is gone: threads end once the lanes are empty.
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Queue {
+    lanes: Mutex<Lanes>,
+    job_waiting: Condvar,
+}
+
+impl Queue {
+    fn lanes(&self) -> std::sync::MutexGuard<'_, Lanes> {
+        self.lanes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn push(&self, lane: Lane, job: Job) {
+        let mut lanes = self.lanes();
+        match lane {
+            Lane::Normal => lanes.normal.push_back(job),
+            Lane::Low => lanes.low.push_back(job),
+        }
+        drop(lanes);
+        self.job_waiting.notify_one();
+    }
+
+    /// The next job, the normal lane first; `None` once closed and empty.
+    fn next(&self) -> Option<Job> {
+        let mut lanes = self.lanes();
+        loop {
+            if let Some(job) = lanes.normal.pop_front().or_else(|| lanes.low.pop_front()) {
+                return Some(job);
+            }
+            if lanes.closed {
+                return None;
+            }
+            lanes = self.job_waiting.wait(lanes).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+}
+
+/// The sending side every clone of a [`PasswordHasher`] shares; dropping the last closes the
+/// queue, which ends the threads.
+struct Inlet {
+    queue: Arc<Queue>,
+    /// Places in the normal lane.
+    normal_places: Arc<Semaphore>,
+    /// Places in the low lane.
+    low_places: Arc<Semaphore>,
+    /// The low lane refused its last taker.
+    low_refusing: AtomicBool,
+}
+
+impl Drop for Inlet {
+    fn drop(&mut self) {
+        self.queue.lanes().closed = true;
+        self.queue.job_waiting.notify_all();
+    }
+}
+
 /// Hashes and verifies passwords on `threads` dedicated threads.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    jobs: mpsc::Sender<Job>,
+    inlet: Arc<Inlet>,
     /// Verified in place of a real hash when the account does not exist, so that
     /// "no such user" costs the same time as "wrong password".
     dummy_hash: Arc<str>,
@@ -122,8 +227,7 @@ impl PasswordHasher {
 
     pub fn with_metrics(threads: usize, cost: HashCost, metrics: &Metrics) -> Self {
         let dummy_secret = hex::encode(crate::token::random_secret::<16>());
-        let (jobs, queue) = mpsc::channel::<Job>(QUEUE);
-        let queue = Arc::new(Mutex::new(queue));
+        let queue = Arc::new(Queue::default());
         for index in 0..threads.max(1) {
             let queue = queue.clone();
             std::thread::Builder::new()
@@ -131,19 +235,37 @@ impl PasswordHasher {
                 .spawn(move || {
                     defer_to_requests();
                     // Ends when every PasswordHasher clone is gone and the queue is drained.
-                    while let Some(job) = next_job(&queue) {
-                        job();
+                    while let Some(job) = queue.next() {
+                        // A job that panics drops its answer (its requester sees an error);
+                        // the thread goes on with the next.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                     }
                 })
                 .expect("the OS could not start a password hashing thread");
         }
+        let inlet = Inlet {
+            queue,
+            normal_places: Arc::new(Semaphore::new(QUEUE)),
+            low_places: Arc::new(Semaphore::new(LOW_LANE_PLACES)),
+            low_refusing: AtomicBool::new(false),
+        };
         PasswordHasher {
-            jobs,
+            inlet: Arc::new(inlet),
             dummy_hash: hash_at(cost, &dummy_secret).into(),
             cost,
             queue_depth: metrics.hash_queue_depth.clone(),
             wait: metrics.hash_wait.clone(),
         }
+    }
+
+    /// Whether the low lane has room for a login's hash, checked before the login starts.
+    /// Logins racing for the last place wait for it (the lane stays bounded).
+    pub(crate) fn low_lane_room(&self) -> Result<(), LowLaneFull> {
+        if self.inlet.low_places.available_permits() > 0 {
+            self.inlet.low_refusing.store(false, Ordering::Relaxed);
+            return Ok(());
+        }
+        Err(LowLaneFull { first_of_burst: !self.inlet.low_refusing.swap(true, Ordering::Relaxed) })
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, CoreError> {
@@ -167,10 +289,20 @@ impl PasswordHasher {
         self.verify(None, password).await.map(|_| ())
     }
 
+    /// Runs `work` on a hashing thread, waiting in the current task's lane. The job holds
+    /// its place in the lane until a thread starts it.
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, CoreError> {
+        let lane = current_lane();
+        let stopped = || CoreError::Internal("the password hashing threads have stopped".into());
+        let places = match lane {
+            Lane::Normal => &self.inlet.normal_places,
+            Lane::Low => &self.inlet.low_places,
+        };
+        let place = places.clone().acquire_owned().await.map_err(|_| stopped())?;
         let (done, result) = oneshot::channel();
         let (queue_depth, wait, queued) = (self.queue_depth.clone(), self.wait.clone(), Instant::now());
         let job: Job = Box::new(move || {
+            drop(place);
             queue_depth.decrement(1.0);
             wait.record(queued.elapsed());
             // A requester that has gone away (client disconnected, request timed out) needs
@@ -179,18 +311,10 @@ impl PasswordHasher {
                 let _ = done.send(work());
             }
         });
-        let stopped = || CoreError::Internal("the password hashing threads have stopped".into());
         self.queue_depth.increment(1.0);
-        if self.jobs.send(job).await.is_err() {
-            self.queue_depth.decrement(1.0);
-            return Err(stopped());
-        }
+        self.inlet.queue.push(lane, job);
         result.await.map_err(|_| stopped())
     }
-}
-
-fn next_job(queue: &Mutex<mpsc::Receiver<Job>>) -> Option<Job> {
-    queue.lock().ok()?.blocking_recv()
 }
 
 /// Lowers the calling thread's scheduling priority (Linux keeps a nice value per thread).
@@ -252,6 +376,79 @@ mod tests {
             after_name.split_whitespace().nth(16).map(|n| n.parse::<i32>().unwrap())
         });
         assert_eq!(nice_of_hashing_thread, Some(HASHING_NICENESS));
+    }
+
+    /// Occupies a one-thread hasher until `release` is sent, so that other jobs queue.
+    async fn hold_the_only_thread(
+        hasher: &PasswordHasher,
+    ) -> (tokio::task::JoinHandle<()>, std::sync::mpsc::Sender<()>) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let busy = tokio::spawn({
+            let hasher = hasher.clone();
+            async move {
+                hasher
+                    .run(move || {
+                        started.send(()).unwrap();
+                        held.recv().unwrap()
+                    })
+                    .await
+                    .unwrap()
+            }
+        });
+        running.await.unwrap();
+        (busy, release)
+    }
+
+    #[tokio::test]
+    async fn a_waiting_normal_hash_runs_before_low_lane_hashes_queued_earlier() {
+        let hasher = PasswordHasher::with_metrics(1, HashCost::Throwaway, &Metrics::disabled());
+        let (busy, release) = hold_the_only_thread(&hasher).await;
+        let finished = Arc::new(Mutex::new(Vec::new()));
+        let queue = |lane: Lane, name: &'static str| {
+            let (hasher, finished) = (hasher.clone(), finished.clone());
+            tokio::spawn(in_lane(lane, async move {
+                hasher.run(move || finished.lock().unwrap().push(name)).await.unwrap();
+            }))
+        };
+        let mut waiting = vec![queue(Lane::Low, "low 1"), queue(Lane::Low, "low 2")];
+        while hasher.inlet.queue.lanes().low.len() < 2 {
+            tokio::task::yield_now().await;
+        }
+        waiting.push(queue(Lane::Normal, "normal"));
+        while hasher.inlet.queue.lanes().normal.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        busy.await.unwrap();
+        for job in waiting {
+            job.await.unwrap();
+        }
+        assert_eq!(*finished.lock().unwrap(), ["normal", "low 1", "low 2"]);
+    }
+
+    #[tokio::test]
+    async fn a_full_low_lane_refuses_once_per_burst_until_it_has_room_again() {
+        let hasher = PasswordHasher::with_metrics(1, HashCost::Throwaway, &Metrics::disabled());
+        let (busy, release) = hold_the_only_thread(&hasher).await;
+        assert_eq!(hasher.low_lane_room(), Ok(()));
+        let waiting: Vec<_> = (0..LOW_LANE_PLACES)
+            .map(|_| {
+                let hasher = hasher.clone();
+                tokio::spawn(in_lane(Lane::Low, async move { hasher.verify_dummy("guess").await.unwrap() }))
+            })
+            .collect();
+        while hasher.inlet.queue.lanes().low.len() < LOW_LANE_PLACES {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(hasher.low_lane_room(), Err(LowLaneFull { first_of_burst: true }));
+        assert_eq!(hasher.low_lane_room(), Err(LowLaneFull { first_of_burst: false }));
+        release.send(()).unwrap();
+        busy.await.unwrap();
+        for job in waiting {
+            job.await.unwrap();
+        }
+        assert_eq!(hasher.low_lane_room(), Ok(()));
     }
 
     #[test]

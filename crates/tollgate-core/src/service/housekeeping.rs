@@ -49,6 +49,7 @@ impl Core {
             Err(e) => tracing::warn!(error = %e, "could not count the live sessions"),
         }
         self.login_throttle.prune(now);
+        self.suspects.prune(now);
         self.unknown_token_throttle.prune(now);
         self.session_throttle.prune(now);
         // Each step runs whatever became of the one before: a failed expiry must not keep the

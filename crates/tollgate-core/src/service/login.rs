@@ -10,15 +10,19 @@ use crate::clock::Timestamp;
 use crate::directory::{Org, User, UserSpec, validate_name};
 use crate::error::{AuthFailure, CoreError, FailureReason};
 use crate::lockout;
-use crate::password::MAX_PASSWORD_BYTES;
+use crate::password::{self, Lane, MAX_PASSWORD_BYTES};
 use crate::session::{Session, SessionState};
 use crate::source::{Credential, DELEGATED_SOURCE, SourceAttempt, Verdict};
 use crate::store::{Page, SessionFilter};
+use crate::suspects::Ending;
 use crate::telemetry;
 use crate::token::TokenDigest;
 
 /// Sessions beyond the per-user cap one login may end.
 const EVICTION_SLACK: u32 = 16;
+
+/// When to try again after the low lane of the hash queue was full.
+const LOW_LANE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Core {
     /// Checks credentials against the request's identity source and opens a session. Every
@@ -30,7 +34,8 @@ impl Core {
         let (dialect, source) = (request.dialect, request.source);
         let outcome = match self.throttle_login(request.remote_addr.as_deref()) {
             Ok(attempt) => {
-                let outcome = match self.verify_credentials(&request).await {
+                let verified = password::in_lane(attempt.lane, self.verify_credentials(&request)).await;
+                let outcome = match verified {
                     Ok(user) => self.open_for(user, request).await,
                     Err(e) => Err(e),
                 };
@@ -43,23 +48,41 @@ impl Core {
         outcome
     }
 
-    /// Takes a login attempt from the client's address, before any password is hashed.
+    /// Takes a login attempt from the client's address, before any password is hashed, and
+    /// picks the lane its hashes wait in; a suspect address finding the low lane full is
+    /// refused like a throttled one.
     fn throttle_login(&self, remote: Option<&str>) -> Result<ThrottledAttempt<'_>, CoreError> {
-        if let Some(remote) = remote
-            && let Err(throttled) = self.login_throttle.take(remote, self.now())
-        {
-            self.metrics.throttled(telemetry::Throttled::Login);
-            if throttled.first_of_burst {
-                let event = AuditEvent::Throttled {
-                    what: telemetry::Throttled::Login,
-                    key: remote.to_owned(),
-                    retry_after_seconds: throttled.retry_after.as_secs().max(1),
-                };
-                self.audit(&Actor::System, None, event);
-            }
+        let Some(remote) = remote else {
+            return Ok(ThrottledAttempt { core: self, remote: None, lane: Lane::Normal, ending: Ending::Neither });
+        };
+        let now = self.now();
+        if let Err(throttled) = self.login_throttle.take(remote, now) {
+            self.refuse_throttled_login(remote, throttled.retry_after, throttled.first_of_burst);
             return Err(CoreError::Throttled(throttled.retry_after));
         }
-        Ok(ThrottledAttempt { core: self, remote: remote.map(str::to_owned), counted: false })
+        let lane = self.suspects.start(remote, now);
+        // From here on, dropping the attempt gives the token back and ends the login's standing.
+        let attempt = ThrottledAttempt { core: self, remote: Some(remote.to_owned()), lane, ending: Ending::Neither };
+        if lane == Lane::Low
+            && let Err(full) = self.hasher.low_lane_room()
+        {
+            self.refuse_throttled_login(remote, LOW_LANE_RETRY, full.first_of_burst);
+            return Err(CoreError::Throttled(LOW_LANE_RETRY));
+        }
+        Ok(attempt)
+    }
+
+    /// Counts a login refused with "too many", and audits the first of a burst.
+    fn refuse_throttled_login(&self, remote: &str, retry_after: std::time::Duration, first_of_burst: bool) {
+        self.metrics.throttled(telemetry::Throttled::Login);
+        if first_of_burst {
+            let event = AuditEvent::Throttled {
+                what: telemetry::Throttled::Login,
+                key: remote.to_owned(),
+                retry_after_seconds: retry_after.as_secs().max(1),
+            };
+            self.audit(&Actor::System, None, event);
+        }
     }
 
     /// Refuses a login a dialect found wrong before asking any source (an unknown SSO domain,
@@ -75,7 +98,8 @@ impl Core {
             Ok(attempt) => attempt,
             Err(e) => return e,
         };
-        if let Err(e) = self.hasher.verify_dummy(request.credential.password().unwrap_or_default()).await {
+        let burn_time = self.hasher.verify_dummy(request.credential.password().unwrap_or_default());
+        if let Err(e) = password::in_lane(attempt.lane, burn_time).await {
             return e;
         }
         self.audit_failure(request, reason);
@@ -92,7 +116,7 @@ impl Core {
         }
         let user = match self.throttle_login(request.remote_addr.as_deref()) {
             Ok(attempt) => {
-                let user = self.verify_credentials(&request).await;
+                let user = password::in_lane(attempt.lane, self.verify_credentials(&request)).await;
                 attempt.settle(&user);
                 user
             }
@@ -480,30 +504,38 @@ impl Core {
 
 /// A login attempt taken from its address's bucket. Only a refused login keeps it: a good one
 /// gives it back, and so does one that never finished (the client went away mid-hash) or that
-/// failed on our side (an outage must not use up anyone's attempts).
+/// failed on our side (an outage must not use up anyone's attempts). Its ending also decides
+/// whether its address stays suspect.
 struct ThrottledAttempt<'a> {
     core: &'a Core,
     remote: Option<String>,
-    counted: bool,
+    /// Where its hashes wait.
+    lane: Lane,
+    ending: Ending,
 }
 
 impl ThrottledAttempt<'_> {
     fn count(mut self) {
-        self.counted = true;
+        self.ending = Ending::Refused;
     }
 
-    fn settle<T>(self, outcome: &Result<T, CoreError>) {
-        if matches!(outcome, Err(CoreError::Auth(_))) {
-            self.count();
-        }
+    fn settle<T>(mut self, outcome: &Result<T, CoreError>) {
+        self.ending = match outcome {
+            Ok(_) => Ending::LoggedIn,
+            Err(CoreError::Auth(_)) => Ending::Refused,
+            Err(_) => Ending::Neither,
+        };
     }
 }
 
 impl Drop for ThrottledAttempt<'_> {
     fn drop(&mut self) {
-        if let (false, Some(remote)) = (self.counted, &self.remote) {
-            self.core.login_throttle.refund(remote, self.core.now());
+        let Some(remote) = &self.remote else { return };
+        let now = self.core.now();
+        if self.ending != Ending::Refused {
+            self.core.login_throttle.refund(remote, now);
         }
+        self.core.suspects.finish(remote, self.ending, now);
     }
 }
 

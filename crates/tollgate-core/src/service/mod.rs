@@ -21,6 +21,7 @@ use crate::password::PasswordHasher;
 use crate::session::Session;
 use crate::source::{Credential, IdentitySource, LocalSource, SourceConfig};
 use crate::store::{Store, StoreError};
+use crate::suspects::Suspects;
 use crate::telemetry::Metrics;
 use crate::throttle::Throttle;
 use crate::token;
@@ -154,6 +155,8 @@ pub struct Core {
     initialised: AtomicBool,
     roles: std::sync::OnceLock<Vec<Role>>,
     login_throttle: Throttle,
+    /// Addresses whose logins hash in the low lane.
+    suspects: Suspects,
     unknown_token_throttle: Throttle,
     session_throttle: Throttle,
     metrics: Metrics,
@@ -193,6 +196,7 @@ impl Core {
             sources,
             session_throttle,
             login_throttle,
+            suspects: Suspects::new(config.lockout.window),
             unknown_token_throttle,
             store,
             clock,
