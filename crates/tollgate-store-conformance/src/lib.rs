@@ -1042,6 +1042,18 @@ pub async fn live_sessions_are_counted_by_dialect(backend: &Backend) {
     let mut counts = f.store.count_live_sessions().await.unwrap();
     counts.sort();
     assert_eq!(counts, vec![("native".to_owned(), 1), ("vcd".to_owned(), 2)], "ended sessions are not live");
+    // Beyond the cap (3 a dialect) the oldest are deleted, uncounted with them.
+    for _ in 0..2 {
+        f.core.login(request("org1", "alice", "pw")).await.unwrap();
+    }
+    let mut counts = f.store.count_live_sessions().await.unwrap();
+    counts.sort();
+    assert_eq!(counts, vec![("native".to_owned(), 1), ("vcd".to_owned(), 3)]);
+    // So are the sessions of a user deleted.
+    let org = f.store.org_by_name("org1").await.unwrap().unwrap();
+    let alice = f.store.user_by_name(org.id, "alice").await.unwrap().unwrap();
+    f.store.delete_user(alice.id, f.core.now()).await.unwrap();
+    assert_eq!(f.store.count_live_sessions().await.unwrap(), vec![]);
 }
 
 // ---- API tokens and deletions ---------------------------------------------------------------

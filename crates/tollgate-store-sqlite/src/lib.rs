@@ -32,6 +32,10 @@ pub struct SqliteStore {
     /// does both.
     readers: Arc<[Mutex<Connection>]>,
     next_reader: AtomicUsize,
+    /// A read connection of its own for the long reads of the background work (learning every
+    /// live token's digest), so that they never hold one a lookup is waiting for. `None` for an
+    /// in-memory database.
+    background: Option<Arc<Mutex<Connection>>>,
     /// Held by the one server that serves this database (see [`SqliteStore::open_for_serving`]).
     serving_lock: Option<std::fs::File>,
 }
@@ -47,15 +51,14 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<Self> {
         let writer = Self::configure(Connection::open(path).map_err(backend)?)?;
-        let readers = (0..READERS)
-            .map(|_| {
-                let conn = Connection::open(path).map_err(backend)?;
-                conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
-                conn.pragma_update(None, "query_only", "ON").map_err(backend)?;
-                Ok(Mutex::new(conn))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Self::with_connections(writer, readers))
+        let reader = || {
+            let conn = Connection::open(path).map_err(backend)?;
+            conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
+            conn.pragma_update(None, "query_only", "ON").map_err(backend)?;
+            Ok(Mutex::new(conn))
+        };
+        let readers = (0..READERS).map(|_| reader()).collect::<StoreResult<Vec<_>>>()?;
+        Ok(SqliteStore { background: Some(Arc::new(reader()?)), ..Self::with_connections(writer, readers) })
     }
 
     /// Opens the store for `tollgate serve`: as [`SqliteStore::open`], holding an exclusive lock
@@ -102,6 +105,7 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             readers: readers.into(),
             next_reader: AtomicUsize::new(0),
+            background: None,
             serving_lock: None,
         }
     }
@@ -129,6 +133,17 @@ impl SqliteStore {
     {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || work(&mut lock(&writer))).await.map_err(backend)?
+    }
+
+    /// Runs `work`, a long read of the background work, on the connection kept for it (the
+    /// writer when there is none).
+    async fn read_in_background<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let Some(conn) = self.background.clone() else { return self.with(work).await };
+        tokio::task::spawn_blocking(move || work(&mut lock(&conn))).await.map_err(backend)?
     }
 
     /// Runs `work`, which only reads, on a free read connection (the writer when there are none).
@@ -886,7 +901,7 @@ impl SessionStore for SqliteStore {
 
     async fn live_token_digests(&self, after: Option<TokenDigest>, limit: u32) -> StoreResult<Vec<TokenDigest>> {
         let after = after.map_or_else(Vec::new, |d| d.0.to_vec());
-        self.read(move |conn| {
+        self.read_in_background(move |conn| {
             // CROSS JOIN makes SQLite walk the tokens in digest order from the cursor and stop at
             // the limit. Left to itself it started from the live sessions and sorted all their
             // tokens for every page: 3 s a page at 1M sessions, holding a read connection that
@@ -959,9 +974,8 @@ impl SessionStore for SqliteStore {
 
     async fn count_live_sessions(&self) -> StoreResult<Vec<(String, u64)>> {
         self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT dialect, COUNT(*) FROM sessions WHERE state = 'LOGGED_IN' GROUP BY dialect")
-                .map_err(backend)?;
+            let mut stmt =
+                conn.prepare_cached("SELECT dialect, live FROM live_session_counts WHERE live > 0").map_err(backend)?;
             let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64))).map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })

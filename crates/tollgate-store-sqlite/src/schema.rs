@@ -156,6 +156,31 @@ CREATE TABLE spent_nonces (
 );
 CREATE INDEX spent_nonces_by_until ON spent_nonces (until);
 "#,
+    r#"
+-- Live sessions by dialect, kept by triggers, so that the sweep's count for the metrics reads
+-- a few rows instead of every session (325 ms at 1M, on a connection validations need).
+CREATE TABLE live_session_counts (
+    dialect TEXT PRIMARY KEY,
+    live    INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO live_session_counts (dialect, live)
+    SELECT dialect, COUNT(*) FROM sessions WHERE state = 'LOGGED_IN' GROUP BY dialect;
+CREATE TRIGGER live_session_inserted AFTER INSERT ON sessions WHEN NEW.state = 'LOGGED_IN' BEGIN
+    INSERT INTO live_session_counts (dialect, live) VALUES (NEW.dialect, 1)
+        ON CONFLICT (dialect) DO UPDATE SET live = live + 1;
+END;
+CREATE TRIGGER live_session_deleted AFTER DELETE ON sessions WHEN OLD.state = 'LOGGED_IN' BEGIN
+    UPDATE live_session_counts SET live = live - 1 WHERE dialect = OLD.dialect;
+END;
+-- An update that keeps a session live runs both: one down, one up.
+CREATE TRIGGER live_session_left AFTER UPDATE OF state, dialect ON sessions WHEN OLD.state = 'LOGGED_IN' BEGIN
+    UPDATE live_session_counts SET live = live - 1 WHERE dialect = OLD.dialect;
+END;
+CREATE TRIGGER live_session_entered AFTER UPDATE OF state, dialect ON sessions WHEN NEW.state = 'LOGGED_IN' BEGIN
+    INSERT INTO live_session_counts (dialect, live) VALUES (NEW.dialect, 1)
+        ON CONFLICT (dialect) DO UPDATE SET live = live + 1;
+END;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
