@@ -17,9 +17,14 @@
 # processes it starts are stopped and its temporary directory removed on exit. Needs wrk
 # (installed with apt-get when missing and running as root), curl and awk.
 #
+# SCALE_WATCH=SECONDS adds a last phase, memory while sessions time out: a fresh store of
+# SCALE_WATCH_SIZE (100000) sessions that time out after SCALE_WATCH_IDLE (60) seconds unused,
+# a rotating pass over them, then the server's resident memory and live sessions every
+# SCALE_WATCH_EVERY (15) seconds for SCALE_WATCH seconds while they time out (sweep every 5 s).
+#
 # Settings (environment): SCALE_SIZES ("1000 100000 1000000"), SCALE_DURATION (5),
-# SCALE_THREADS (2), SCALE_CONNECTIONS (16), SCALE_NO_BUILD=1 skips the cargo build. Uses
-# CARGO_TARGET_DIR when set.
+# SCALE_THREADS (2), SCALE_CONNECTIONS (16), SCALE_NO_BUILD=1 skips the cargo build, and the
+# SCALE_WATCH ones above. Uses CARGO_TARGET_DIR when set.
 set -euo pipefail
 
 SIZES=${SCALE_SIZES:-"1000 100000 1000000"}
@@ -27,6 +32,10 @@ DURATION=${SCALE_DURATION:-5}
 THREADS=${SCALE_THREADS:-2}
 CONNECTIONS=${SCALE_CONNECTIONS:-16}
 ROTATING=100000
+WATCH=${SCALE_WATCH:-0}
+WATCH_SIZE=${SCALE_WATCH_SIZE:-100000}
+WATCH_IDLE=${SCALE_WATCH_IDLE:-60}
+WATCH_EVERY=${SCALE_WATCH_EVERY:-15}
 
 cd "$(dirname "$0")/.."
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -70,6 +79,42 @@ done = function(summary, latency, requests)
     latency:percentile(99) / 1000, summary.errors.status))
 end'
 
+# rotating_script TOKENS_FILE → a wrk script that sends each token of the file in turn
+rotating_script() {
+    cat <<LUA
+local tokens, i = {}, 0
+init = function(args)
+  for line in io.lines("$1") do tokens[#tokens + 1] = line end
+  -- Each thread starts elsewhere in the list, so that the first pass is first uses.
+  i = math.random(#tokens)
+end
+request = function()
+  i = i % #tokens + 1
+  return wrk.format("GET", "/v1/sessions/current", {["Authorization"] = "Bearer " .. tokens[i]})
+end
+$LUA_DONE
+LUA
+}
+
+# start_server DATA TAG [VAR=VALUE…] → SERVER (its pid) and url, once it listens; the
+# variables are added to the server's environment
+start_server() {
+    local data=$1 tag=$2
+    shift 2
+    env TOLLGATE_DIALECTS__HCX__LISTEN='[]' TOLLGATE_LOG=warn TOLLGATE_THROTTLE__LOGIN_PER_SECOND=0 \
+        TOLLGATE_THROTTLE__UNKNOWN_TOKEN_PER_SECOND=0 "$@" \
+        "$TOLLGATE" --data "$data" serve --http --listen 127.0.0.1:0 >"$WORK/out-$tag" 2>"$WORK/err-$tag" &
+    SERVER=$!
+    url=
+    for _ in $(seq 1 600); do
+        url=$(awk '/^tollgate listening on/ { print $NF; exit }' "$WORK/out-$tag")
+        [[ -n $url ]] && return
+        kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/err-$tag" >&2; die "the server exited"; }
+        sleep 0.01
+    done
+    die "the server did not start"
+}
+
 printf '%-9s %8s %9s %9s %8s %8s %16s %16s %16s\n' sessions "gen s" "store MiB" "start ms" \
     "RSS MiB" "after" "hot req/s p99" "first req/s p99" "warm req/s p99"
 BASE_P99=()
@@ -84,18 +129,7 @@ for size in $SIZES; do
     store_mib=$(du -cb "$data"/tollgate.db* | awk 'END { printf "%.1f", $1 / 1048576 }')
 
     started=$(now_ms)
-    env TOLLGATE_DIALECTS__HCX__LISTEN='[]' TOLLGATE_LOG=warn TOLLGATE_THROTTLE__LOGIN_PER_SECOND=0 \
-        TOLLGATE_THROTTLE__UNKNOWN_TOKEN_PER_SECOND=0 \
-        "$TOLLGATE" --data "$data" serve --http --listen 127.0.0.1:0 >"$WORK/out-$size" 2>"$WORK/err-$size" &
-    SERVER=$!
-    url=
-    for _ in $(seq 1 600); do
-        url=$(awk '/^tollgate listening on/ { print $NF; exit }' "$WORK/out-$size")
-        [[ -n $url ]] && break
-        kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/err-$size" >&2; die "the server exited"; }
-        sleep 0.01
-    done
-    [[ -n $url ]] || die "the server did not start"
+    start_server "$data" "$size"
     startup=$(( $(now_ms) - started ))
     rss_start=$(rss_mib "$SERVER")
 
@@ -109,19 +143,7 @@ request = function() return req end
 $LUA_DONE
 LUA
     shuf -n "$ROTATING" "$WORK/tokens-$size" >"$WORK/rotating-$size" 2>/dev/null || head -n "$ROTATING" "$WORK/tokens-$size" >"$WORK/rotating-$size"
-    cat >"$WORK/rotating.lua" <<LUA
-local tokens, i = {}, 0
-init = function(args)
-  for line in io.lines("$WORK/rotating-$size") do tokens[#tokens + 1] = line end
-  -- Each thread starts elsewhere in the list, so that the first pass is first uses.
-  i = math.random(#tokens)
-end
-request = function()
-  i = i % #tokens + 1
-  return wrk.format("GET", "/v1/sessions/current", {["Authorization"] = "Bearer " .. tokens[i]})
-end
-$LUA_DONE
-LUA
+    rotating_script "$WORK/rotating-$size" >"$WORK/rotating.lua"
     read -r hot_rps hot_p99 < <(wrk_run "$WORK/hot.lua" "$url")
     read -r first_rps first_p99 < <(wrk_run "$WORK/rotating.lua" "$url")
     read -r warm_rps warm_p99 < <(wrk_run "$WORK/rotating.lua" "$url")
@@ -138,3 +160,23 @@ LUA
         "$(ratio "$first_p99" "${BASE_P99[1]}")" "$(ratio "$warm_p99" "${BASE_P99[2]}")"
 done
 say "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s per run; p99 in ms; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if (( WATCH > 0 )); then
+    data=$WORK/data-watch
+    TOLLGATE_ADMIN_PASSWORD="watch-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" "$TOLLGATE" --data "$data" bootstrap \
+        >/dev/null 2>&1 || die "bootstrap failed"
+    "$GENERATE" "$data" "$WATCH_SIZE" "$WORK/tokens-watch" "$WATCH_IDLE" || die "generating sessions failed"
+    start_server "$data" watch TOLLGATE_SESSIONS__SWEEP_INTERVAL_SECONDS=5
+    rss_start=$(rss_mib "$SERVER")
+    head -n "$ROTATING" "$WORK/tokens-watch" >"$WORK/rotating-watch"
+    rotating_script "$WORK/rotating-watch" >"$WORK/watch.lua"
+    read -r watch_rps watch_p99 < <(wrk_run "$WORK/watch.lua" "$url")
+    live() { curl -s "$url/metrics" | awk '/^tollgate_sessions_live/ { n += $2 } END { printf "%d", n }'; }
+    say "memory while $WATCH_SIZE sessions time out ($WATCH_IDLE s idle timeout; RSS $rss_start MiB at start, a rotating pass of $watch_rps req/s, p99 $watch_p99 ms):"
+    printf '%8s %8s %10s\n' "second" "RSS MiB" "live"
+    for (( t = 0; t <= WATCH; t += WATCH_EVERY )); do
+        printf '%8s %8s %10s\n' "$t" "$(rss_mib "$SERVER")" "$(live)"
+        (( t + WATCH_EVERY <= WATCH )) && sleep "$WATCH_EVERY"
+    done
+    kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
+fi

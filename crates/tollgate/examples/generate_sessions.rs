@@ -1,9 +1,10 @@
 //! Fills a store with live sessions for `scripts/bench-scale.sh`, through the store's own
 //! interface (not a million logins, each of which would cost a password hash).
 //!
-//! `generate_sessions DATA_DIR COUNT TOKENS_FILE`: opens the SQLite store in DATA_DIR (made
-//! by `tollgate bootstrap`), gives its administrator COUNT native sessions that stay live for
-//! a day, idle or not, and writes their tokens to TOKENS_FILE, one a line.
+//! `generate_sessions DATA_DIR COUNT TOKENS_FILE [IDLE_SECONDS]`: opens the SQLite store in
+//! DATA_DIR (made by `tollgate bootstrap`), gives its administrator COUNT native sessions that
+//! live for a day and time out after IDLE_SECONDS unused (a day when not given), and writes
+//! their tokens to TOKENS_FILE, one a line.
 //!
 //! Built by `cargo build --release -p tollgate --example generate_sessions`.
 
@@ -22,9 +23,13 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [data, count, tokens_file] = args.as_slice() else {
-        eprintln!("usage: generate_sessions DATA_DIR COUNT TOKENS_FILE");
-        std::process::exit(2);
+    let (data, count, tokens_file, idle_timeout) = match args.as_slice() {
+        [data, count, tokens_file] => (data, count, tokens_file, DAY),
+        [data, count, tokens_file, idle] => (data, count, tokens_file, Duration::from_secs(idle.parse()?)),
+        _ => {
+            eprintln!("usage: generate_sessions DATA_DIR COUNT TOKENS_FILE [IDLE_SECONDS]");
+            std::process::exit(2);
+        }
     };
     let count: usize = count.parse()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -54,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     correlation_id: "generated".into(),
                     created_at: now,
                     last_seen_at: now,
-                    idle_timeout: DAY,
+                    idle_timeout,
                     expires_at: now.plus(DAY),
                     state: SessionState::LoggedIn,
                     ended_at: None,
