@@ -7,6 +7,7 @@ from typing import Iterator, List
 
 import pytest
 
+from .faults import Faults, Journal
 from .server import EphemeralServer, TollgateServer, bundled_binary
 
 
@@ -77,3 +78,19 @@ def tollgate_own_server(
         args += [str(arg) for arg in marker.kwargs.get("args", ())]
     yield from _running(EphemeralServer(tollgate_binary, tmp_path / "tollgate.log", args))
 
+
+
+@pytest.fixture
+def faults(tollgate_server: TollgateServer) -> Iterator[Faults]:
+    """The session server's fault rules; every rule is removed after the test."""
+    rules = Faults(tollgate_server.admin_api())
+    try:
+        yield rules
+    finally:
+        rules.clear()
+
+
+@pytest.fixture
+def journal(tollgate_server: TollgateServer) -> Journal:
+    """The session server's request journal, from the test's start on."""
+    return Journal.from_now(tollgate_server.admin_api())
