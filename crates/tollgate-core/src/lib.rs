@@ -39,7 +39,9 @@ pub use directory::{ApiToken, ApiTokenSpec, Org, Role, User, UserSpec};
 pub use error::{AuthFailure, CoreError, FailureReason, SessionRejection};
 pub use password::PasswordPolicy;
 pub use service::API_TOKEN_PREFIX;
-pub use service::{AccountLocks, BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, TokenKind};
+pub use service::{
+    AccountLocks, BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, SourceReadiness, TokenKind,
+};
 pub use session::{Session, SessionState};
 pub use source::{
     Credential, DELEGATED_SOURCE, Identity, IdentitySource, ProbeStep, Refusal, SingleUse, SourceAttempt, SourceConfig,

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -15,6 +16,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use crate::audit::AuditKind;
 
 pub const HTTP_REQUESTS: &str = "tollgate_http_requests_total";
+pub const HTTP_DURATION: &str = "tollgate_http_request_duration_seconds";
 pub const LOGINS: &str = "tollgate_logins_total";
 pub const SESSION_CACHE_LOOKUPS: &str = "tollgate_session_cache_lookups_total";
 pub const SESSIONS_LIVE: &str = "tollgate_sessions_live";
@@ -24,6 +26,8 @@ pub const HASH_QUEUE_DEPTH: &str = "tollgate_password_hash_queue_depth";
 pub const HASH_WAIT: &str = "tollgate_password_hash_wait_seconds";
 pub const STORE_DURATION: &str = "tollgate_store_operation_duration_seconds";
 pub const STORE_ERRORS: &str = "tollgate_store_errors_total";
+pub const SOURCE_DURATION: &str = "tollgate_identity_source_duration_seconds";
+pub const SOURCE_ERRORS: &str = "tollgate_identity_source_errors_total";
 pub const BUILD_INFO: &str = "tollgate_build_info";
 pub const AUDIT_EVENTS: &str = "tollgate_audit_events_total";
 
@@ -36,6 +40,11 @@ enum Kind {
 /// Every metric Tollgate exports: name, kind, help text.
 const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
     (HTTP_REQUESTS, Kind::Counter, "HTTP requests answered, by dialect, route template and status code."),
+    (
+        HTTP_DURATION,
+        Kind::Histogram,
+        "Time from a request's arrival to its answer, by dialect, route template and status class (2xx, 4xx, ...).",
+    ),
     (LOGINS, Kind::Counter, "Login attempts by dialect, identity source and outcome (success or why it was refused)."),
     (SESSION_CACHE_LOOKUPS, Kind::Counter, "Token validations answered from memory (hit) or the store (miss)."),
     (SESSIONS_LIVE, Kind::Gauge, "Sessions logged in and not yet ended, by dialect, as of the last sweep."),
@@ -45,6 +54,16 @@ const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
     (HASH_WAIT, Kind::Histogram, "Time a password hash or verification waited for a hashing thread."),
     (STORE_DURATION, Kind::Histogram, "Time the store took to answer, by operation."),
     (STORE_ERRORS, Kind::Counter, "Store operations that failed in the backend, by operation."),
+    (
+        SOURCE_DURATION,
+        Kind::Histogram,
+        "Time an identity source took to check a login's credential, by source name and kind, until its answer or the deadline.",
+    ),
+    (
+        SOURCE_ERRORS,
+        Kind::Counter,
+        "Credential checks an identity source could not answer, by source name, kind and error (unavailable or timeout).",
+    ),
     (BUILD_INFO, Kind::Gauge, "Always 1; the version label names the running build."),
     (
         AUDIT_EVENTS,
@@ -187,6 +206,25 @@ impl Metrics {
             Label::from_static_parts("outcome", outcome),
         ];
         self.counter(LOGINS, labels).increment(1);
+    }
+
+    /// One credential check by the identity source `source` (its configured name) of `kind`:
+    /// how long it took, and why it gave no answer when it gave none (`unavailable`, `timeout`).
+    /// Like a login's, the keys are found on each call; a check costs far more.
+    pub(crate) fn identity_source_check(
+        &self,
+        source: &str,
+        kind: &'static str,
+        elapsed: Duration,
+        error: Option<&'static str>,
+    ) {
+        let labels = || vec![Label::new("source", source.to_owned()), Label::from_static_parts("kind", kind)];
+        self.histogram(SOURCE_DURATION, labels()).record(elapsed);
+        if let Some(error) = error {
+            let mut labels = labels();
+            labels.push(Label::from_static_parts("error", error));
+            self.counter(SOURCE_ERRORS, labels).increment(1);
+        }
     }
 
     /// Sets the live sessions of each dialect in `counts`, and of those it no longer names to 0.

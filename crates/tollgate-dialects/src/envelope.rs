@@ -269,7 +269,7 @@ pub async fn envelope(State(listener): State<Listener>, request: Request, next: 
     if close {
         response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    listener.requests.count(dialect, route.as_ref().map(MatchedPath::as_str), response.status());
+    listener.requests.count(dialect, route.as_ref().map(MatchedPath::as_str), response.status(), started.elapsed());
     let unanswered = matches!(action, Some(Action::Reset | Action::EmptyReply | Action::Hang));
     if let Some(headers) = journaled {
         let unmatched =

@@ -1,5 +1,5 @@
-//! What operators scrape and probe: `/metrics` (Prometheus), `/readyz`, and the count of every
-//! answered request by dialect, route template and status.
+//! What operators scrape and probe: `/metrics` (Prometheus), `/readyz`, and the count and
+//! latency of every answered request by dialect, route template and status.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -9,7 +9,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics::{Counter, Label};
+use metrics::{Counter, Histogram, Label};
 use serde_json::json;
 use tollgate_core::telemetry::{self, Metrics};
 
@@ -19,7 +19,7 @@ use crate::{AppState, Dialect, Failure};
 const UNMATCHED: &str = "unmatched";
 /// Distinct route templates counted at most; they come from the code, so this is only a guard.
 const MAX_ROUTES: usize = 256;
-/// How long `/readyz` waits for the store before it calls it unavailable.
+/// How long `/readyz` waits for the store and each identity source before it calls it unavailable.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The route template a request took, carried from the router to the envelope on the response.
@@ -40,43 +40,53 @@ pub(crate) async fn tag_route(request: Request, next: Next) -> Response {
     response
 }
 
-/// `tollgate_http_requests_total`, one counter per dialect, status and route template, each
-/// registered the first time it is seen; counting a request afterwards is a read lock, two map
-/// lookups and an atomic add.
+/// `tollgate_http_requests_total`, one counter per dialect, status and route template, and
+/// `tollgate_http_request_duration_seconds`, one histogram per dialect, status class and route
+/// template, each registered the first time it is seen; counting a request afterwards is a
+/// read lock, two map lookups, an atomic add and a histogram sample.
 pub(crate) struct RequestCounts {
     metrics: Metrics,
     counters: RwLock<HashMap<(Option<Dialect>, u16), ByRoute>>,
 }
 
-/// A counter for each route template, looked up by the template as the router matched it.
-type ByRoute = HashMap<Box<str>, Counter>;
+/// The handles for each route template, looked up by the template as the router matched it.
+type ByRoute = HashMap<Box<str>, (Counter, Histogram)>;
 
 impl RequestCounts {
     pub fn new(metrics: Metrics) -> Self {
         RequestCounts { metrics, counters: RwLock::new(HashMap::new()) }
     }
 
-    pub fn count(&self, dialect: Option<Dialect>, route: Option<&str>, status: StatusCode) {
+    pub fn count(&self, dialect: Option<Dialect>, route: Option<&str>, status: StatusCode, latency: Duration) {
         let route = route.unwrap_or(UNMATCHED);
         let key = (dialect, status.as_u16());
         if let Ok(counters) = self.counters.read()
-            && let Some(counter) = counters.get(&key).and_then(|routes| routes.get(route))
+            && let Some((counter, duration)) = counters.get(&key).and_then(|routes| routes.get(route))
         {
             counter.increment(1);
+            duration.record(latency);
             return;
         }
         let Ok(mut counters) = self.counters.write() else { return };
         let routes = counters.entry(key).or_default();
         let route = if routes.len() >= MAX_ROUTES { UNMATCHED } else { route };
-        let counter = routes.entry(route.into()).or_insert_with(|| {
-            let labels = vec![
-                Label::from_static_parts("dialect", dialect.map_or("none", Dialect::name)),
-                Label::new("route", route.to_owned()),
-                Label::new("status", key.1.to_string()),
-            ];
-            self.metrics.counter(telemetry::HTTP_REQUESTS, labels)
+        let (counter, duration) = routes.entry(route.into()).or_insert_with(|| {
+            let labels = |last: Label| {
+                vec![
+                    Label::from_static_parts("dialect", dialect.map_or("none", Dialect::name)),
+                    Label::new("route", route.to_owned()),
+                    last,
+                ]
+            };
+            // Statuses of one class share the histogram: latency by class is what alerts ask.
+            let class = Label::new("status_class", format!("{}xx", key.1 / 100));
+            (
+                self.metrics.counter(telemetry::HTTP_REQUESTS, labels(Label::new("status", key.1.to_string()))),
+                self.metrics.histogram(telemetry::HTTP_DURATION, labels(class)),
+            )
         });
         counter.increment(1);
+        duration.record(latency);
     }
 }
 
@@ -90,10 +100,17 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, F
     Ok(response)
 }
 
-/// `GET /readyz`: 200 when this node can serve logins (its store answers and an administrator
-/// has been bootstrapped), else 503; the body says which check failed.
+/// `GET /readyz`: whether a load balancer should send this node logins. 503 `not_ready` when its
+/// store does not answer or no administrator has been bootstrapped: another node may do
+/// better. 200 `degraded` when the store answers but an identity source cannot be reached:
+/// every node shares the sources, so taking this one out would not help, and would refuse
+/// the logins the other sources still serve. Else 200 `ready`. The body names each check;
+/// the whole answer takes at most [`READINESS_TIMEOUT`].
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    let store = tokio::time::timeout(READINESS_TIMEOUT, state.core.check_store()).await;
+    let (store, sources) = tokio::join!(
+        tokio::time::timeout(READINESS_TIMEOUT, state.core.check_store()),
+        state.core.check_sources(READINESS_TIMEOUT),
+    );
     let (store, initialised) = match store {
         Ok(Ok(initialised)) => ("ok", initialised),
         Ok(Err(e)) => {
@@ -105,11 +122,16 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
             ("unavailable", false)
         }
     };
-    let ready = store == "ok" && initialised;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let (status, readiness) = match (store == "ok" && initialised, sources.iter().all(|s| s.reachable)) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+        (true, false) => (StatusCode::OK, "degraded"),
+        (true, true) => (StatusCode::OK, "ready"),
+    };
+    let sources: serde_json::Map<String, serde_json::Value> =
+        sources.iter().map(|s| (s.name.clone(), json!(if s.reachable { "ok" } else { "unavailable" }))).collect();
     let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "checks": {"store": store, "initialised": initialised},
+        "status": readiness,
+        "checks": {"store": store, "initialised": initialised, "sources": sources},
     });
     (status, axum::Json(body)).into_response()
 }

@@ -190,7 +190,15 @@ impl Core {
                     credential: request.credential,
                     account: account.as_ref(),
                 };
-                let detail = match tokio::time::timeout(source.deadline(), source.verify(&source_attempt)).await {
+                let started = std::time::Instant::now();
+                let checked = tokio::time::timeout(source.deadline(), source.verify(&source_attempt)).await;
+                let error = match &checked {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(_)) => Some("unavailable"),
+                    Err(_) => Some("timeout"),
+                };
+                self.metrics.identity_source_check(request.source, source.kind(), started.elapsed(), error);
+                let detail = match checked {
                     Ok(Ok(verdict)) => Ok(verdict),
                     Ok(Err(e)) => Err(e.0),
                     Err(_) => Err(format!("no answer within {:?}", source.deadline())),

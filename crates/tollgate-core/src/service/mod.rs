@@ -32,6 +32,8 @@ mod directory;
 pub use api_tokens::API_TOKEN_PREFIX;
 mod housekeeping;
 mod login;
+mod readiness;
+pub use readiness::SourceReadiness;
 mod sessions;
 
 const BOOTSTRAPPED_KEY: &str = "bootstrapped_at";
@@ -161,6 +163,7 @@ pub struct Core {
     session_throttle: Throttle,
     metrics: Metrics,
     audit: AuditTrail,
+    source_checks: readiness::SourceChecks,
 }
 
 impl Core {
@@ -209,6 +212,7 @@ impl Core {
             initialised: AtomicBool::new(false),
             roles: std::sync::OnceLock::new(),
             audit: AuditTrail::new(metrics.clone()),
+            source_checks: readiness::SourceChecks::default(),
             metrics,
         }
     }
