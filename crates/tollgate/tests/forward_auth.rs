@@ -35,71 +35,64 @@ fn wait_for_port(port: u16, what: &str) {
     }
 }
 
-/// The nginx configuration the README documents, with this test's ports and directories:
-/// `/app/` admits any live session, `/admin/` only System Administrators.
-fn nginx_config(dir: &Path, port: u16, tollgate: &str, upstream: u16) -> String {
-    let dir = dir.display();
-    format!(
-        r#"daemon off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log notice;
-events {{ worker_connections 64; }}
-http {{
-  access_log {dir}/access.log;
-  client_body_temp_path {dir}/tmp/body;
-  proxy_temp_path {dir}/tmp/proxy;
-  fastcgi_temp_path {dir}/tmp/fastcgi;
-  uwsgi_temp_path {dir}/tmp/uwsgi;
-  scgi_temp_path {dir}/tmp/scgi;
-  upstream tollgate {{ server {tollgate}; }}
-  server {{
-    listen 127.0.0.1:{port};
-    location /app/ {{
-      auth_request /_tollgate;
-      include {dir}/identity.conf;
-      proxy_pass http://127.0.0.1:{upstream};
-    }}
-    location /admin/ {{
-      auth_request /_tollgate_admin;
-      include {dir}/identity.conf;
-      proxy_pass http://127.0.0.1:{upstream};
-    }}
-    location = /_tollgate {{
-      internal;
-      proxy_pass http://tollgate/v1/auth/verify;
-      include {dir}/verify.conf;
-    }}
-    location = /_tollgate_admin {{
-      internal;
-      proxy_pass http://tollgate/v1/auth/verify?roles=System%20Administrator;
-      include {dir}/verify.conf;
-    }}
-  }}
-}}
-"#
-    )
+/// The README's section on forward authentication, whose nginx configuration this test runs.
+const README: &str = include_str!("../../../README.md");
+
+/// The README's fenced nginx block that contains `marker`.
+fn readme_nginx_block(marker: &str) -> &'static str {
+    let section = README.split("## Forward authentication").nth(1).expect("the README's forward-auth section");
+    section
+        .split("```nginx\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap())
+        .find(|block| block.contains(marker))
+        .unwrap_or_else(|| panic!("no nginx block with {marker:?} in the README's forward-auth section"))
 }
 
-/// Copies Tollgate's answer into the request to the upstream, replacing whatever the client sent.
-const IDENTITY_CONF: &str = r#"auth_request_set $tollgate_user $upstream_http_x_tollgate_user;
-auth_request_set $tollgate_org $upstream_http_x_tollgate_org;
-auth_request_set $tollgate_roles $upstream_http_x_tollgate_roles;
-auth_request_set $tollgate_session $upstream_http_x_tollgate_session;
-auth_request_set $tollgate_dialect $upstream_http_x_tollgate_dialect;
-proxy_set_header X-Tollgate-User $tollgate_user;
-proxy_set_header X-Tollgate-Org $tollgate_org;
-proxy_set_header X-Tollgate-Roles $tollgate_roles;
-proxy_set_header X-Tollgate-Session $tollgate_session;
-proxy_set_header X-Tollgate-Dialect $tollgate_dialect;
-"#;
+/// `text` with `from` replaced by `to`, which must be there: the README must not drift from
+/// what this test runs.
+fn replaced(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "the README's nginx configuration no longer has {from:?}:\n{text}");
+    text.replace(from, to)
+}
 
-/// The subrequest: headers only, and the client's address for Tollgate's throttles.
-const VERIFY_CONF: &str = r#"proxy_pass_request_body off;
-proxy_set_header Content-Length "";
-proxy_set_header X-Original-URI $request_uri;
-proxy_set_header X-Forwarded-For $remote_addr;
-"#;
+/// The nginx configuration the README documents (`/app/` admits any live session, `/admin/`
+/// only System Administrators), with this test's ports and directories: plain HTTP on a free
+/// loopback port in place of TLS on 443, and the paths an unprivileged nginx writes to.
+/// Writes the two files it includes into `dir`, and returns the main one.
+fn nginx_config(dir: &Path, port: u16, tollgate: &str, upstream: u16) -> String {
+    let d = dir.display();
+    for (name, marker) in [
+        ("tollgate-verify.conf", "# /etc/nginx/tollgate-verify.conf"),
+        ("tollgate-identity.conf", "# /etc/nginx/tollgate-identity.conf"),
+    ] {
+        std::fs::write(dir.join(name), readme_nginx_block(marker)).unwrap();
+    }
+    let config = readme_nginx_block("upstream tollgate");
+    let config = replaced(
+        config,
+        "events {}\n",
+        &format!(
+            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log notice;\nevents {{ worker_connections 64; }}\n"
+        ),
+    );
+    let config = replaced(
+        &config,
+        "http {\n",
+        &format!(
+            "http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n  \
+             fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n  scgi_temp_path {d}/tmp/scgi;\n"
+        ),
+    );
+    let config = replaced(
+        &config,
+        "    listen 443 ssl;\n    ssl_certificate     /etc/nginx/tls/cert.pem;\n    ssl_certificate_key /etc/nginx/tls/key.pem;\n",
+        &format!("    listen 127.0.0.1:{port};\n"),
+    );
+    let config = replaced(&config, "server 127.0.0.1:8080;", &format!("server {tollgate};"));
+    let config = replaced(&config, "http://127.0.0.1:9000;", &format!("http://127.0.0.1:{upstream};"));
+    replaced(&config, "/etc/nginx/", &format!("{d}/"))
+}
 
 struct Proxied {
     url: String,
@@ -126,8 +119,6 @@ fn proxy(nginx: &Path, python: &Path, tollgate: &str) -> Proxied {
     std::fs::create_dir(dir.path().join("tmp")).unwrap();
     let port = free_port();
     std::fs::write(dir.path().join("nginx.conf"), nginx_config(dir.path(), port, tollgate, upstream_port)).unwrap();
-    std::fs::write(dir.path().join("identity.conf"), IDENTITY_CONF).unwrap();
-    std::fs::write(dir.path().join("verify.conf"), VERIFY_CONF).unwrap();
     let config = dir.path().join("nginx.conf");
     let started = Command::new(nginx)
         .arg("-p")
