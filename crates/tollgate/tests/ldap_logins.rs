@@ -11,7 +11,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use directories::{ADMINS, BASE, SERVICE_DN, SERVICE_PW, Slapd, USERS, closed_port_url, installed};
+use directories::{Slapd, installed, unreachable_source_table};
 use serde_json::{Value, json};
 use support::{Options, Server, http, native_login, python_summary, venv};
 
@@ -20,27 +20,7 @@ use support::{Options, Server, http, native_login, python_summary, venv};
 fn server_over(slapd: &Slapd) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
-        r#"
-[sources.corp]
-kind = "ldap"
-urls = ["{ldaps}"]
-ca_file = "{ca}"
-bind_dn = "{SERVICE_DN}"
-bind_password = "{SERVICE_PW}"
-base_dn = "ou=people,{BASE}"
-user_filter = "(&(objectClass=inetOrgPerson)(uid={{user}}))"
-domain = "example.org"
-groups = "member_of"
-[sources.corp.group_roles]
-"{ADMINS}" = ["Enterprise Administrator"]
-"{USERS}" = ["vApp User"]
-
-[sources.down]
-kind = "ldap"
-urls = ["{closed}"]
-base_dn = "{BASE}"
-connect_timeout_seconds = 0.5
-
+        r#"{corp}{down}
 [org_sources]
 org1 = "corp"
 org2 = "down"
@@ -52,9 +32,8 @@ source = "corp"
 [dialects.loginsight.providers]
 ActiveDirectory = "corp"
 "#,
-        ldaps = slapd.ldaps_url,
-        ca = slapd.ca_file().display(),
-        closed = closed_port_url(),
+        corp = slapd.server_source_table("corp"),
+        down = unreachable_source_table("down"),
     );
     let path = dir.path().join("tollgate.toml");
     std::fs::write(&path, config).unwrap();

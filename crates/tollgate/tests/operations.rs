@@ -12,7 +12,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use directories::{ADMINS, BASE, SERVICE_DN, SERVICE_PW, Slapd, USERS, closed_port_url, installed};
+use directories::{Slapd, installed, unreachable_source_table};
 use serde_json::{Value, json};
 use support::{ADMIN_PASSWORD, Options, Server, http, native_login, tool};
 
@@ -42,38 +42,13 @@ const FAMILIES: &[(&str, &str)] = &[
 /// org `gone`'s in a directory nobody answers for; `TOLLGATE_CONFIG` names it.
 fn directories_config(slapd: Option<&Slapd>) -> (tempfile::TempDir, (String, String)) {
     let dir = tempfile::tempdir().unwrap();
-    let corp = slapd.map_or_else(String::new, |slapd| {
-        format!(
-            r#"
-[sources.corp]
-kind = "ldap"
-urls = ["{ldaps}"]
-ca_file = "{ca}"
-bind_dn = "{SERVICE_DN}"
-bind_password = "{SERVICE_PW}"
-base_dn = "ou=people,{BASE}"
-user_filter = "(&(objectClass=inetOrgPerson)(uid={{user}}))"
-groups = "member_of"
-[sources.corp.group_roles]
-"{ADMINS}" = ["Organization Administrator"]
-"{USERS}" = ["vApp User"]
-"#,
-            ldaps = slapd.ldaps_url,
-            ca = slapd.ca_file().display(),
-        )
-    });
+    let corp = slapd.map_or_else(String::new, |slapd| slapd.server_source_table("corp"));
     let config = format!(
-        r#"{corp}
-[sources.down]
-kind = "ldap"
-urls = ["{closed}"]
-base_dn = "{BASE}"
-connect_timeout_seconds = 0.5
-
+        r#"{corp}{down}
 [org_sources]
 {corp_org}gone = "down"
 "#,
-        closed = closed_port_url(),
+        down = unreachable_source_table("down"),
         corp_org = if slapd.is_some() { "corp = \"corp\"\n" } else { "" },
     );
     let path = dir.path().join("tollgate.toml");

@@ -218,6 +218,30 @@ olcMemberOfMemberOfAD: memberOf
         self.dir.path().join("ca.pem")
     }
 
+    /// The `[sources.NAME]` table of a server's configuration file for this server over LDAPS,
+    /// as the binary's tests use it: the service account finds people by uid, groups by
+    /// memberOf; admins are Enterprise Administrators, users vApp Users; `alice@example.org`
+    /// is alice.
+    pub fn server_source_table(&self, name: &str) -> String {
+        let settings = format!(
+            r#"urls = ["{ldaps}"]
+ca_file = "{ca}"
+bind_dn = "{SERVICE_DN}"
+bind_password = "{SERVICE_PW}"
+base_dn = "ou=people,{BASE}"
+user_filter = "(&(objectClass=inetOrgPerson)(uid={{user}}))"
+domain = "example.org"
+groups = "member_of"
+[sources.{name}.group_roles]
+"{ADMINS}" = ["Enterprise Administrator"]
+"{USERS}" = ["vApp User"]
+"#,
+            ldaps = self.ldaps_url,
+            ca = self.ca_file().display(),
+        );
+        ldap_source_table(name, &settings)
+    }
+
     /// A source configuration for this server over `url`: admins are System Administrators,
     /// users vApp Users.
     pub fn config(&self, urls: &[&str], groups: GroupLookup) -> LdapConfig {
@@ -279,6 +303,18 @@ pub fn silent_listener() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsi
 /// A port nothing listens on.
 pub fn closed_port_url() -> String {
     format!("ldap://127.0.0.1:{}", free_port())
+}
+
+/// The `[sources.NAME]` table of a server's configuration file for a directory nobody answers
+/// for (a closed port), giving up on connecting after half a second.
+pub fn unreachable_source_table(name: &str) -> String {
+    let settings = format!("urls = [\"{}\"]\nbase_dn = \"{BASE}\"\nconnect_timeout_seconds = 0.5\n", closed_port_url());
+    ldap_source_table(name, &settings)
+}
+
+/// The `[sources.NAME]` table of an `ldap` source with `settings` (TOML lines).
+fn ldap_source_table(name: &str, settings: &str) -> String {
+    format!("\n[sources.{name}]\nkind = \"ldap\"\n{settings}")
 }
 
 pub const AD_IP: &str = "127.0.0.2";
