@@ -116,6 +116,12 @@ pub enum AuditEvent {
         org: String,
         user: String,
     },
+    /// An administrator locked the account for every address.
+    Locked {
+        org: String,
+        user: String,
+        locked_for_seconds: u64,
+    },
     Unlocked {
         org: String,
         user: String,
@@ -158,6 +164,7 @@ pub enum AuditKind {
     RolesChanged,
     UserEnabled,
     UserDisabled,
+    Locked,
     Unlocked,
     PasswordSet,
     TokenCreated,
@@ -165,7 +172,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 23] = [
+    pub const ALL: [AuditKind; 24] = [
         AuditKind::Login,
         AuditKind::LoginFailed,
         AuditKind::Provisioned,
@@ -185,6 +192,7 @@ impl AuditKind {
         AuditKind::RolesChanged,
         AuditKind::UserEnabled,
         AuditKind::UserDisabled,
+        AuditKind::Locked,
         AuditKind::Unlocked,
         AuditKind::PasswordSet,
         AuditKind::TokenCreated,
@@ -213,6 +221,7 @@ impl AuditKind {
             AuditKind::RolesChanged => "roles_changed",
             AuditKind::UserEnabled => "user_enabled",
             AuditKind::UserDisabled => "user_disabled",
+            AuditKind::Locked => "lock",
             AuditKind::Unlocked => "unlock",
             AuditKind::PasswordSet => "password_set",
             AuditKind::TokenCreated => "token_created",
@@ -301,6 +310,7 @@ impl AuditEvent {
             AuditEvent::RolesChanged { .. } => AuditKind::RolesChanged,
             AuditEvent::UserEnabled { .. } => AuditKind::UserEnabled,
             AuditEvent::UserDisabled { .. } => AuditKind::UserDisabled,
+            AuditEvent::Locked { .. } => AuditKind::Locked,
             AuditEvent::Unlocked { .. } => AuditKind::Unlocked,
             AuditEvent::PasswordSet { .. } => AuditKind::PasswordSet,
             AuditEvent::TokenCreated { .. } => AuditKind::TokenCreated,
@@ -347,6 +357,7 @@ impl AuditEvent {
             | AuditEvent::RolesChanged { org, user, .. }
             | AuditEvent::UserEnabled { org, user }
             | AuditEvent::UserDisabled { org, user }
+            | AuditEvent::Locked { org, user, .. }
             | AuditEvent::Unlocked { org, user }
             | AuditEvent::PasswordSet { org, user } => (Some(org), Some(user)),
             AuditEvent::OrgCreated { org } | AuditEvent::OrgDeleted { org } => (Some(org), None),
@@ -525,6 +536,10 @@ impl<'a> Line<'a> {
             }
             AuditEvent::Lockout { scope, locked_for_seconds, .. } => {
                 line.scope = Some(scope.as_str());
+                line.locked_for_seconds = Some(*locked_for_seconds);
+            }
+            AuditEvent::Locked { locked_for_seconds, .. } => {
+                line.scope = Some(LockScope::AllAddresses.as_str());
                 line.locked_for_seconds = Some(*locked_for_seconds);
             }
             // The key is the address, or the user whose logins open too many sessions.

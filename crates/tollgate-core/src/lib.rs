@@ -38,7 +38,7 @@ pub use config::{CoreConfig, DialectPolicy, LockoutPolicy};
 pub use directory::{ApiToken, ApiTokenSpec, Org, Role, User, UserSpec};
 pub use error::{AuthFailure, CoreError, FailureReason, SessionRejection};
 pub use password::PasswordPolicy;
-pub use service::API_TOKEN_PREFIX;
+pub use service::{API_TOKEN_PREFIX, SessionQuery, UserQuery};
 pub use service::{
     AccountLocks, BOOTSTRAP_ADMIN, Core, LiveSession, LoginOutcome, LoginRequest, SourceReadiness, TokenKind,
 };

@@ -29,6 +29,8 @@ pub enum Failure {
     BodyTooLarge,
     HeadersTooLarge,
     NotFound,
+    /// A resource the request names does not exist: which (`org "acme"`, `user 1b4e…`).
+    NoSuch(String),
     MethodNotAllowed,
     /// The request did not complete within the request timeout.
     Timeout,
@@ -86,7 +88,7 @@ impl Failure {
             Failure::UnsupportedVersion(_) => "unsupported_version",
             Failure::BodyTooLarge => "body_too_large",
             Failure::HeadersTooLarge => "headers_too_large",
-            Failure::NotFound => "not_found",
+            Failure::NotFound | Failure::NoSuch(_) => "not_found",
             Failure::MethodNotAllowed => "method_not_allowed",
             Failure::Timeout => "timeout",
             Failure::MissingCredentials => "missing_credentials",
@@ -119,6 +121,7 @@ impl Failure {
             | Failure::ProviderNotConfigured(what)
             | Failure::Forbidden(what)
             | Failure::Conflict(what)
+            | Failure::NoSuch(what)
             | Failure::UnsupportedVersion(what) => Some(what.clone()),
             Failure::InvalidField { field, reason } => Some(format!("{field}: {reason}")),
             Failure::Injected(status) => Some(status.as_u16().to_string()),
@@ -154,7 +157,7 @@ impl Failure {
             Failure::UnsupportedVersion(_) => StatusCode::NOT_ACCEPTABLE,
             Failure::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Failure::NotFound => StatusCode::NOT_FOUND,
+            Failure::NotFound | Failure::NoSuch(_) => StatusCode::NOT_FOUND,
             Failure::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Failure::Timeout => StatusCode::REQUEST_TIMEOUT,
             Failure::LoginRefused(_) | Failure::InvalidToken(_) | Failure::RemoteAuthenticationFailed => {
@@ -209,7 +212,7 @@ impl From<CoreError> for Failure {
             CoreError::Throttled(wait) => {
                 Failure::Throttled { retry_after_seconds: wait.as_secs_f64().ceil().max(1.0) as u64 }
             }
-            CoreError::NotFound(_) => Failure::NotFound,
+            CoreError::NotFound(what) => Failure::NoSuch(what),
             CoreError::Conflict(what) => Failure::Conflict(what),
             CoreError::Invalid(what) => Failure::BadRequest(what),
             CoreError::Store(what) => Failure::Unavailable(what),

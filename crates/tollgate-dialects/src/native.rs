@@ -65,6 +65,7 @@ fn shaped(failure: &Failure) -> Response {
             "The request headers are too large.".into(),
         ),
         Failure::NotFound => (StatusCode::NOT_FOUND, "not_found", "No such resource.".into()),
+        Failure::NoSuch(what) => (StatusCode::NOT_FOUND, "not_found", format!("{what} does not exist.")),
         Failure::MethodNotAllowed => {
             (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not supported here.".into())
         }

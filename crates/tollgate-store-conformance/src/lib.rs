@@ -1134,7 +1134,8 @@ pub async fn deleting_a_user_deletes_their_sessions_and_an_org_must_be_empty_to_
 
 pub async fn an_api_token_authenticates_until_it_is_revoked(backend: &Backend) {
     let f = fixture(backend).await;
-    let (token, secret) = f.core.create_api_token(&token_spec("ci", "org1", "Auditor")).await.unwrap();
+    let (token, secret) =
+        f.core.create_api_token(&Actor::Operator, &token_spec("ci", "org1", "Auditor")).await.unwrap();
     assert!(secret.starts_with(tollgate_core::API_TOKEN_PREFIX));
     assert_eq!(f.core.authenticate_api_token(&secret, Some("10.0.0.1")).await.unwrap(), token);
     let unknown = |result: Result<_, CoreError>| matches!(result, Err(CoreError::Session(SessionRejection::Unknown)));
@@ -1142,8 +1143,11 @@ pub async fn an_api_token_authenticates_until_it_is_revoked(backend: &Backend) {
     // A session token is no API token, whatever it names.
     let session_token = f.core.login(request("org1", "alice", "pw")).await.unwrap().tokens.remove(1);
     assert!(unknown(f.core.authenticate_api_token(&session_token, None).await));
-    f.core.revoke_api_token("ci").await.unwrap();
+    f.core.revoke_api_token(&Actor::Operator, "ci").await.unwrap();
     assert!(unknown(f.core.authenticate_api_token(&secret, None).await));
-    assert!(matches!(f.core.revoke_api_token("nobody").await, Err(CoreError::NotFound(_))));
-    assert!(matches!(f.core.create_api_token(&token_spec("", "org1", "Auditor")).await, Err(CoreError::Invalid(_))));
+    assert!(matches!(f.core.revoke_api_token(&Actor::Operator, "nobody").await, Err(CoreError::NotFound(_))));
+    assert!(matches!(
+        f.core.create_api_token(&Actor::Operator, &token_spec("", "org1", "Auditor")).await,
+        Err(CoreError::Invalid(_))
+    ));
 }

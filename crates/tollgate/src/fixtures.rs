@@ -133,7 +133,7 @@ async fn apply_user(core: &Core, user: &UserFixture, roles: Vec<String>) -> anyh
             held.sort();
             wanted.sort();
             if held != wanted {
-                core.set_roles(org, name, &roles).await?;
+                core.set_roles(&Actor::Operator, org, name, &roles).await?;
             }
             match secret {
                 Secret::Password(password) => {
@@ -157,7 +157,7 @@ async fn apply_user(core: &Core, user: &UserFixture, roles: Vec<String>) -> anyh
     }
     let locks = core.lockout(&current).await?;
     if user.locked {
-        core.lock(org, name).await?;
+        core.lock(&Actor::Operator, org, name).await?;
     } else if locks.everywhere || !locks.addresses.is_empty() {
         core.unlock(&Actor::Operator, org, name).await?;
     }

@@ -13,7 +13,7 @@ use hyper_util::rt::TokioTimer;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tollgate_core::directory::{SYSTEM_ADMINISTRATOR, SYSTEM_ORG};
 use tollgate_core::password::HashCost;
-use tollgate_core::{ApiTokenSpec, Core, Metrics, SystemClock};
+use tollgate_core::{Actor, ApiTokenSpec, Core, Metrics, SystemClock};
 use tollgate_dialects::faults::Faults;
 use tollgate_dialects::journal::Journal;
 use tollgate_dialects::{AppState, Dialect, Harness, Operations, Shared, Site};
@@ -98,7 +98,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
             org: SYSTEM_ORG.into(),
             role: SYSTEM_ADMINISTRATOR.into(),
         };
-        let (_, api_token) = core.create_api_token(&spec).await?;
+        let (_, api_token) = core.create_api_token(&Actor::Operator, &spec).await?;
         admin_password = Some((password, api_token));
     } else if core.is_initialised().await? {
         operator::warn_if_admin_password_ignored("the store is already bootstrapped");

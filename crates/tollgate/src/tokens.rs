@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 use tollgate_core::directory::SYSTEM_ORG;
-use tollgate_core::{ApiTokenSpec, Timestamp};
+use tollgate_core::{Actor, ApiTokenSpec, Timestamp};
 
 use crate::config::Config;
 use crate::operator::{explain, open_core, print_table};
@@ -45,8 +45,11 @@ pub async fn run(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create { name, role, org } => {
             let spec = ApiTokenSpec { name, org, role };
-            let (token, secret) =
-                core.create_api_token(&spec).await.map_err(explain).context("cannot create the token")?;
+            let (token, secret) = core
+                .create_api_token(&Actor::Operator, &spec)
+                .await
+                .map_err(explain)
+                .context("cannot create the token")?;
             eprintln!(
                 "Created API token {} ({} of {}); its secret, shown this once, follows:",
                 token.name, token.role, token.org_name
@@ -61,7 +64,7 @@ pub async fn run(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
             print_table(&["NAME", "ORG", "ROLE", "CREATED", "REVOKED"], rows);
         }
         TokenCommand::Revoke { name } => {
-            let token = core.revoke_api_token(&name).await.map_err(explain)?;
+            let token = core.revoke_api_token(&Actor::Operator, &name).await.map_err(explain)?;
             println!("Revoked API token {}", token.name);
         }
     }

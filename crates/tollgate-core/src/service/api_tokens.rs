@@ -2,7 +2,9 @@
 //! acts with one role in one org; only a digest of its secret is stored, and it is shown once.
 
 use super::Core;
-use crate::audit;
+use crate::actor::Actor;
+use crate::audit::AuditEvent;
+use crate::authorization::Action;
 use crate::directory::{ApiToken, ApiTokenSpec, validate_name};
 use crate::error::{CoreError, SessionRejection};
 use crate::token::{self, TokenDigest};
@@ -14,17 +16,17 @@ pub const API_TOKEN_PREFIX: &str = "tga_";
 
 impl Core {
     /// Creates an API token; returns it with its secret, which nothing can show again.
-    pub async fn create_api_token(&self, spec: &ApiTokenSpec) -> Result<(ApiToken, String), CoreError> {
+    pub async fn create_api_token(&self, actor: &Actor, spec: &ApiTokenSpec) -> Result<(ApiToken, String), CoreError> {
+        self.authorize(actor, Action::ManageTokens)?;
         validate_name("API token", &spec.name).map_err(CoreError::Invalid)?;
         let secret = format!("{API_TOKEN_PREFIX}{}", token::base64url256());
         let created = self.store.create_api_token(spec, &TokenDigest::of(&secret), self.now()).await?;
-        tracing::info!(
-            target: audit::TARGET,
-            event = "api_token_created",
-            token = %created.name,
-            org = %created.org_name,
-            role = %created.role,
-        );
+        let event = AuditEvent::TokenCreated {
+            token_id: created.id,
+            name: created.name.clone(),
+            roles: vec![created.role.clone()],
+        };
+        self.audit(actor, None, event);
         Ok((created, secret))
     }
 
@@ -34,13 +36,14 @@ impl Core {
     }
 
     /// Revokes the token `name`: it is refused from then on, by every node.
-    pub async fn revoke_api_token(&self, name: &str) -> Result<ApiToken, CoreError> {
+    pub async fn revoke_api_token(&self, actor: &Actor, name: &str) -> Result<ApiToken, CoreError> {
+        self.authorize(actor, Action::ManageTokens)?;
         let revoked = self
             .store
             .revoke_api_token(name, self.now())
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("API token {name:?}")))?;
-        tracing::info!(target: audit::TARGET, event = "api_token_revoked", token = %revoked.name);
+        self.audit(actor, None, AuditEvent::TokenRevoked { token_id: revoked.id, name: revoked.name.clone() });
         Ok(revoked)
     }
 

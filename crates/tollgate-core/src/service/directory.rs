@@ -70,6 +70,9 @@ impl Core {
         if spec.roles.is_empty() {
             return Err(CoreError::Invalid("a user needs at least one role".into()));
         }
+        if spec.identity_source != LOCAL_SOURCE && !self.sources.contains_key(&spec.identity_source) {
+            return Err(CoreError::NotFound(format!("identity source {:?}", spec.identity_source)));
+        }
         if let Some(hash) = &spec.password_hash {
             HashFormat::of(hash).map_err(CoreError::Invalid)?;
         }
@@ -91,7 +94,7 @@ impl Core {
     }
 
     /// The user `name` of `org`, if `actor` may change that org's users.
-    async fn user_to_manage(&self, actor: &Actor, org: &str, name: &str) -> Result<User, CoreError> {
+    pub(super) async fn user_to_manage(&self, actor: &Actor, org: &str, name: &str) -> Result<User, CoreError> {
         let org = self.org(org).await?;
         self.authorize(actor, Action::ManageUsers { org_id: org.id })?;
         self.store
@@ -168,12 +171,15 @@ impl Core {
     }
 
     /// Replaces the user's roles (names as [`Core::roles`] lists them).
-    pub async fn set_roles(&self, org: &str, name: &str, roles: &[String]) -> Result<(), CoreError> {
+    pub async fn set_roles(&self, actor: &Actor, org: &str, name: &str, roles: &[String]) -> Result<(), CoreError> {
         if roles.is_empty() {
             return Err(CoreError::Invalid("a user needs at least one role".into()));
         }
-        let user = self.user(org, name).await?;
-        Ok(self.store.set_user_roles(user.id, roles).await?)
+        let user = self.user_to_manage(actor, org, name).await?;
+        self.store.set_user_roles(user.id, roles).await?;
+        let event = AuditEvent::RolesChanged { org: user.org_name, user: user.name, roles: roles.to_vec() };
+        self.audit(actor, None, event);
+        Ok(())
     }
 
     /// Whether `password` is the local user's password.
@@ -186,14 +192,15 @@ impl Core {
 
     /// Locks the account for every address, as failed logins do, for the lockout policy's
     /// `lock_for`; an account locked everywhere already keeps the lock it has.
-    pub async fn lock(&self, org: &str, name: &str) -> Result<(), CoreError> {
-        let user = self.user(org, name).await?;
+    pub async fn lock(&self, actor: &Actor, org: &str, name: &str) -> Result<(), CoreError> {
+        let user = self.user_to_manage(actor, org, name).await?;
         if self.lockout(&user).await?.everywhere {
             return Ok(());
         }
-        let until = self.now().plus(self.config.lockout.lock_for);
-        self.store.lock(user.id.as_bytes(), lockout::ALL_ADDRESSES, until).await?;
-        tracing::info!(target: crate::audit::TARGET, event = "lock", org = %user.org_name, user = %user.name);
+        let lock_for = self.config.lockout.lock_for;
+        self.store.lock(user.id.as_bytes(), lockout::ALL_ADDRESSES, self.now().plus(lock_for)).await?;
+        let event = AuditEvent::Locked { org: user.org_name, user: user.name, locked_for_seconds: lock_for.as_secs() };
+        self.audit(actor, None, event);
         Ok(())
     }
 

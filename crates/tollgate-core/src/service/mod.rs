@@ -27,8 +27,10 @@ use crate::throttle::Throttle;
 use crate::token;
 use crate::touches::TouchQueue;
 
+mod administration;
 mod api_tokens;
 mod directory;
+pub use administration::{SessionQuery, UserQuery};
 pub use api_tokens::API_TOKEN_PREFIX;
 mod housekeeping;
 mod login;

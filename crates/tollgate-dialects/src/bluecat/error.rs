@@ -41,7 +41,9 @@ fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
         Failure::HeadersTooLarge => {
             (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "RequestTooLarge", "The request headers are too large".into())
         }
-        Failure::NotFound => (StatusCode::NOT_FOUND, "ResourceNotFound", "Resource not found".into()),
+        Failure::NotFound | Failure::NoSuch(_) => {
+            (StatusCode::NOT_FOUND, "ResourceNotFound", "Resource not found".into())
+        }
         Failure::MethodNotAllowed => {
             (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "This method is not supported here".into())
         }

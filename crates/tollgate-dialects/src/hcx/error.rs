@@ -28,7 +28,7 @@ fn parts(failure: &Failure, info: &RequestInfo<'_>) -> (StatusCode, &'static str
         Failure::HeadersTooLarge => {
             (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "BAD_REQUEST", "The request headers are too large.".into())
         }
-        Failure::NotFound => (StatusCode::NOT_FOUND, "BAD_REQUEST", "No such resource.".into()),
+        Failure::NotFound | Failure::NoSuch(_) => (StatusCode::NOT_FOUND, "BAD_REQUEST", "No such resource.".into()),
         Failure::MethodNotAllowed => {
             (StatusCode::METHOD_NOT_ALLOWED, "BAD_REQUEST", "This method is not supported on this resource.".into())
         }

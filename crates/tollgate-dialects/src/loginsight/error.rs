@@ -69,7 +69,9 @@ fn shaped(failure: &Failure) -> Response {
             json!({"errorMessage": format!("Too many requests; retry after {retry_after_seconds} seconds."),
                    "errorCode": "LIMIT_ERROR", "errorDetails": {"retryAfterSeconds": retry_after_seconds}}),
         ),
-        Failure::NotFound => (StatusCode::NOT_FOUND, json!({"errorMessage": "The requested resource was not found."})),
+        Failure::NotFound | Failure::NoSuch(_) => {
+            (StatusCode::NOT_FOUND, json!({"errorMessage": "The requested resource was not found."}))
+        }
         Failure::MethodNotAllowed => {
             (StatusCode::METHOD_NOT_ALLOWED, json!({"errorMessage": "This method is not supported on this resource."}))
         }

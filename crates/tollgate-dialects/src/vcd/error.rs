@@ -42,7 +42,9 @@ fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
             "REQUEST_HEADER_FIELDS_TOO_LARGE",
             "The request headers are too large.".into(),
         ),
-        Failure::NotFound => (StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "No such resource.".into()),
+        Failure::NotFound | Failure::NoSuch(_) => {
+            (StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "No such resource.".into())
+        }
         Failure::MethodNotAllowed => (
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",

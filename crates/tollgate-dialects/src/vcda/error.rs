@@ -26,7 +26,7 @@ fn parts(failure: &Failure) -> (StatusCode, &'static str, String) {
         Failure::HeadersTooLarge => {
             (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "BadRequest", "The request headers are too large.".into())
         }
-        Failure::NotFound => (StatusCode::NOT_FOUND, "NotFound", "No such resource.".into()),
+        Failure::NotFound | Failure::NoSuch(_) => (StatusCode::NOT_FOUND, "NotFound", "No such resource.".into()),
         Failure::MethodNotAllowed => (
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
