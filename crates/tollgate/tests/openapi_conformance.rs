@@ -44,6 +44,10 @@ fn schemathesis_finds_no_server_error_and_no_answer_the_document_does_not_descri
         .args(["run", &format!("{}/v1/openapi.json", server.url)])
         .args(["--header", &format!("Authorization: Bearer {}", token.trim())])
         .args(["--checks", "all", "--max-examples", MAX_EXAMPLES, "--max-time", MAX_SECONDS])
+        // Not "every schema-valid request is accepted": some rules join fields in ways the
+        // document cannot state (a local user needs a password, a directory's user does not;
+        // audit kinds are names the server knows), and those refusals are documented 400s.
+        .args(["--exclude-checks", "positive_data_acceptance"])
         .args(["--seed", "1", "--workers", "2", "--request-timeout", "10"])
         .env("NO_COLOR", "1")
         // Its example database goes in the current directory: the test's own.

@@ -190,7 +190,14 @@ impl Core {
             ..SessionFilter::default()
         };
         if let Some(name) = &query.user {
-            let org = org.ok_or_else(|| CoreError::Invalid("user needs org".into()))?;
+            // A user name is only unique within its org: without one, the caller's own.
+            let org = match org {
+                Some(org) => org,
+                None => {
+                    let own = actor.org_id().unwrap_or_default();
+                    self.store.org_by_id(own).await?.ok_or_else(|| CoreError::NotFound(format!("org {own}")))?
+                }
+            };
             let user = self.user(&org.name, name).await?;
             filter.user_id = Some(user.id);
         }

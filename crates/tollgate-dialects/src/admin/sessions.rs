@@ -83,7 +83,7 @@ pub(super) struct SessionFilter {
     /// else their own org's.
     #[param(max_length = 128)]
     org: Option<String>,
-    /// Of this user (by name) of `org`, which must be given too.
+    /// Of this user (by name) of `org`, or of the caller's own org when `org` is absent.
     #[param(max_length = 128)]
     user: Option<String>,
     /// Of this dialect: `vcd`, `vcda`, `loginsight`, `hcx`, `bluecat`, `native`.

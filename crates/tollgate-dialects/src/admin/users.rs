@@ -155,8 +155,9 @@ pub(super) struct NewUser {
     /// Role names, as `GET /v1/admin/roles` lists them; at least one.
     #[schema(min_items = 1, max_items = 16)]
     roles: Vec<String>,
-    /// The password of a local user (required for one); the password policy applies.
-    #[schema(max_length = 256)]
+    /// The password of a local user (required for one); the password policy applies
+    /// (`passwords.min_length`, whose default the document states).
+    #[schema(min_length = 8, max_length = 256)]
     password: Option<String>,
     /// `local` (the default), or a configured source that checks this user's password.
     #[schema(max_length = 128, default = "local")]
@@ -333,8 +334,8 @@ async fn unlock(State(state): State<AppState>, Admin(actor): Admin, id: Id) -> R
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewPassword {
-    /// The password policy applies.
-    #[schema(max_length = 256)]
+    /// The password policy applies (`passwords.min_length`, whose default the document states).
+    #[schema(min_length = 8, max_length = 256)]
     password: String,
 }
 
