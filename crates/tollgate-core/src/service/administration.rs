@@ -67,13 +67,16 @@ impl Core {
         let org = match name {
             Some(name) => self.org(name).await?,
             None if actor.is_provider() => return Ok(None),
-            None => {
-                let own = actor.org_id().unwrap_or_default();
-                self.store.org_by_id(own).await?.ok_or_else(|| CoreError::NotFound(format!("org {own}")))?
-            }
+            None => self.own_org(actor).await?,
         };
         self.authorize(actor, action(org.id))?;
         Ok(Some(org))
+    }
+
+    /// The org `actor` belongs to.
+    async fn own_org(&self, actor: &Actor) -> Result<Org, CoreError> {
+        let own = actor.org_id().unwrap_or_default();
+        self.store.org_by_id(own).await?.ok_or_else(|| CoreError::NotFound(format!("org {own}")))
     }
 
     /// The roles, to whoever administers or audits an org.
@@ -193,10 +196,7 @@ impl Core {
             // A user name is only unique within its org: without one, the caller's own.
             let org = match org {
                 Some(org) => org,
-                None => {
-                    let own = actor.org_id().unwrap_or_default();
-                    self.store.org_by_id(own).await?.ok_or_else(|| CoreError::NotFound(format!("org {own}")))?
-                }
+                None => self.own_org(actor).await?,
             };
             let user = self.user(&org.name, name).await?;
             filter.user_id = Some(user.id);
